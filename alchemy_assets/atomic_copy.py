@@ -1,0 +1,103 @@
+"""Copy one file the way rsync would, but safely: whole or not at all, never overwriting.
+
+The bytes go to a temp file in the target folder, are fsynced, get the source's mtime, and
+are then hard-linked under the final name (``link`` fails if the name exists, so nothing is
+ever overwritten, even by a racing writer); the temp name is removed and the folder fsynced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+_CHUNK = 8 * 1024 * 1024
+MAX_NAME_ATTEMPTS = 1000
+
+
+class CopyError(OSError):
+    """The source could not be copied; the message says which file and why."""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_bytes(src_fd: int, dst_fd: int, size: int) -> None:
+    offset = 0
+    try:
+        while offset < size:
+            sent = os.sendfile(dst_fd, src_fd, offset, min(_CHUNK, size - offset))
+            if sent == 0:
+                break
+            offset += sent
+    except OSError as err:
+        # sendfile is refused on some file systems; plain reads and writes always work.
+        if offset or err.errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP
+            raise
+        os.lseek(src_fd, 0, os.SEEK_SET)
+        while chunk := os.read(src_fd, _CHUNK):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(dst_fd, view) :]
+
+
+def copy_new_file(src: Path, name_for: Callable[[int], Path]) -> Path:
+    """Copy ``src`` to the first free name ``name_for(0)``, ``name_for(1)``, …; return it.
+
+    All candidate names must lie in one folder (created if missing). The copy keeps the
+    source's mtime. Raises :class:`CopyError` if ``src`` is not a regular file, changes while
+    being copied, or no free name is found; no temp file is left behind on any failure.
+    """
+    first = name_for(0)
+    folder = first.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        before = os.fstat(src_fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise CopyError(f"{src}: not a regular file")
+        tmp_fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{first.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            try:
+                _copy_bytes(src_fd, tmp_fd, before.st_size)
+                os.fsync(tmp_fd)
+            finally:
+                os.close(tmp_fd)
+            after = os.fstat(src_fd)
+            written = tmp.stat().st_size
+            if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size) or (
+                written != before.st_size
+            ):
+                raise CopyError(f"{src}: changed while being copied; it will be copied next run")
+            os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
+            target = _link_to_free_name(tmp, name_for)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        fsync_dir(folder)
+        return target
+    finally:
+        os.close(src_fd)
+
+
+def _link_to_free_name(tmp: Path, name_for: Callable[[int], Path]) -> Path:
+    for attempt in range(MAX_NAME_ATTEMPTS):
+        target = name_for(attempt)
+        if target.parent != tmp.parent:
+            raise CopyError(f"{target}: not in the folder of the first name {tmp.parent}")
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            continue
+        return target
+    raise CopyError(f"{name_for(0)}: no free name after {MAX_NAME_ATTEMPTS} attempts")

@@ -1,0 +1,5 @@
+"""The Dagster code location: ``defs``, loaded by ``workspace.yaml`` and ``dg``."""
+
+import dagster as dg
+
+defs = dg.Definitions()

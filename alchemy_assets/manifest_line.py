@@ -1,0 +1,127 @@
+"""One manifest line: ``{"raw": ..., "bronze": ..., "mtime": ...}`` followed by ``\\n``.
+
+``raw`` and ``bronze`` are POSIX paths relative to the dataset root ``R``; ``mtime`` is the raw
+file's ``st_mtime`` in float seconds. Unknown extra keys are allowed and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alchemy_assets.layout import LayoutError, normalize_relpath
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """A valid manifest line: the bronze copy ``bronze`` of ``raw``, taken at raw ``mtime``.
+
+    ``offset`` is the byte offset of the line in the manifest file it was read from.
+    """
+
+    raw: str
+    bronze: str
+    mtime: float
+    offset: int = 0
+
+    @property
+    def env_path(self) -> str:
+        """The raw path relative to ``R/raw``, e.g. ``env0/data.csv``."""
+        return self.raw[len("raw/") :]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A manifest line that was not used: where it is and why."""
+
+    file: str
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.offset}: {self.reason}"
+
+
+def encode_line(raw: str, bronze: str, mtime: float) -> bytes:
+    """The exact bytes appended to the manifest for one file, newline included."""
+    if not math.isfinite(mtime):
+        raise ValueError(f"mtime must be finite, got {mtime!r}")
+    doc = {"raw": raw, "bronze": bronze, "mtime": float(mtime)}
+    return (json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+class LineError(ValueError):
+    """Why a manifest line is not valid."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise LineError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _reject_constant(name: str) -> float:
+    raise LineError(f"mtime must be a finite number, not {name}")
+
+
+def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
+    """Validate one line (without its ``\\n``) and return its entry; raise :class:`LineError`.
+
+    A UTF-8 BOM before the object and a ``\\r`` before the ``\\n`` are tolerated (editors
+    add them; the content is unambiguous). Paths are normalized to be relative to ``root``;
+    ``raw`` must lie under ``raw/<env>/`` and ``bronze`` under ``bronze/``.
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    if not data.strip():
+        raise LineError("empty line")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LineError(f"not UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        doc = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as err:
+        raise LineError(f"invalid JSON: {err.msg} at column {err.colno}") from None
+    except RecursionError:
+        raise LineError("invalid JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise LineError(f"expected a JSON object, got {type(doc).__name__}")
+    missing = [key for key in ("raw", "bronze", "mtime") if key not in doc]
+    if missing:
+        raise LineError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    raw, bronze, mtime = doc["raw"], doc["bronze"], doc["mtime"]
+    for key, value in (("raw", raw), ("bronze", bronze)):
+        if not isinstance(value, str):
+            raise LineError(f"{key} must be a string, got {type(value).__name__}")
+    if isinstance(mtime, bool) or not isinstance(mtime, int | float):
+        raise LineError(f"mtime must be a number, got {type(mtime).__name__}")
+    try:
+        mtime = float(mtime)
+    except OverflowError:
+        raise LineError("mtime must be a finite number, got an integer too large") from None
+    if not math.isfinite(mtime):
+        raise LineError(f"mtime must be a finite number, got {mtime}")
+    try:
+        raw_rel = normalize_relpath(raw, root)
+        bronze_rel = normalize_relpath(bronze, root)
+    except LayoutError as err:
+        raise LineError(str(err)) from None
+    raw_parts = raw_rel.split("/")
+    if raw_parts[0] != "raw" or len(raw_parts) < 3:
+        raise LineError(f"raw path {raw_rel!r} is not under raw/<env>/")
+    if not bronze_rel.startswith("bronze/"):
+        raise LineError(f"bronze path {bronze_rel!r} is not under bronze/")
+    return ManifestEntry(raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset)

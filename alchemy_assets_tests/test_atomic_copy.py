@@ -1,0 +1,59 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from alchemy_assets.atomic_copy import CopyError, copy_new_file
+
+
+def _source(tmp_path: Path, data: bytes = b"a,b\n1,2\n", mtime: float = 1737200000.25) -> Path:
+    src = tmp_path / "src.csv"
+    src.write_bytes(data)
+    os.utime(src, (mtime, mtime))
+    return src
+
+
+def test_a_copy_keeps_the_bytes_and_the_mtime(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src = _source(tmp_path, data)
+    target = copy_new_file(src, lambda i: tmp_path / "out" / f"{i}.csv")
+    assert target == tmp_path / "out" / "0.csv"
+    assert target.read_bytes() == data
+    assert target.stat().st_mtime == src.stat().st_mtime == 1737200000.25
+    assert sorted(p.name for p in target.parent.iterdir()) == ["0.csv"]
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "0.csv").write_bytes(b"older")
+    target = copy_new_file(src, lambda i: out / f"{i}.csv")
+    assert target == out / "1.csv"
+    assert (out / "0.csv").read_bytes() == b"older"
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(CopyError, match="not a regular file"):
+        copy_new_file(fifo, lambda i: tmp_path / "out" / f"{i}")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_symlink_source_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "link.csv"
+    link.symlink_to(_source(tmp_path))
+    with pytest.raises(OSError):
+        copy_new_file(link, lambda i: tmp_path / "out" / f"{i}")
+
+
+def test_names_outside_the_first_folder_are_refused_and_no_temp_file_stays(
+    tmp_path: Path,
+) -> None:
+    src = _source(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "0").write_bytes(b"taken")
+    with pytest.raises(CopyError, match="not in the folder of the first name"):
+        copy_new_file(src, lambda i: tmp_path / ("out" if i == 0 else "elsewhere") / f"{i}")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0"]

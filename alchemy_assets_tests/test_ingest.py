@@ -1,0 +1,114 @@
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alchemy_assets.ingest import ingest, last_mtimes
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets_tests.conftest import RawWriter
+
+WHEN = datetime(2026, 1, 18, 14, 30, 0, tzinfo=UTC)
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_new_files_are_copied_to_bronze_and_recorded(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", b"a,b\n1,2\n", 1737200000.5)
+    write_raw("env1/file.parquet", b"PAR1", 1737200100.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert (report.unchanged, report.failed) == (0, [])
+    assert _lines(layout.manifest) == [
+        {
+            "raw": "raw/env0/data.csv",
+            "bronze": "bronze/2026/01/18/143000--data.csv",
+            "mtime": 1737200000.5,
+        },
+        {
+            "raw": "raw/env1/file.parquet",
+            "bronze": "bronze/2026/01/18/143000--file.parquet",
+            "mtime": 1737200100.0,
+        },
+    ]
+    assert layout.daily_manifest("2026-01-18").read_bytes() == layout.manifest.read_bytes()
+    bronze = layout.root / "bronze/2026/01/18/143000--data.csv"
+    assert bronze.read_bytes() == b"a,b\n1,2\n"
+    assert bronze.stat().st_mtime == 1737200000.5
+
+
+def test_running_twice_with_nothing_changed_appends_nothing(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", b"x\n", 1.0)
+    ingest(layout, clock=lambda: WHEN)
+    before = layout.manifest.read_bytes()
+    again = ingest(layout, clock=lambda: WHEN)
+    assert (len(again.copied), again.unchanged) == (0, 1)
+    assert layout.manifest.read_bytes() == before
+
+
+def test_a_changed_mtime_is_copied_again_to_a_new_bronze_file(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", b"v1\n", 1.0)
+    ingest(layout, clock=lambda: WHEN)
+    write_raw("env0/data.csv", b"v2\n", 2.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [(c.raw, c.bronze, c.mtime) for c in report.copied] == [
+        ("raw/env0/data.csv", "bronze/2026/01/18/143000-001--data.csv", 2.0)
+    ]
+    assert (layout.root / "bronze/2026/01/18/143000--data.csv").read_bytes() == b"v1\n"
+    assert last_mtimes(layout)[0] == {"raw/env0/data.csv": 2.0}
+
+
+def test_the_same_name_under_two_envs_in_one_second_gets_two_bronze_files(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", b"zero\n", 1.0)
+    write_raw("env1/data.csv", b"one\n", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.bronze for c in report.copied] == [
+        "bronze/2026/01/18/143000--data.csv",
+        "bronze/2026/01/18/143000-001--data.csv",
+    ]
+    assert [(layout.root / c.bronze).read_bytes() for c in report.copied] == [b"zero\n", b"one\n"]
+
+
+def test_hidden_files_are_left_for_later_and_sub_folders_are_walked(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/.data.csv.partial", b"x", 1.0)
+    write_raw("env0/2026/q1/data.csv", b"x", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/2026/q1/data.csv"]
+
+
+def test_a_bad_raw_file_fails_alone_and_the_others_go_on(
+    layout: DatasetLayout, write_raw: RawWriter, tmp_path: Path
+) -> None:
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    os.mkfifo(layout.raw / "env0" / "b.fifo")
+    outside = tmp_path / "secret.csv"
+    outside.write_bytes(b"secret")
+    (layout.raw / "env0" / "c.csv").symlink_to(outside)
+    write_raw("env0/d.csv", b"d\n", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv", "raw/env0/d.csv"]
+    assert [(raw, reason.split(": ")[-1]) for raw, reason in report.failed] == [
+        ("raw/env0/b.fifo", "not a regular file"),
+        ("raw/env0/c.csv", "a symlink; only regular files are ingested"),
+    ]
+    assert b"secret" not in b"".join(p.read_bytes() for p in layout.bronze.rglob("*.csv"))
+
+
+def test_bad_manifest_lines_are_reported_and_do_not_stop_ingest(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    layout.manifest.write_bytes(b"garbage\n")
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv"]
+    assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [(0, "invalid JSON")]

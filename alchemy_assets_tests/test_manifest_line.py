@@ -1,0 +1,91 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from alchemy_assets.manifest_line import LineError, ManifestEntry, encode_line, parse_line
+
+ROOT = Path("/data/sp/gics/1.0")
+GOOD = b'{"raw": "raw/env0/data.csv", "bronze": "bronze/2026/01/18/143000--data.csv", "mtime": 1.5}'
+
+
+def test_a_valid_line_becomes_an_entry_with_its_offset() -> None:
+    entry = parse_line(GOOD, ROOT, offset=42)
+    assert entry == ManifestEntry(
+        "raw/env0/data.csv", "bronze/2026/01/18/143000--data.csv", 1.5, 42
+    )
+    assert entry.env_path == "env0/data.csv"
+
+
+def test_encode_line_round_trips_through_parse_line() -> None:
+    line = encode_line("raw/env1/ü,[x].csv", "bronze/2026/01/18/143000--ü,[x].csv", 1737200000.123)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    entry = parse_line(line[:-1], ROOT)
+    assert (entry.raw, entry.mtime) == ("raw/env1/ü,[x].csv", 1737200000.123)
+
+
+def test_encode_line_refuses_a_non_finite_mtime() -> None:
+    with pytest.raises(ValueError, match="mtime must be finite"):
+        encode_line("raw/env0/a", "bronze/a", float("nan"))
+
+
+def test_extra_keys_are_kept_out_of_the_way() -> None:
+    doc = json.loads(GOOD)
+    doc["size"] = 10
+    doc["writer"] = {"host": "prod-1"}
+    assert parse_line(json.dumps(doc).encode(), ROOT).raw == "raw/env0/data.csv"
+
+
+def test_an_integer_mtime_is_a_number() -> None:
+    line = GOOD.replace(b"1.5", b"1737200000")
+    assert parse_line(line, ROOT).mtime == 1737200000.0
+
+
+def test_a_crlf_ending_and_a_bom_are_tolerated() -> None:
+    assert parse_line(GOOD + b"\r", ROOT).mtime == 1.5
+    assert parse_line(b"\xef\xbb\xbf" + GOOD, ROOT).mtime == 1.5
+
+
+def test_an_absolute_path_inside_the_root_is_made_relative() -> None:
+    line = GOOD.replace(b'"raw/env0', b'"/data/sp/gics/1.0/raw/env0')
+    assert parse_line(line, ROOT).raw == "raw/env0/data.csv"
+
+
+BAD_LINES = {
+    "invalid JSON": (b'{"raw": "raw/env0/a.csv", "bronze": ', "invalid JSON: Expecting value"),
+    "torn fragment": (b'{"raw": "raw/env0/a.csv", "bro', "invalid JSON: Unterminated string"),
+    "NaN": (GOOD.replace(b"1.5", b"NaN"), "mtime must be a finite number, not NaN"),
+    "Infinity": (GOOD.replace(b"1.5", b"Infinity"), "mtime must be a finite number, not Infinity"),
+    "-Infinity": (GOOD.replace(b"1.5", b"-Infinity"), "not -Infinity"),
+    "1e999": (GOOD.replace(b"1.5", b"1e999"), "mtime must be a finite number, got inf"),
+    "huge integer": (GOOD.replace(b"1.5", b"9" * 400), "an integer too large"),
+    "mtime true": (GOOD.replace(b"1.5", b"true"), "mtime must be a number, got bool"),
+    "mtime string": (GOOD.replace(b"1.5", b'"1.5"'), "mtime must be a number, got str"),
+    "mtime null": (GOOD.replace(b"1.5", b"null"), "mtime must be a number, got NoneType"),
+    "missing mtime": (b'{"raw": "raw/env0/a", "bronze": "bronze/a"}', "missing field mtime"),
+    "missing two": (b'{"mtime": 1}', "missing fields raw, bronze"),
+    "duplicate key": (GOOD[:-1] + b', "mtime": 2}', "duplicate key 'mtime'"),
+    "empty line": (b"", "empty line"),
+    "blank line": (b"   ", "empty line"),
+    "CR only": (b"\r", "empty line"),
+    "not an object": (b"[1, 2]", "expected a JSON object, got list"),
+    "a string": (b'"raw"', "expected a JSON object, got str"),
+    "raw not a string": (GOOD.replace(b'"raw/env0/data.csv"', b"7"), "raw must be a string"),
+    "bronze null": (GOOD.replace(b'"bronze/2026/01/18/143000--data.csv"', b"null"), "bronze must"),
+    "not UTF-8": (GOOD.replace(b"data.csv", b"\xff.csv", 1), "not UTF-8"),
+    "deep nesting": (b"[" * 100_000, "nested too deeply"),
+    "dot-dot": (GOOD.replace(b"raw/env0/data.csv", b"raw/env0/../../x"), "contains '..'"),
+    "absolute outside": (GOOD.replace(b'"bronze/', b'"/etc/bronze/'), "outside the dataset root"),
+    "NUL": (GOOD.replace(b"data.csv", b"da\\u0000ta.csv", 1), "NUL byte"),
+    "raw outside raw/": (GOOD.replace(b'"raw/env0/data.csv"', b'"bronze/x"'), "is not under raw/"),
+    "raw without env": (GOOD.replace(b'"raw/env0/data.csv"', b'"raw/x"'), "is not under raw/"),
+    "bronze outside": (GOOD.replace(b'"bronze/', b'"samples/'), "is not under bronze/"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_LINES))
+def test_each_kind_of_malformed_line_is_rejected_with_its_reason(kind: str) -> None:
+    data, reason = BAD_LINES[kind]
+    with pytest.raises(LineError) as err:
+        parse_line(data, ROOT)
+    assert reason in str(err.value)
