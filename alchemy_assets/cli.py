@@ -8,10 +8,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import dagster as dg
+from tqdm import tqdm
+
+from alchemy_assets.defs.datasets import build_defs, discover_specs
+from alchemy_assets.defs.resources import AlchemyRoot
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.stage_runner import stage_dataset
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
+from alchemy_assets.options import OptionsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+QUARANTINE_SHOWN = 10
 
 
 class UsageError(Exception):
@@ -65,13 +74,79 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return status
 
 
+def _instance() -> dg.DagsterInstance:
+    if not os.environ.get("DAGSTER_HOME"):
+        raise UsageError(
+            "DAGSTER_HOME is not set: samples are recorded in the Dagster instance there"
+        )
+    return dg.DagsterInstance.get()
+
+
+def _stage_specs(root: Path, texts: Sequence[str]) -> list[DatasetSpec]:
+    specs = discover_specs(root)
+    if not texts:
+        if not specs:
+            raise UsageError(f"no dataset with a manifests/processed.jsonl under {root}")
+        return specs
+    by_id = {spec.dataset_id: spec for spec in specs}
+    chosen = []
+    for dataset_id in _dataset_ids(texts):
+        if dataset_id not in by_id:
+            raise UsageError(
+                f"dataset {dataset_id}: no manifest at "
+                f"{DatasetLayout.under(root, dataset_id).manifest} (run 'alchemy ingest' first)"
+            )
+        chosen.append(by_id[dataset_id])
+    return chosen
+
+
+def _cmd_stage(args: argparse.Namespace) -> int:
+    root = _root(args)
+    try:
+        specs = _stage_specs(root, args.datasets)
+    except OptionsError as err:
+        raise UsageError(str(err)) from None
+    instance = _instance()
+    defs = build_defs(specs, AlchemyRoot(fp_prefix=str(root)))
+    status = EXIT_OK
+    for spec in specs:
+        layout = DatasetLayout.under(root, spec.dataset_id)
+        with tqdm(desc=str(spec.dataset_id), unit="file", disable=None, leave=False) as bar:
+
+            def progress(done: int, total: int, bar: tqdm[None] = bar) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = stage_dataset(
+                instance, defs.resolve_job_def(spec.job_name), spec, layout, progress
+            )
+        print(
+            f"{spec.dataset_id}: {report.new_partitions} new partitions, "
+            f"{report.sampled} sampled, {report.unchanged} unchanged, "
+            f"{len(report.failed)} failed, {len(report.quarantined)} quarantined lines"
+        )
+        for note in report.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        for key, reason in sorted(report.failed.items()):
+            print(f"  FAILED {key}: {reason}", file=sys.stderr)
+        for rejection in report.quarantined[:QUARANTINE_SHOWN]:
+            print(f"  quarantined {rejection}", file=sys.stderr)
+        if len(report.quarantined) > QUARANTINE_SHOWN:
+            more = len(report.quarantined) - QUARANTINE_SHOWN
+            print(f"  ... and {more} more quarantined line(s)", file=sys.stderr)
+        if report.failed:
+            status = EXIT_FAILED
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alchemy",
         description=(
             "Data-landing platform on Dagster. 'ingest' is the prod side: it copies new or "
             "changed raw files of a dataset into its immutable bronze layer and appends one "
-            "line per file to manifests/processed.jsonl."
+            "line per file to manifests/processed.jsonl; 'stage' samples the first rows of "
+            "every new or changed bronze file and records it in the Dagster instance."
         ),
         epilog="A dataset root is {FP_PREFIX}/{vendor}/{dataset}/{version}.",
     )
@@ -95,6 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(ingest_parser)
     ingest_parser.add_argument("-v", "--verbose", action="store_true", help="list each file copied")
     ingest_parser.set_defaults(handler=_cmd_ingest)
+
+    stage_parser = sub.add_parser(
+        "stage",
+        help="one staging cycle without a daemon: sample every new or changed file",
+        description=(
+            "Read the manifest lines each dataset's stage cursor has not read, add a Dagster "
+            "partition per new raw file and sample every file whose manifest mtime differs "
+            "from its latest sample (the sensor's decision), recording the materializations "
+            "in the Dagster instance of DAGSTER_HOME. Runs until the manifests are drained. "
+            "Exits 1 naming each partition that failed; run twice, it samples nothing the "
+            "second time."
+        ),
+    )
+    stage_parser.add_argument(
+        "datasets",
+        nargs="*",
+        metavar="VENDOR/DATASET/VERSION",
+        help="dataset(s) to stage (default: every dataset with a manifest under the root)",
+    )
+    _add_root(stage_parser)
+    stage_parser.set_defaults(handler=_cmd_stage)
     return parser
 
 

@@ -1,0 +1,107 @@
+"""Per dataset: the ``bronze`` files (written by ``alchemy ingest``) and their ``sample``s."""
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import dagster as dg
+
+from alchemy_assets.defs.metadata import bronze_event, sample_event
+from alchemy_assets.defs.resources import AlchemyRoot
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.file_formats import UnknownFormatError
+from alchemy_assets.layout import LayoutError
+from alchemy_assets.sampling import SampleError
+from alchemy_assets.stage_file import stage_file
+from alchemy_assets.staging import DueFile, due_on_demand
+
+
+class DueFileConfig(dg.Config):
+    """One file the sensor found due: partition key, manifest line and reason."""
+
+    key: str
+    raw: str
+    bronze: str
+    mtime: float
+    reason: str
+
+    @classmethod
+    def of(cls, due: DueFile) -> "DueFileConfig":
+        return cls(**asdict(due))
+
+
+class SampleConfig(dg.Config):
+    """The files to sample. Empty (a run launched by a person): every partition of the run,
+    at the mtime of its latest manifest line."""
+
+    files: list[DueFileConfig] = []  # noqa: RUF012 - pydantic copies field defaults
+
+
+def bronze_spec(spec: DatasetSpec) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=spec.bronze_key,
+        partitions_def=spec.partitions_def,
+        group_name=spec.group_name,
+        description=(
+            f"Immutable bronze copies of {spec.dataset_id}'s raw files, one partition per raw "
+            "file (key: its path under raw/). Written by `alchemy ingest`; path, mtime and "
+            "size are recorded when the file is sampled."
+        ),
+        kinds={"file"},
+    )
+
+
+def build_sample_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
+    """The ``sample`` asset of one dataset: the first N rows of each bronze file."""
+    rows = spec.options.sample_rows
+    with warnings.catch_warnings():
+        # backfill_policy is "beta" in Dagster 1.13; it is what batches partitions into runs.
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
+        return _sample_asset(spec, rows)
+
+
+def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=spec.sample_key,
+        deps=[spec.bronze_key],
+        partitions_def=spec.partitions_def,
+        group_name=spec.group_name,
+        backfill_policy=dg.BackfillPolicy.multi_run(spec.options.partitions_per_run),
+        output_required=False,
+        kinds={"polars"},
+        description=(
+            f"The first {rows} rows of each bronze file of {spec.dataset_id}, in the file's "
+            "own format, at samples/<env>/<path>/<stem>_sample<ext>. Metadata `mtime` is the "
+            "manifest mtime the sample was taken at."
+        ),
+    )
+    def sample(
+        context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot
+    ) -> Iterator[dg.AssetMaterialization]:
+        layout = alchemy_root.layout(spec.dataset_id)
+        keys = set(context.partition_keys)
+        if config.files:
+            work = [DueFile(**f.model_dump()) for f in config.files if f.key in keys]
+            failed = {
+                f.key: "not in this run's partitions" for f in config.files if f.key not in keys
+            }
+        else:
+            work, unknown = due_on_demand(layout, keys)
+            failed = {key: "no valid manifest line for this partition" for key in unknown}
+        for due in work:
+            try:
+                staged = stage_file(layout, due, rows)
+            except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
+                failed[due.key] = str(err)
+                context.log.error(f"{due.key}: {err}")
+                continue
+            yield bronze_event(spec, staged)
+            yield sample_event(spec, staged)
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(keys)} file(s) could not be sampled: "
+                + "; ".join(f"{key}: {reason}" for key, reason in sorted(failed.items())[:10]),
+                metadata={"failed": dg.MetadataValue.json(failed)},
+            )
+
+    return sample

@@ -1,0 +1,110 @@
+"""``alchemy stage``: staging cycles without a daemon, recorded in the ``DAGSTER_HOME`` instance.
+
+Each cycle makes the sensor's decision (:func:`plan_tick`), adds the new partitions, runs the
+sample job in-process once per planned run, and only then stores its cursor in the instance,
+so an interrupted stage re-reads those lines next time (and skips what was sampled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from alchemy_assets.defs.lookup import chunks
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.tick import partition_tags, plan_tick, run_config
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import Rejection
+from alchemy_assets.staging import DueFile
+
+CURSOR_PREFIX = "alchemy_assets/stage_cursor/"
+QUIET_LOGS = {"console": {"config": {"log_level": "WARNING"}}}
+
+
+@dataclass
+class StageReport:
+    """What ``alchemy stage`` did for one dataset."""
+
+    new_partitions: int = 0
+    sampled: int = 0
+    unchanged: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    quarantined: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lines: int = 0
+
+
+def cursor_key(spec: DatasetSpec) -> str:
+    return f"{CURSOR_PREFIX}{spec.dataset_id}"
+
+
+def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> dict[str, str]:
+    """Per-file reasons from the step failure, or the run's error for every file."""
+    for event in result.all_events:
+        if event.event_type is not dg.DagsterEventType.STEP_FAILURE:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None:
+            failed = data.user_failure_data.metadata.get("failed")
+            if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
+                return {str(k): str(v) for k, v in failed.value.items()}
+        message = data.error.message.strip() if data.error else "step failed"
+        return {d.key: message for d in run}
+    return {d.key: "run failed" for d in run}
+
+
+def execute_run(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, spec: DatasetSpec, run: list[DueFile]
+) -> tuple[int, dict[str, str]]:
+    """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason)."""
+    config = run_config(spec, run)
+    tags = partition_tags(run)
+    result = job.execute_in_process(
+        run_config=dg.RunConfig(ops=config.ops, loggers=QUIET_LOGS),
+        instance=instance,
+        partition_key=tags.pop("dagster/partition", None),
+        tags={**tags, "alchemy_assets/launched_by": "alchemy stage"},
+        raise_on_error=False,
+    )
+    sampled = {
+        m.partition
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == spec.sample_key
+    }
+    failed = {} if result.success else _failures(result, run)
+    return len(sampled), failed
+
+
+def stage_dataset(
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    spec: DatasetSpec,
+    layout: DatasetLayout,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> StageReport:
+    """Stage ``spec`` until its manifest is drained; ``on_progress(done, due)`` after each run."""
+    report = StageReport()
+    key = cursor_key(spec)
+    done = due_total = 0
+    while True:
+        cursor = instance.run_storage.get_cursor_values({key}).get(key)
+        plan = plan_tick(instance, spec, layout, cursor)
+        report.lines += plan.batch.lines_read
+        report.quarantined += plan.batch.rejects
+        report.unchanged += plan.unchanged
+        report.notes += plan.notes
+        for keys in chunks(plan.new_keys):
+            instance.add_dynamic_partitions(spec.partitions_name, list(keys))
+        report.new_partitions += len(plan.new_keys)
+        due_total += plan.due
+        for run in plan.runs:
+            sampled, failed = execute_run(job, instance, spec, run)
+            report.sampled += sampled
+            report.failed.update(failed)
+            done += len(run)
+            on_progress(done, due_total)
+        instance.run_storage.set_cursor_values({key: plan.cursor})
+        if plan.batch.at_end:
+            return report

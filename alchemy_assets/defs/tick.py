@@ -1,0 +1,113 @@
+"""One staging cycle's decision, shared by the sensor and ``alchemy stage``.
+
+Reads the manifest lines after the cursor (at most ``max_lines_per_tick``), finds the new
+partitions, looks up the latest sampled mtime of every touched partition in batched queries,
+and groups the files whose mtime differs into run requests over contiguous partition ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from alchemy_assets.defs.assets import DueFileConfig, SampleConfig
+from alchemy_assets.defs.lookup import latest_sampled_mtimes
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_reader import ReadBatch, read_manifest
+from alchemy_assets.staging import (
+    DueFile,
+    batches,
+    decide,
+    decode_cursor,
+    encode_cursor,
+    latest_by_key,
+)
+
+# Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+ADD_CHUNK = 5_000
+
+
+@dataclass
+class TickPlan:
+    """What one cycle read and decided."""
+
+    batch: ReadBatch
+    cursor: str
+    new_keys: list[str] = field(default_factory=list)
+    runs: list[list[DueFile]] = field(default_factory=list)
+    unchanged: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def due(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+
+def plan_tick(
+    instance: dg.DagsterInstance, spec: DatasetSpec, layout: DatasetLayout, cursor: str | None
+) -> TickPlan:
+    """Decide one cycle for ``spec`` from ``cursor``; touches the instance only to read."""
+    manifest_cursor, note = decode_cursor(cursor)
+    batch = read_manifest(
+        layout.manifest, layout.root, manifest_cursor, max_lines=spec.options.max_lines_per_tick
+    )
+    plan = TickPlan(batch=batch, cursor=encode_cursor(batch.cursor))
+    if note:
+        plan.notes.append(note)
+    if batch.restarted:
+        plan.notes.append(f"manifest read from the start: {batch.restarted}")
+    latest = latest_by_key(batch.entries)
+    if not latest:
+        return plan
+    existing = instance.get_dynamic_partitions(spec.partitions_name)
+    order = {key: index for index, key in enumerate(existing)}
+    known = [key for key in latest if key in order]
+    plan.new_keys = [key for key in latest if key not in order]
+    for key in plan.new_keys:
+        order[key] = len(order)
+    sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
+    due, plan.unchanged = decide(latest, sampled)
+    plan.runs = batches(due, order, spec.options.partitions_per_run)
+    return plan
+
+
+def add_requests(spec: DatasetSpec, keys: list[str]) -> list[dg.AddDynamicPartitionsRequest]:
+    """Partition add requests, chunked so no SQL statement exceeds SQLite's variable limit."""
+    return [
+        spec.partitions_def.build_add_request(keys[start : start + ADD_CHUNK])
+        for start in range(0, len(keys), ADD_CHUNK)
+    ]
+
+
+def run_key(run: list[DueFile]) -> str:
+    """Unique per set of (partition, mtime): a re-delivered file is never taken as a duplicate."""
+    if len(run) == 1:
+        return f"{run[0].key}@{run[0].mtime!r}"
+    digest = hashlib.sha256("\n".join(f"{d.key}\t{d.mtime!r}" for d in run).encode()).hexdigest()
+    return f"{run[0].key}..{run[-1].key}@{digest[:16]}"
+
+
+def partition_tags(run: list[DueFile]) -> dict[str, str]:
+    """Tags selecting the run's partitions: one key, or the range from first to last."""
+    if len(run) == 1:
+        return {"dagster/partition": run[0].key}
+    return {RANGE_START_TAG: run[0].key, RANGE_END_TAG: run[-1].key}
+
+
+def run_config(spec: DatasetSpec, run: list[DueFile]) -> dg.RunConfig:
+    op_name = "__".join(spec.sample_key.path)
+    return dg.RunConfig(ops={op_name: SampleConfig(files=[DueFileConfig.of(d) for d in run])})
+
+
+def run_request(spec: DatasetSpec, run: list[DueFile]) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key(run),
+        job_name=spec.job_name,
+        run_config=run_config(spec, run),
+        tags=partition_tags(run),
+    )

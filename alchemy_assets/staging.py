@@ -1,0 +1,130 @@
+"""The staging decision: which manifest lines call for a new sample, and how to batch them.
+
+A partition (one raw file) is due when its latest manifest line has an mtime that differs
+from the mtime of its latest sample; several lines for one file in a batch: the last wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import ManifestEntry
+from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
+from alchemy_assets.partition_keys import encode_key
+
+CURSOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DueFile:
+    """A file to sample: its partition key, manifest line and why it is due."""
+
+    key: str
+    raw: str
+    bronze: str
+    mtime: float
+    reason: str
+
+
+def reason_for(previous: float | None, mtime: float) -> str:
+    """Why a sample is taken, as shown in its metadata."""
+    if previous is None:
+        return "new file"
+    return f"mtime changed from {previous!r} to {mtime!r}"
+
+
+def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
+    """The last line per partition key, in order of each key's first appearance."""
+    latest: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        latest[encode_key(entry.env_path)] = entry
+    return latest
+
+
+def decide(
+    latest: Mapping[str, ManifestEntry], sampled_mtimes: Mapping[str, float]
+) -> tuple[list[DueFile], int]:
+    """The files whose manifest mtime differs from their sampled mtime, and how many do not."""
+    due: list[DueFile] = []
+    for key, entry in latest.items():
+        previous = sampled_mtimes.get(key)
+        if previous != entry.mtime:
+            due.append(
+                DueFile(
+                    key, entry.raw, entry.bronze, entry.mtime, reason_for(previous, entry.mtime)
+                )
+            )
+    return due, len(latest) - len(due)
+
+
+def batches(
+    due: Sequence[DueFile], order: Mapping[str, int], max_per_batch: int
+) -> list[list[DueFile]]:
+    """Split ``due`` into runs of consecutive partitions (by ``order``), each ≤ ``max_per_batch``.
+
+    A Dagster run covers a contiguous partition range, so a batch never spans a gap.
+    """
+    ranked = sorted(due, key=lambda d: order[d.key])
+    out: list[list[DueFile]] = []
+    for item in ranked:
+        current = out[-1] if out else None
+        if (
+            current is not None
+            and len(current) < max_per_batch
+            and order[item.key] == order[current[-1].key] + 1
+        ):
+            current.append(item)
+        else:
+            out.append([item])
+    return out
+
+
+def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueFile], list[str]]:
+    """The latest manifest line of each key, as files due "on demand", and the keys with none.
+
+    Reads the whole manifest (in bounded chunks): this is for a person re-materializing a
+    few partitions, not for the sensor, which passes what it read to the run.
+    """
+    wanted = set(keys)
+    latest: dict[str, ManifestEntry] = {}
+    cursor = ManifestCursor()
+    while True:
+        batch = read_manifest(layout.manifest, layout.root, cursor, max_lines=200_000)
+        for key, entry in latest_by_key(batch.entries).items():
+            if key in wanted:
+                latest[key] = entry
+        cursor = batch.cursor
+        if batch.at_end:
+            break
+    due = [
+        DueFile(key, e.raw, e.bronze, e.mtime, "on demand")
+        for key in sorted(wanted)
+        if (e := latest.get(key)) is not None
+    ]
+    return due, sorted(wanted - latest.keys())
+
+
+def encode_cursor(cursor: ManifestCursor) -> str:
+    """The sensor / stage cursor as stored by Dagster: versioned JSON."""
+    return json.dumps({"v": CURSOR_VERSION, "manifest": cursor.to_dict()}, sort_keys=True)
+
+
+def decode_cursor(text: str | None) -> tuple[ManifestCursor, str | None]:
+    """The manifest cursor in ``text``; an unreadable cursor starts over, with the reason.
+
+    Starting over loses nothing: lines already sampled at their mtime are skipped.
+    """
+    if not text:
+        return ManifestCursor(), None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+            raise ValueError(
+                f"unsupported cursor version {data.get('v') if isinstance(data, dict) else data!r}"
+            )
+        return ManifestCursor.from_dict(data["manifest"]), None
+    except (ValueError, KeyError, TypeError) as err:
+        return ManifestCursor(), f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
