@@ -66,7 +66,7 @@ def detect_format(name: str) -> FileFormat:
     supported = sorted([*_TEXT_EXTENSIONS, *_BINARY_EXTENSIONS])
     raise UnknownFormatError(
         f"{name}: unknown format {ext or '(no extension)'!r}; samples are taken of "
-        f"{', '.join(supported)} and gzip-compressed text ({'.csv.gz'}, ...)"
+        f"{', '.join(supported)} and gzip-compressed text (.csv.gz, .tsv.gz, .jsonl.gz)"
     )
 
 

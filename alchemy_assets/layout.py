@@ -124,6 +124,10 @@ def normalize_relpath(path: str, root: Path) -> str:
         raise LayoutError("path holds a NUL byte")
     if not path:
         raise LayoutError("path is empty")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LayoutError(f"path {path!r} is not valid Unicode (unpaired surrogate)") from None
     if path.startswith("/"):
         root_text = root.as_posix().rstrip("/")
         if not path.startswith(root_text + "/"):

@@ -96,7 +96,7 @@ def read_sample(
     """Read the first ``rows`` rows of ``path``; return them and the sample file's bytes."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
-    fmt = detect_format(path.name)
+    fmt = detect_format(str(path))
     try:
         with _open_regular(path) as raw:
             counter = _CountingReader(raw)

@@ -1,12 +1,17 @@
-"""Fixtures: a data root ``FP_PREFIX`` under ``tmp_path`` with raw files to ingest."""
+"""Fixtures: a data root ``FP_PREFIX`` under ``tmp_path``, raw files, a real Dagster instance."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from alchemy_assets.defs.datasets import build_defs
+from alchemy_assets.defs.resources import AlchemyRoot
+from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets.options import StagingOptions
 
 RawWriter = Callable[[str, bytes, float], Path]
 
@@ -37,3 +42,42 @@ def write_raw(layout: DatasetLayout) -> RawWriter:
         return path
 
     return write
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A real Dagster instance on SQLite in a temp ``DAGSTER_HOME``."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def spec(layout: DatasetLayout) -> DatasetSpec:
+    return DatasetSpec(layout.dataset_id, StagingOptions(sample_rows=5))
+
+
+@pytest.fixture
+def defs(spec: DatasetSpec, fp_prefix: Path) -> dg.Definitions:
+    return build_defs([spec], AlchemyRoot(fp_prefix=str(fp_prefix)))
+
+
+def tick(
+    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult | dg.SkipReason:
+    """Evaluate the dataset's sensor once, as the daemon would."""
+    sensor = defs.resolve_sensor_def(spec.sensor_name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    )
+    result = sensor(context)
+    assert isinstance(result, dg.SensorResult | dg.SkipReason)
+    return result
+
+
+def apply_partition_adds(result: dg.SensorResult, instance: dg.DagsterInstance) -> None:
+    """Add the partitions a tick asked for, as the daemon does before launching runs."""
+    for request in result.dynamic_partitions_requests or []:
+        assert isinstance(request, dg.AddDynamicPartitionsRequest)
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -1,12 +1,15 @@
 import argparse
+import gzip
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from alchemy_assets.cli import build_parser, main
+from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -83,7 +86,7 @@ def test_bad_arguments_exit_two_with_a_clear_message(
 
 
 def test_the_console_script_explains_itself() -> None:
-    for argv in (["--help"], ["ingest", "--help"]):
+    for argv in (["--help"], ["ingest", "--help"], ["stage", "--help"]):
         result = subprocess.run(
             [sys.executable, "-m", "alchemy_assets.cli", *argv],
             capture_output=True,
@@ -104,3 +107,89 @@ def test_every_command_is_documented_in_the_readme() -> None:
     assert subparsers.choices
     for name in subparsers.choices:
         assert f"alchemy {name}" in readme
+
+
+def _sample_meta(instance: dg.DagsterInstance, spec: DatasetSpec, key: str) -> dict[str, object]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key, asset_partitions=[key]), limit=5
+    ).records
+    return {
+        "count": len(records),
+        "mtime": records[0].asset_materialization.metadata["mtime"].value  # type: ignore[union-attr]
+        if records
+        else None,
+    }
+
+
+def test_ingest_stage_change_ingest_stage_resamples_exactly_the_changed_file(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/data.csv", b"a,b\n1,2\n", 1000.0)
+    write_raw("env1/data.csv", b"a,b\n3,4\n", 1000.0)
+    write_raw("env1/more.csv.gz", gzip.compress(b"x\n1\n"), 1000.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "sp/gics_cwiq_pipe/1.0: 3 new partitions, 3 sampled, 0 unchanged, 0 failed, "
+        "0 quarantined lines"
+    )
+    assert main(["stage", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert "0 new partitions, 0 sampled" in capsys.readouterr().out
+    write_raw("env1/data.csv", b"a,b\n5,6\n", 2000.0)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "sp/gics_cwiq_pipe/1.0: 0 new partitions, 1 sampled, 0 unchanged, 0 failed, "
+        "0 quarantined lines"
+    )
+    assert _sample_meta(instance, spec, "env1/data.csv") == {"count": 2, "mtime": 2000.0}
+    assert _sample_meta(instance, spec, "env0/data.csv") == {"count": 1, "mtime": 1000.0}
+    assert (layout.samples / "env1" / "data_sample.csv").read_text() == "a,b\n5,6\n"
+    assert gzip.decompress((layout.samples / "env1" / "more_sample.csv.gz").read_bytes()) == (
+        b"x\n1\n"
+    )
+
+
+def test_stage_exits_one_naming_each_failed_partition(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/notes.txt", b"hello", 1.0)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
+    assert main(["stage", "--root", str(fp_prefix)]) == 1
+    captured = capsys.readouterr()
+    assert "0 sampled, 0 unchanged, 1 failed" in captured.out
+    assert "  FAILED env0/notes.txt: " in captured.err and "unknown format '.txt'" in captured.err
+
+
+def test_stage_needs_dagster_home(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    layout.manifest.touch()
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stage", "--root", str(fp_prefix)])
+    assert exit_info.value.code == 2
+    assert "alchemy stage: error: DAGSTER_HOME is not set" in capsys.readouterr().err
+
+
+def test_stage_of_an_unknown_dataset_says_to_ingest_first(
+    fp_prefix: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["stage", "no/such/1", "--root", str(fp_prefix)])
+    assert f"dataset no/such/1: no manifest at {fp_prefix}/no/such/1/manifests/processed.jsonl" in (
+        capsys.readouterr().err
+    )

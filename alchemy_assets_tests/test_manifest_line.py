@@ -77,6 +77,7 @@ BAD_LINES = {
     "dot-dot": (GOOD.replace(b"raw/env0/data.csv", b"raw/env0/../../x"), "contains '..'"),
     "absolute outside": (GOOD.replace(b'"bronze/', b'"/etc/bronze/'), "outside the dataset root"),
     "NUL": (GOOD.replace(b"data.csv", b"da\\u0000ta.csv", 1), "NUL byte"),
+    "lone surrogate": (GOOD.replace(b"data.csv", b"\\ud800.csv", 1), "unpaired surrogate"),
     "raw outside raw/": (GOOD.replace(b'"raw/env0/data.csv"', b'"bronze/x"'), "is not under raw/"),
     "raw without env": (GOOD.replace(b'"raw/env0/data.csv"', b'"raw/x"'), "is not under raw/"),
     "bronze outside": (GOOD.replace(b'"bronze/', b'"samples/'), "is not under bronze/"),

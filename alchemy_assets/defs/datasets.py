@@ -45,7 +45,6 @@ def build_defs(specs: list[DatasetSpec], root: AlchemyRoot) -> dg.Definitions:
             dg.define_asset_job(
                 spec.job_name,
                 selection=[spec.sample_key],
-                partitions_def=spec.partitions_def,
                 description=f"Sample bronze files of {spec.dataset_id}",
             )
         )

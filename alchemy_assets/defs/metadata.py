@@ -13,18 +13,28 @@ PREVIEW_ROWS = 20
 
 
 def preview_markdown(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
-    """The first ``rows`` rows as a Markdown table (column types in the header)."""
+    """The first ``rows`` rows as a Markdown table (the types are in the column schema)."""
     if frame.width == 0:
         return "_no columns_"
     with pl.Config(
         tbl_formatting="MARKDOWN",
         tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
         tbl_rows=rows,
         tbl_cols=-1,
         fmt_str_lengths=60,
         tbl_width_chars=10_000,
     ):
-        return str(frame.head(rows))
+        return str(_escaped(frame.head(rows)))
+
+
+def _escaped(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells with ``|`` escaped and line breaks folded, so they stay inside their cell."""
+    return frame.with_columns(
+        pl.col(pl.String)
+        .str.replace_all("|", "\\|", literal=True)
+        .str.replace_all("\n", " ", literal=True)
+    )
 
 
 def _version(mtime: float) -> dict[str, str]:

@@ -1,0 +1,132 @@
+import dagster as dg
+
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.staging import DueFile
+from alchemy_assets_tests.conftest import RawWriter
+
+UNKNOWN_TAIL = (
+    "; samples are taken of .csv, .jsonl, .ndjson, .parquet, .pq, .tab, .tsv and "
+    "gzip-compressed text (.csv.gz, .tsv.gz, .jsonl.gz)"
+)
+CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))
+
+
+def _latest(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dg.AssetMaterialization:
+    event = instance.get_latest_materialization_event(key)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    assert event is not None and records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return materialization
+
+
+def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/data.csv", CSV, 1737200000.5)
+    report = ingest(layout)
+    instance.add_dynamic_partitions(spec.partitions_name, ["env0/data.csv"])
+    result = defs.resolve_job_def(spec.job_name).execute_in_process(
+        instance=instance, partition_key="env0/data.csv"
+    )
+    assert result.success
+    sample = _latest(instance, spec.sample_key, "env0/data.csv")
+    meta = sample.metadata
+    assert meta["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert meta["reason"] == dg.MetadataValue.text("on demand")
+    assert meta["raw"] == dg.MetadataValue.text("raw/env0/data.csv")
+    assert meta["bronze"] == dg.MetadataValue.text(report.copied[0].bronze)
+    assert meta["sample"] == dg.MetadataValue.text("samples/env0/data_sample.csv")
+    assert meta["dagster/row_count"] == dg.MetadataValue.int(5)
+    schema = meta["dagster/column_schema"]
+    assert isinstance(schema, dg.TableSchemaMetadataValue)
+    assert [(c.name, c.type) for c in schema.schema.columns] == [
+        ("id", "Int64"),
+        ("name", "String"),
+    ]
+    preview = meta["preview"]
+    assert isinstance(preview, dg.MarkdownMetadataValue)
+    assert "| id" in (preview.md_str or "") and "n4" in (preview.md_str or "")
+    bytes_read = meta["bytes_read"]
+    assert isinstance(bytes_read, dg.IntMetadataValue) and 0 < (bytes_read.value or 0) <= len(CSV)
+    assert sample.tags == {"dagster/data_version": "1737200000.5"}
+    bronze = _latest(instance, spec.bronze_key, "env0/data.csv")
+    assert bronze.metadata["size"] == dg.MetadataValue.int(len(CSV))
+    assert bronze.metadata["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert (layout.samples / "env0" / "data_sample.csv").read_bytes() == b"".join(
+        CSV.splitlines(keepends=True)[:6]
+    )
+
+
+def test_dg_materialize_records_one_partition(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    fp_prefix: object,
+) -> None:
+    write_raw("env1/x.csv", CSV, 5.0)
+    ingest(layout)
+    instance.add_dynamic_partitions(spec.partitions_name, ["env1/x.csv"])
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    result = dg.materialize(
+        assets,
+        instance=instance,
+        partition_key="env1/x.csv",
+        resources=dict(defs.resources or {}),
+        selection=[spec.sample_key],
+    )
+    assert result.success
+    assert _latest(instance, spec.sample_key, "env1/x.csv").metadata[
+        "mtime"
+    ] == dg.MetadataValue.float(5.0)
+
+
+def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_files(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    write_raw("env0/b.txt", b"hello", 2.0)
+    write_raw("env0/c.csv", b"v\n3\n33\n", 3.0)
+    report = ingest(layout)
+    keys = ["env0/a.csv", "env0/b.txt", "env0/c.csv"]
+    instance.add_dynamic_partitions(spec.partitions_name, keys)
+    run = [
+        DueFile(k, c.raw, c.bronze, c.mtime, "new file")
+        for k, c in zip(keys, report.copied, strict=True)
+    ]
+    result = defs.resolve_job_def(spec.job_name).execute_in_process(
+        instance=instance,
+        run_config=run_config(spec, run),
+        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    assert not result.success
+    events = [e.materialization for e in result.get_asset_materialization_events()]
+    sampled = {str(m.partition): m.metadata for m in events if m.asset_key == spec.sample_key}
+    assert sorted(sampled) == ["env0/a.csv", "env0/c.csv"]
+    assert sampled["env0/a.csv"]["mtime"] == dg.MetadataValue.float(1.0)
+    assert sampled["env0/c.csv"]["dagster/row_count"] == dg.MetadataValue.int(2)
+    (failure,) = [e for e in result.all_events if e.event_type is dg.DagsterEventType.STEP_FAILURE]
+    user = failure.step_failure_data.user_failure_data
+    assert user is not None
+    failed = user.metadata["failed"]
+    assert isinstance(failed, dg.JsonMetadataValue)
+    bronze = layout.resolve(report.copied[1].bronze)
+    assert failed.value == {"env0/b.txt": f"{bronze}: unknown format '.txt'" + UNKNOWN_TAIL}

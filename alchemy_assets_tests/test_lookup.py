@@ -1,0 +1,39 @@
+import dagster as dg
+
+from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
+
+KEY = dg.AssetKey(["sp", "x", "sample"])
+
+
+def _report(
+    instance: dg.DagsterInstance, partition: str, mtime: float, tagged: bool = True
+) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=KEY,
+            partition=partition,
+            metadata={"mtime": dg.MetadataValue.float(mtime)},
+            tags={"dagster/data_version": repr(mtime)} if tagged else None,
+        )
+    )
+
+
+def test_the_latest_sample_mtime_of_each_partition_is_found(instance: dg.DagsterInstance) -> None:
+    instance.add_dynamic_partitions("files", ["a", "b", "c", "d"])
+    _report(instance, "a", 1.0)
+    _report(instance, "a", 2.5)
+    _report(instance, "b", 7.0, tagged=False)  # materialized by other means: metadata is read
+    _report(instance, "c", 3.0)
+    found = latest_sampled_mtimes(instance, KEY, ["a", "b", "d"])
+    assert found == {"a": 2.5, "b": 7.0}
+
+
+def test_many_keys_are_looked_up_in_chunks(instance: dg.DagsterInstance) -> None:
+    keys = [f"k{i}" for i in range(12_000)]
+    instance.add_dynamic_partitions("files", keys)
+    _report(instance, "k11999", 9.0)
+    assert latest_sampled_mtimes(instance, KEY, keys) == {"k11999": 9.0}
+
+
+def test_chunks_cover_everything_in_order() -> None:
+    assert [list(c) for c in chunks([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]

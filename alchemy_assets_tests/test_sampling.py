@@ -1,0 +1,153 @@
+import gzip
+import io
+import os
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from alchemy_assets.file_formats import UnknownFormatError
+from alchemy_assets.sampling import SampleError, read_sample, take_sample
+
+ROWS = 1000
+
+
+def _frame(rows: int = ROWS) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": list(range(rows)),
+            "code": [f"{i:03d}" for i in range(rows)],
+            "note": [
+                'has "quotes", commas\nand a newline' if i % 7 == 0 else "x" for i in range(rows)
+            ],
+            "value": [i * 0.5 for i in range(rows)],
+        }
+    )
+
+
+def _write(path: Path, frame: pl.DataFrame) -> Path:
+    name = path.name
+    if name.endswith(".csv") or name.endswith(".csv.gz"):
+        data = frame.write_csv().encode()
+    elif name.endswith(".tsv") or name.endswith(".tsv.gz"):
+        data = frame.write_csv(separator="\t").encode()
+    elif name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
+        data = frame.write_ndjson().encode()
+    else:
+        frame.write_parquet(path, row_group_size=100)
+        return path
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["d.csv", "d.tsv", "d.jsonl", "d.parquet", "d.csv.gz", "d.tsv.gz", "d.jsonl.gz"]
+)
+def test_the_first_rows_are_written_in_the_sources_format(tmp_path: Path, name: str) -> None:
+    source = _write(tmp_path / name, _frame())
+    target = tmp_path / "out" / f"sample-{name}"
+    sample = take_sample(source, target, rows=10)
+    assert sample.frame.height == 10
+    assert sample.frame["id"].to_list() == list(range(10))
+    assert [n for n, _ in sample.schema] == ["id", "code", "note", "value"]
+    data = target.read_bytes()
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    if name.startswith("d.parquet"):
+        back = pl.read_parquet(io.BytesIO(data))
+    elif ".jsonl" in name:
+        back = pl.read_ndjson(io.BytesIO(data))
+    else:
+        sep = "\t" if ".tsv" in name else ","
+        back = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
+    assert back.height == 10
+    assert back["note"].to_list() == _frame()["note"].head(10).to_list()
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_csv_values_are_kept_as_written(tmp_path: Path) -> None:
+    source = _write(tmp_path / "d.csv", _frame())
+    target = tmp_path / "s.csv"
+    sample = take_sample(source, target, rows=3)
+    assert target.read_text().splitlines()[1:3] == [
+        '0,000,"has ""quotes"", commas',
+        'and a newline",0.0',
+    ]
+    assert dict(sample.schema)["code"] == "Int64"  # the typed view is for schema and preview
+
+
+def test_only_a_prefix_of_a_large_file_is_read(tmp_path: Path) -> None:
+    big = _frame(200_000)
+    for name in ("d.csv", "d.csv.gz", "d.parquet"):
+        source = _write(tmp_path / name, big)
+        sample, _ = read_sample(source, 100)
+        assert sample.frame.height == 100
+        # A footer with 2,000 row groups is itself large: compare with the file, not a constant.
+        assert sample.bytes_read < source.stat().st_size // 4, (name, sample.bytes_read)
+    assert (tmp_path / "d.csv").stat().st_size > 5_000_000
+
+
+def test_a_file_shorter_than_n_rows_gives_all_its_rows(tmp_path: Path) -> None:
+    source = _write(tmp_path / "d.csv", _frame(3))
+    sample, _ = read_sample(source, 100)
+    assert sample.frame.height == 3
+
+
+def test_an_empty_csv_gives_an_empty_sample(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_bytes(b"")
+    sample = take_sample(source, tmp_path / "s.csv")
+    assert (sample.frame.height, sample.schema) == (0, [])
+
+
+def test_an_unknown_format_fails_with_the_name(tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_text("hello")
+    with pytest.raises(UnknownFormatError, match=r"notes\.txt: unknown format '\.txt'"):
+        take_sample(source, tmp_path / "s.txt")
+
+
+def test_a_corrupt_parquet_file_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.parquet", _frame())
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(SampleError, match=r"bad\.parquet: cannot read as parquet"):
+        take_sample(bad, tmp_path / "out" / "s.parquet")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_with_an_unterminated_quote_fails_within_the_prefix_limit(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_bytes(b'a,b\n1,"never closed\n' + b"x,y\n" * 400_000)
+    with pytest.raises(SampleError, match="no 100 complete rows in the first 1048576 bytes"):
+        read_sample(source, 100, max_prefix_bytes=1024 * 1024)
+
+
+def test_a_single_huge_line_fails_without_reading_it_all(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_bytes(b"a,b\n" + b"x" * (8 * 1024 * 1024))
+    with pytest.raises(SampleError, match="no 100 complete rows in the first 1048576 bytes"):
+        read_sample(source, 100, max_prefix_bytes=1024 * 1024)
+
+
+def test_a_fifo_fails_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "d.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(SampleError, match="not a regular file"):
+        read_sample(fifo)
+
+
+def test_a_truncated_gzip_fails_clearly(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv.gz"
+    source.write_bytes(gzip.compress(b"a,b\n1,2\n" * 10)[:-12])
+    with pytest.raises(SampleError, match=r"d\.csv\.gz: cannot read"):
+        read_sample(source)
+
+
+def test_parquet_sample_keeps_the_arrow_schema(tmp_path: Path) -> None:
+    source = _write(tmp_path / "d.parquet", _frame())
+    target = tmp_path / "s.parquet"
+    take_sample(source, target, rows=5)
+    assert pq.read_schema(target).names == ["id", "code", "note", "value"]
+    assert pq.read_metadata(target).num_rows == 5

@@ -1,0 +1,212 @@
+import json
+import logging
+import os
+
+import dagster as dg
+import pytest
+
+from alchemy_assets.defs.sensors import log_plan
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import encode_line
+from alchemy_assets_tests.conftest import RawWriter, apply_partition_adds, tick
+
+
+def _materialize(
+    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, result: dg.SensorResult
+) -> None:
+    """Launch the tick's run requests in-process, as the daemon would launch them."""
+    job = defs.resolve_job_def(spec.job_name)
+    for request in result.run_requests or []:
+        tags = dict(request.tags)
+        outcome = job.execute_in_process(
+            run_config=request.run_config,
+            instance=instance,
+            partition_key=tags.pop("dagster/partition", None),
+            tags=tags,
+        )
+        assert outcome.success
+
+
+def test_a_fresh_cursor_adds_partitions_and_requests_one_range_run(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/data.csv", b"a\n1\n", 100.0)
+    write_raw("env1/data.csv", b"a\n2\n", 200.0)
+    ingest(layout)
+    result = tick(defs, spec, instance, None)
+    assert isinstance(result, dg.SensorResult)
+    (add,) = result.dynamic_partitions_requests or []
+    assert isinstance(add, dg.AddDynamicPartitionsRequest)
+    assert (add.partitions_def_name, list(add.partition_keys)) == (
+        spec.partitions_name,
+        ["env0/data.csv", "env1/data.csv"],
+    )
+    (request,) = result.run_requests or []
+    assert request.job_name == spec.job_name
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        "env0/data.csv",
+        "env1/data.csv",
+    )
+    files = request.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"]
+    assert [(f["key"], f["mtime"], f["reason"]) for f in files] == [
+        ("env0/data.csv", 100.0, "new file"),
+        ("env1/data.csv", 200.0, "new file"),
+    ]
+    assert json.loads(result.cursor or "")["manifest"]["offset"] == layout.manifest.stat().st_size
+
+
+def test_a_used_cursor_with_nothing_new_skips(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/data.csv", b"a\n1\n", 100.0)
+    ingest(layout)
+    first = tick(defs, spec, instance, None)
+    assert isinstance(first, dg.SensorResult)
+    again = tick(defs, spec, instance, first.cursor)
+    assert isinstance(again, dg.SkipReason)
+    assert again.skip_message == "no new sample due: 0 line(s) read, 0 unchanged, 0 quarantined"
+
+
+def test_the_same_cursor_twice_gives_the_same_run_keys(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/data.csv", b"a\n1\n", 100.0)
+    ingest(layout)
+    one, two = tick(defs, spec, instance, None), tick(defs, spec, instance, None)
+    assert isinstance(one, dg.SensorResult) and isinstance(two, dg.SensorResult)
+    assert [r.run_key for r in one.run_requests or []] == [
+        r.run_key for r in two.run_requests or []
+    ]
+    assert [r.run_key for r in one.run_requests or []] == ["env0/data.csv@100.0"]
+
+
+def test_only_a_changed_mtime_is_requested_again_after_sampling(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"a\n1\n", 100.0)
+    write_raw("env0/b.csv", b"a\n1\n", 100.0)
+    ingest(layout)
+    first = tick(defs, spec, instance, None)
+    assert isinstance(first, dg.SensorResult)
+    apply_partition_adds(first, instance)
+    _materialize(defs, spec, instance, first)
+    # A re-delivery of b with a new mtime, and a line repeating a's old mtime.
+    write_raw("env0/b.csv", b"a\n2\n", 300.0)
+    ingest(layout)
+    line = encode_line("raw/env0/a.csv", ingest_bronze(layout, "a.csv"), 100.0)
+    with layout.manifest.open("ab") as f:
+        f.write(line)
+    second = tick(defs, spec, instance, first.cursor)
+    assert isinstance(second, dg.SensorResult)
+    assert second.dynamic_partitions_requests == []
+    (request,) = second.run_requests or []
+    assert request.run_key == "env0/b.csv@300.0"
+    assert request.tags == {"dagster/partition": "env0/b.csv"}
+    (entry,) = request.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"]
+    assert entry["reason"] == "mtime changed from 100.0 to 300.0"
+
+
+def ingest_bronze(layout: DatasetLayout, name: str) -> str:
+    return (
+        next(p for p in (layout.root / "bronze").rglob(f"*--{name}"))
+        .relative_to(layout.root)
+        .as_posix()
+    )
+
+
+def test_a_partial_last_line_is_requested_only_once_it_is_complete(
+    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    layout.manifest.parent.mkdir(parents=True, exist_ok=True)
+    line = encode_line("raw/env0/a.csv", "bronze/2026/01/01/000000--a.csv", 5.0)
+    layout.manifest.write_bytes(line[:20])
+    first = tick(defs, spec, instance, None)
+    assert isinstance(first, dg.SkipReason)
+    with layout.manifest.open("ab") as f:
+        f.write(line[20:])
+    second = tick(defs, spec, instance, None)
+    assert isinstance(second, dg.SensorResult)
+    assert [r.run_key for r in second.run_requests or []] == ["env0/a.csv@5.0"]
+
+
+def test_quarantined_lines_are_logged_with_file_offset_and_reason(
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    layout.manifest.write_bytes(
+        b'{"mtime": NaN}\n' + encode_line("raw/env0/a.csv", "bronze/a.csv", 1.0)
+    )
+    plan = plan_tick(instance, spec, layout, None)
+    with caplog.at_level(logging.INFO, logger="alchemy_test"):
+        log_plan(logging.getLogger("alchemy_test"), plan)
+    assert f"quarantined {layout.manifest}:0: mtime must be a finite number, not NaN" in (
+        caplog.text
+    )
+    assert "read 2 line(s)" in caplog.text and "1 quarantined" in caplog.text
+    assert "1 new partition(s), 1 due in 1 run(s)" in caplog.text
+
+
+def test_a_large_manifest_is_read_within_the_per_tick_cap_and_drains(
+    fp_prefix: object, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    from alchemy_assets.defs.datasets import build_defs
+    from alchemy_assets.defs.resources import AlchemyRoot
+    from alchemy_assets.options import StagingOptions
+
+    capped = DatasetSpec(
+        layout.dataset_id, StagingOptions(max_lines_per_tick=10_000, partitions_per_run=2_000)
+    )
+    capped_defs = build_defs([capped], AlchemyRoot(fp_prefix=str(fp_prefix)))
+    lines = 45_000
+    with layout.manifest.open("wb") as f:
+        for i in range(lines):
+            f.write(encode_line(f"raw/env0/f{i}.csv", f"bronze/2026/01/01/000000--f{i}.csv", 1.0))
+    cursor, ticks, seen = None, 0, 0
+    backlogs = []
+    while True:
+        result = tick(capped_defs, capped, instance, cursor)
+        assert isinstance(result, dg.SensorResult)
+        requested = sum(
+            len(r.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"])
+            for r in result.run_requests or []
+        )
+        assert requested <= 10_000
+        assert all(
+            len(list(a.partition_keys)) <= 5_000
+            for a in result.dynamic_partitions_requests or []
+            if isinstance(a, dg.AddDynamicPartitionsRequest)
+        )
+        apply_partition_adds(result, instance)
+        seen += requested
+        ticks += 1
+        cursor = result.cursor
+        offset = json.loads(cursor or "")["manifest"]["offset"]
+        backlogs.append(layout.manifest.stat().st_size - offset)
+        if backlogs[-1] == 0:
+            break
+    assert (ticks, seen) == (5, lines)
+    assert backlogs == sorted(backlogs, reverse=True)
+    assert len(instance.get_dynamic_partitions(capped.partitions_name)) == lines
+    assert isinstance(tick(capped_defs, capped, instance, cursor), dg.SkipReason)
+    assert os.path.getsize(layout.manifest) > 0

@@ -1,0 +1,56 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout, LayoutError
+from alchemy_assets.sampling import SampleError
+from alchemy_assets.stage_file import stage_file
+from alchemy_assets.staging import DueFile
+from alchemy_assets_tests.conftest import RawWriter
+
+
+def _due(layout: DatasetLayout) -> DueFile:
+    (copied,) = ingest(layout).copied
+    return DueFile("env0/a.csv", copied.raw, copied.bronze, copied.mtime, "new file")
+
+
+def test_a_due_file_is_sampled_to_its_sample_path(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x,y\n1,2\n3,4\n", 10.0)
+    staged = stage_file(layout, _due(layout), rows=1)
+    assert staged.sample_relpath == "samples/env0/a_sample.csv"
+    assert (layout.root / staged.sample_relpath).read_text() == "x,y\n1,2\n"
+    assert staged.bronze_size == 12 and staged.sample.frame.height == 1
+
+
+def test_a_missing_bronze_file_fails(layout: DatasetLayout, write_raw: RawWriter) -> None:
+    write_raw("env0/a.csv", b"x\n1\n", 10.0)
+    due = _due(layout)
+    (layout.root / due.bronze).unlink()
+    with pytest.raises(SampleError, match="bronze file is missing"):
+        stage_file(layout, due, 10)
+
+
+def test_a_rewritten_bronze_file_is_not_sampled(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x\n1\n", 10.0)
+    due = _due(layout)
+    os.utime(layout.root / due.bronze, (20.0, 20.0))
+    with pytest.raises(SampleError, match=r"mtime 20.0 differs from the manifest's 10.0"):
+        stage_file(layout, due, 10)
+    assert not (layout.samples / "env0").exists()
+
+
+def test_a_bronze_path_leading_outside_the_root_is_refused(
+    layout: DatasetLayout, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("s\n1\n")
+    (layout.bronze / "link.csv").symlink_to(secret)
+    due = DueFile("env0/a.csv", "raw/env0/a.csv", "bronze/link.csv", secret.stat().st_mtime, "x")
+    with pytest.raises(LayoutError, match="leads outside"):
+        stage_file(layout, due, 10)

@@ -1,0 +1,54 @@
+import dagster as dg
+
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.stage_runner import cursor_key, stage_dataset
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets_tests.conftest import RawWriter
+
+
+def test_stage_samples_everything_due_and_stores_its_cursor(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    write_raw("env0/bad.txt", b"v\n1\n", 1.0)
+    write_raw("env1/a.csv", b"v\n2\n", 2.0)
+    ingest(layout)
+    with layout.manifest.open("ab") as f:
+        f.write(b"not json\n")
+    progress: list[tuple[int, int]] = []
+    job = defs.resolve_job_def(spec.job_name)
+    report = stage_dataset(
+        instance, job, spec, layout, lambda done, total: progress.append((done, total))
+    )
+    assert (report.new_partitions, report.sampled, report.unchanged, report.lines) == (3, 2, 0, 4)
+    assert list(report.failed) == ["env0/bad.txt"]
+    assert "unknown format '.txt'" in report.failed["env0/bad.txt"]
+    assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [
+        (layout.manifest.stat().st_size - 9, "invalid JSON")
+    ]
+    assert progress[-1] == (3, 3)
+    stored = instance.run_storage.get_cursor_values({cursor_key(spec)})
+    assert f'"offset": {layout.manifest.stat().st_size}' in stored[cursor_key(spec)]
+    again = stage_dataset(instance, job, spec, layout)
+    assert (again.new_partitions, again.sampled, again.lines, again.failed) == (0, 0, 0, {})
+
+
+def test_a_lost_stage_cursor_rereads_but_samples_nothing_twice(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    ingest(layout)
+    job = defs.resolve_job_def(spec.job_name)
+    assert stage_dataset(instance, job, spec, layout).sampled == 1
+    instance.run_storage.set_cursor_values({cursor_key(spec): ""})
+    again = stage_dataset(instance, job, spec, layout)
+    assert (again.lines, again.sampled, again.unchanged) == (1, 0, 1)

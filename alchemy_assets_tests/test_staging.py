@@ -1,0 +1,87 @@
+import json
+
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import ManifestEntry
+from alchemy_assets.manifest_reader import ManifestCursor
+from alchemy_assets.staging import (
+    DueFile,
+    batches,
+    decide,
+    decode_cursor,
+    due_on_demand,
+    encode_cursor,
+    latest_by_key,
+    reason_for,
+)
+from alchemy_assets_tests.conftest import RawWriter
+
+
+def _entry(path: str, mtime: float) -> ManifestEntry:
+    return ManifestEntry(f"raw/{path}", f"bronze/x--{mtime}", float(mtime))
+
+
+def test_the_last_line_for_a_file_wins_and_keys_are_encoded() -> None:
+    latest = latest_by_key(
+        [_entry("env0/a.csv", 1), _entry("env0/b,c.csv", 1), _entry("env0/a.csv", 2)]
+    )
+    assert list(latest) == ["env0/a.csv", "env0/b%2Cc.csv"]
+    assert latest["env0/a.csv"].mtime == 2
+
+
+def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
+    latest = latest_by_key(
+        [_entry("env0/new.csv", 5), _entry("env0/same.csv", 1), _entry("env0/changed.csv", 3)]
+    )
+    due, unchanged = decide(latest, {"env0/same.csv": 1.0, "env0/changed.csv": 2.0})
+    assert unchanged == 1
+    assert [(d.key, d.mtime, d.reason) for d in due] == [
+        ("env0/new.csv", 5.0, "new file"),
+        ("env0/changed.csv", 3.0, "mtime changed from 2.0 to 3.0"),
+    ]
+
+
+def test_an_older_mtime_is_also_a_change() -> None:
+    assert reason_for(3.0, 2.5) == "mtime changed from 3.0 to 2.5"
+
+
+def _due(key: str) -> DueFile:
+    return DueFile(key, f"raw/{key}", "bronze/x", 1.0, "new file")
+
+
+def test_batches_are_contiguous_partition_ranges_capped_in_size() -> None:
+    order = {k: i for i, k in enumerate("abcdefghij")}
+    due = [_due(k) for k in "jabcdfgh"]
+    assert [[d.key for d in run] for run in batches(due, order, 3)] == [
+        ["a", "b", "c"],
+        ["d"],
+        ["f", "g", "h"],
+        ["j"],
+    ]
+
+
+def test_the_cursor_is_versioned_json_and_round_trips() -> None:
+    cursor = ManifestCursor(123, "abc")
+    text = encode_cursor(cursor)
+    assert json.loads(text) == {"v": 1, "manifest": {"offset": 123, "fingerprint": "abc"}}
+    assert decode_cursor(text) == (cursor, None)
+    assert decode_cursor(None) == (ManifestCursor(), None)
+
+
+def test_an_unreadable_cursor_starts_over_and_says_why() -> None:
+    for text in ("garbage", '{"v": 9}', '{"v": 1, "manifest": {"offset": -4}}'):
+        cursor, note = decode_cursor(text)
+        assert cursor == ManifestCursor()
+        assert note is not None and "unreadable" in note and "reading from the start" in note
+
+
+def test_on_demand_takes_the_latest_manifest_line_of_each_key(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"a\n1\n", 1.0)
+    ingest(layout)
+    write_raw("env0/a.csv", b"a\n2\n", 2.0)
+    ingest(layout)
+    due, unknown = due_on_demand(layout, ["env0/a.csv", "env9/none.csv"])
+    assert [(d.key, d.mtime, d.reason) for d in due] == [("env0/a.csv", 2.0, "on demand")]
+    assert unknown == ["env9/none.csv"]
