@@ -5,7 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all lint typecheck demo clean
+DEMO ?= .demo
+FP_PREFIX ?= $(abspath $(DEMO))/fp
+DAGSTER_HOME ?= $(abspath $(DEMO))/dagster_home
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: install test test-all lint typecheck demo demo-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +36,16 @@ test: lint typecheck
 test-all: lint typecheck
 	$(BIN)/pytest
 
+## Demo data: two datasets under $(FP_PREFIX), ingested (the prod side).
+demo-data: $(STAMP)
+	$(BIN)/python -m alchemy_assets.demo_data $(FP_PREFIX)
+	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(FP_PREFIX)
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+
+## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+demo: demo-data
+	FP_PREFIX=$(FP_PREFIX) DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .hypothesis

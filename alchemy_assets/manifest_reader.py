@@ -68,6 +68,16 @@ class ReadBatch:
         """Bytes of the file after the cursor (not yet read, or a line not yet complete)."""
         return max(0, self.file_size - self.cursor.offset)
 
+    @property
+    def backlog_lines(self) -> int | None:
+        """Lines left after the cursor, estimated from this batch's mean line length."""
+        if not self.backlog_bytes:
+            return 0
+        if not self.lines_read:
+            return None
+        mean = (self.cursor.offset - self.start_offset) / self.lines_read
+        return round(self.backlog_bytes / mean)
+
 
 def fingerprint(stream: BinaryIO, offset: int) -> str:
     """A digest of the file's head and of the bytes just before ``offset``."""

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from alchemy_assets.defs.spec import DatasetSpec
@@ -130,3 +135,23 @@ def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_fil
     assert isinstance(failed, dg.JsonMetadataValue)
     bronze = layout.resolve(report.copied[1].bronze)
     assert failed.value == {"env0/b.txt": f"{bronze}: unknown format '.txt'" + UNKNOWN_TAIL}
+
+
+def test_the_dagster_cli_re_materializes_one_partition(
+    fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", CSV, 7.0)
+    ingest(layout)
+    spec = DatasetSpec(layout.dataset_id)
+    instance.add_dynamic_partitions(spec.partitions_name, ["env0/data.csv"])
+    env = {**os.environ, "FP_PREFIX": str(fp_prefix)}
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "asset", "materialize", "-m", "alchemy_assets.definitions"]
+    command += ["--select", spec.sample_key.to_user_string(), "--partition", "env0/data.csv"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = _latest(instance, spec.sample_key, "env0/data.csv").metadata
+    assert (meta["mtime"], meta["reason"]) == (
+        dg.MetadataValue.float(7.0),
+        dg.MetadataValue.text("on demand"),
+    )

@@ -126,6 +126,7 @@ def test_max_lines_caps_one_read_and_the_next_read_goes_on(manifest: Path) -> No
     first = read_manifest(manifest, manifest.parent.parent, max_lines=4)
     assert len(first.entries) == 4 and not first.at_end
     assert first.backlog_bytes == 6 * len(_line("f0"))
+    assert first.backlog_lines == 6
     rest = read_manifest(manifest, manifest.parent.parent, first.cursor, max_lines=100)
     assert [e.raw for e in rest.entries] == [f"raw/env0/f{i}" for i in range(4, 10)]
 

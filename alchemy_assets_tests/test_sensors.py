@@ -164,6 +164,7 @@ def test_quarantined_lines_are_logged_with_file_offset_and_reason(
         caplog.text
     )
     assert "read 2 line(s)" in caplog.text and "1 quarantined" in caplog.text
+    assert "backlog 0 bytes (~0 lines)" in caplog.text
     assert "1 new partition(s), 1 due in 1 run(s)" in caplog.text
 
 

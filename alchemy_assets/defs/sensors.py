@@ -16,9 +16,11 @@ def log_plan(log: logging.Logger | dg.DagsterLogManager, plan: TickPlan) -> None
     for note in plan.notes:
         log.warning(note)
     batch = plan.batch
+    lines = batch.backlog_lines
     log.info(
         f"read {batch.lines_read} line(s), bytes {batch.start_offset}-{batch.cursor.offset} "
         f"of {batch.file_size}; backlog {batch.backlog_bytes} bytes"
+        f"{'' if lines is None else f' (~{lines} lines)'}"
         f"{'' if batch.at_end else ' (per-tick cap reached: more next tick)'}; "
         f"{len(plan.new_keys)} new partition(s), {plan.due} due in {len(plan.runs)} run(s), "
         f"{plan.unchanged} unchanged, {len(batch.rejects)} quarantined"

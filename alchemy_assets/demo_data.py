@@ -1,0 +1,67 @@
+"""A small demo data root: two datasets with CSV, Parquet, gzip CSV, TSV and JSON Lines files,
+and the same file name under two envs. ``python -m alchemy_assets.demo_data PATH``."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from alchemy_assets.layout import DatasetId, DatasetLayout
+
+DATASETS = (DatasetId("sp", "gics_cwiq_pipe", "1.0"), DatasetId("acme", "prices", "2"))
+_BASE_MTIME = 1737200000.0
+
+
+def _frame(rows: int, seed: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": list(range(rows)),
+            "ticker": [f"T{(i * 7 + seed) % 97:03d}" for i in range(rows)],
+            "price": [round(10 + ((i * 13 + seed) % 1000) / 10, 2) for i in range(rows)],
+            "sector": [["energy", "tech", "health", "retail"][(i + seed) % 4] for i in range(rows)],
+        }
+    )
+
+
+def _write(path: Path, data: bytes, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+
+
+def make_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
+    """Write the demo raw files under ``fp_prefix`` (existing files are replaced)."""
+    gics = DatasetLayout.under(fp_prefix, DATASETS[0])
+    prices = DatasetLayout.under(fp_prefix, DATASETS[1])
+    for layout in (gics, prices):
+        layout.ensure()
+    _write(gics.raw / "env0/data.csv", _frame(rows, 0).write_csv().encode(), _BASE_MTIME)
+    _write(gics.raw / "env1/data.csv", _frame(rows, 1).write_csv().encode(), _BASE_MTIME + 5)
+    parquet = gics.raw / "env1/file.parquet"
+    parquet.parent.mkdir(parents=True, exist_ok=True)
+    _frame(rows, 2).write_parquet(parquet)
+    os.utime(parquet, (_BASE_MTIME + 100, _BASE_MTIME + 100))
+    gz = gzip.compress(_frame(rows, 3).write_csv().encode(), mtime=0)
+    _write(gics.raw / "env0/history/prices.csv.gz", gz, _BASE_MTIME + 200)
+    tsv = _frame(rows, 4).write_csv(separator="\t").encode()
+    _write(prices.raw / "env0/daily.tsv", tsv, _BASE_MTIME + 300)
+    _write(prices.raw / "env0/ticks.jsonl", _frame(rows, 5).write_ndjson().encode(), _BASE_MTIME)
+    return [gics, prices]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m alchemy_assets.demo_data FP_PREFIX", file=sys.stderr)
+        return 2
+    for layout in make_demo(Path(args[0])):
+        print(f"demo dataset {layout.dataset_id} at {layout.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
