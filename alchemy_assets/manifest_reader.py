@@ -69,12 +69,13 @@ class ReadBatch:
         return max(0, self.file_size - self.cursor.offset)
 
     @property
-    def backlog_lines(self) -> int | None:
-        """Lines left after the cursor, estimated from this batch's mean line length."""
-        if not self.backlog_bytes:
+    def backlog_lines(self) -> int:
+        """Complete lines left after the cursor, estimated from this batch's mean line length.
+
+        A batch that read nothing stopped at the end: what follows is no complete line.
+        """
+        if not self.backlog_bytes or not self.lines_read:
             return 0
-        if not self.lines_read:
-            return None
         mean = (self.cursor.offset - self.start_offset) / self.lines_read
         return round(self.backlog_bytes / mean)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
-from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
+from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch, read_manifest
 from alchemy_assets.partition_keys import encode_key
 
 CURSOR_VERSION = 1
@@ -107,24 +107,50 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
     return due, sorted(wanted - latest.keys())
 
 
-def encode_cursor(cursor: ManifestCursor) -> str:
-    """The sensor / stage cursor as stored by Dagster: versioned JSON."""
-    return json.dumps({"v": CURSOR_VERSION, "manifest": cursor.to_dict()}, sort_keys=True)
+@dataclass(frozen=True)
+class StagingCursor:
+    """Where staging of one manifest stands: the reader's cursor, and how many lines (and bad
+    lines among them) have been consumed from the current manifest file. The counts start
+    again at 0 when the file is read from the start (truncated, rotated or replaced)."""
 
+    manifest: ManifestCursor = field(default_factory=ManifestCursor)
+    lines: int = 0
+    quarantined: int = 0
 
-def decode_cursor(text: str | None) -> tuple[ManifestCursor, str | None]:
-    """The manifest cursor in ``text``; an unreadable cursor starts over, with the reason.
+    def advanced(self, batch: ReadBatch) -> StagingCursor:
+        """The cursor after ``batch`` was consumed."""
+        base = StagingCursor() if batch.restarted else self
+        return StagingCursor(
+            batch.cursor, base.lines + batch.lines_read, base.quarantined + len(batch.rejects)
+        )
 
-    Starting over loses nothing: lines already sampled at their mtime are skipped.
-    """
-    if not text:
-        return ManifestCursor(), None
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError(
-                f"unsupported cursor version {data.get('v') if isinstance(data, dict) else data!r}"
-            )
-        return ManifestCursor.from_dict(data["manifest"]), None
-    except (ValueError, KeyError, TypeError) as err:
-        return ManifestCursor(), f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
+    def encode(self) -> str:
+        """Versioned JSON, as stored by Dagster (sensor cursor) or the instance (stage)."""
+        doc = {
+            "v": CURSOR_VERSION,
+            "manifest": self.manifest.to_dict(),
+            "lines": self.lines,
+            "quarantined": self.quarantined,
+        }
+        return json.dumps(doc, sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str | None) -> tuple[StagingCursor, str | None]:
+        """The cursor in ``text``; an unreadable one starts over, and the note says why.
+
+        Starting over loses nothing: lines already sampled at their mtime are skipped.
+        """
+        if not text:
+            return cls(), None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+                version = data.get("v") if isinstance(data, dict) else data
+                raise ValueError(f"unsupported cursor version {version!r}")
+            counts = [data.get("lines", 0), data.get("quarantined", 0)]
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+                raise ValueError(f"bad counts {counts!r}")
+            return cls(ManifestCursor.from_dict(data["manifest"]), *counts), None
+        except (ValueError, KeyError, TypeError) as err:
+            note = f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
+            return cls(), note

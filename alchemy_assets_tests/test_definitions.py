@@ -41,11 +41,15 @@ def test_every_discovered_dataset_gets_its_assets_job_and_running_sensor(
     loaded = _load(monkeypatch, fp_prefix)
     graph = loaded.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "acme/prices/v2/manifest",
         "acme/prices/v2/bronze",
         "acme/prices/v2/sample",
+        "sp/gics_cwiq_pipe/v1_0/manifest",
         "sp/gics_cwiq_pipe/v1_0/bronze",
         "sp/gics_cwiq_pipe/v1_0/sample",
     }
+    bronze = graph.get(dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "bronze"]))
+    assert bronze.parent_keys == {dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "manifest"])}
     sample = graph.get(dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "sample"]))
     assert sample.parent_keys == {dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "bronze"])}
     assert sample.group_name == "sp__gics_cwiq_pipe__v1_0"

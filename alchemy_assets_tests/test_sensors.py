@@ -75,7 +75,7 @@ def test_a_used_cursor_with_nothing_new_skips(
     assert isinstance(first, dg.SensorResult)
     again = tick(defs, spec, instance, first.cursor)
     assert isinstance(again, dg.SkipReason)
-    assert again.skip_message == "no new sample due: 0 line(s) read, 0 unchanged, 0 quarantined"
+    assert again.skip_message == "no new manifest line"
 
 
 def test_the_same_cursor_twice_gives_the_same_run_keys(
@@ -211,3 +211,34 @@ def test_a_large_manifest_is_read_within_the_per_tick_cap_and_drains(
     assert len(instance.get_dynamic_partitions(capped.partitions_name)) == lines
     assert isinstance(tick(capped_defs, capped, instance, cursor), dg.SkipReason)
     assert os.path.getsize(layout.manifest) > 0
+
+
+def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quarantine(
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    fp_prefix: object,
+) -> None:
+    from alchemy_assets.defs.datasets import build_defs
+    from alchemy_assets.defs.resources import AlchemyRoot
+    from alchemy_assets.options import StagingOptions
+
+    capped = DatasetSpec(layout.dataset_id, StagingOptions(max_lines_per_tick=3))
+    capped_defs = build_defs([capped], AlchemyRoot(fp_prefix=str(fp_prefix)))
+    good = [encode_line(f"raw/env0/f{i}.csv", f"bronze/f{i}.csv", 1.0) for i in range(4)]
+    layout.manifest.write_bytes(good[0] + b"{bad\n" + good[1] + good[2] + b"[]\n" + good[3])
+    first = tick(capped_defs, capped, instance, None)
+    assert isinstance(first, dg.SensorResult)
+    (observation,) = first.asset_events
+    assert isinstance(observation, dg.AssetObservation)
+    assert observation.asset_key == capped.manifest_key
+    meta = {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
+    assert meta["lines_consumed"] == 3 and meta["quarantined_lines"] == 1
+    assert meta["backlog_lines"] == 3 and meta["lines"] == 6
+    assert meta["backlog_bytes"] == len(good[2]) + 3 + len(good[3])
+    assert f"{layout.manifest}:{len(good[0])}: invalid JSON" in str(meta["last_quarantined"])
+    second = tick(capped_defs, capped, instance, first.cursor)
+    assert isinstance(second, dg.SensorResult)
+    meta = {k: getattr(v, "value", v) for k, v in second.asset_events[0].metadata.items()}
+    assert (meta["lines_consumed"], meta["quarantined_lines"], meta["backlog_bytes"]) == (6, 2, 0)
+    assert "expected a JSON object, got list" in str(meta["last_quarantined"])

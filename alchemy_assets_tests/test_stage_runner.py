@@ -32,6 +32,10 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
         (layout.manifest.stat().st_size - 9, "invalid JSON")
     ]
     assert progress[-1] == (3, 3)
+    observed = instance.fetch_observations(spec.manifest_key, limit=1).records
+    assert observed and observed[0].asset_observation is not None
+    quarantined = observed[0].asset_observation.metadata["quarantined_lines"]
+    assert quarantined == dg.MetadataValue.int(1)
     stored = instance.run_storage.get_cursor_values({cursor_key(spec)})
     assert f'"offset": {layout.manifest.stat().st_size}' in stored[cursor_key(spec)]
     again = stage_dataset(instance, job, spec, layout)

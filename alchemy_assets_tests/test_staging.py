@@ -2,15 +2,14 @@ import json
 
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.manifest_line import ManifestEntry
-from alchemy_assets.manifest_reader import ManifestCursor
+from alchemy_assets.manifest_line import ManifestEntry, Rejection
+from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch
 from alchemy_assets.staging import (
     DueFile,
+    StagingCursor,
     batches,
     decide,
-    decode_cursor,
     due_on_demand,
-    encode_cursor,
     latest_by_key,
     reason_for,
 )
@@ -61,18 +60,44 @@ def test_batches_are_contiguous_partition_ranges_capped_in_size() -> None:
 
 
 def test_the_cursor_is_versioned_json_and_round_trips() -> None:
-    cursor = ManifestCursor(123, "abc")
-    text = encode_cursor(cursor)
-    assert json.loads(text) == {"v": 1, "manifest": {"offset": 123, "fingerprint": "abc"}}
-    assert decode_cursor(text) == (cursor, None)
-    assert decode_cursor(None) == (ManifestCursor(), None)
+    cursor = StagingCursor(ManifestCursor(123, "abc"), lines=7, quarantined=2)
+    text = cursor.encode()
+    assert json.loads(text) == {
+        "v": 1,
+        "manifest": {"offset": 123, "fingerprint": "abc"},
+        "lines": 7,
+        "quarantined": 2,
+    }
+    assert StagingCursor.decode(text) == (cursor, None)
+    assert StagingCursor.decode(None) == (StagingCursor(), None)
+    older = '{"v": 1, "manifest": {"offset": 5, "fingerprint": "x"}}'
+    assert StagingCursor.decode(older) == (StagingCursor(ManifestCursor(5, "x")), None)
 
 
 def test_an_unreadable_cursor_starts_over_and_says_why() -> None:
-    for text in ("garbage", '{"v": 9}', '{"v": 1, "manifest": {"offset": -4}}'):
-        cursor, note = decode_cursor(text)
-        assert cursor == ManifestCursor()
+    for text in (
+        "garbage",
+        '{"v": 9}',
+        '{"v": 1, "manifest": {"offset": -4}}',
+        '{"v": 1, "manifest": {"offset": 0, "fingerprint": ""}, "lines": -1}',
+    ):
+        cursor, note = StagingCursor.decode(text)
+        assert cursor == StagingCursor()
         assert note is not None and "unreadable" in note and "reading from the start" in note
+
+
+def test_counts_add_up_and_start_again_when_the_manifest_is_read_from_the_start() -> None:
+    batch = ReadBatch(
+        entries=[_entry("env0/a.csv", 1)],
+        rejects=[Rejection("m", 0, "bad")],
+        cursor=ManifestCursor(10, "f"),
+    )
+    cursor = StagingCursor(ManifestCursor(5, "e"), lines=4, quarantined=1).advanced(batch)
+    assert (cursor.manifest.offset, cursor.lines, cursor.quarantined) == (10, 6, 2)
+    batch.restarted = "truncated"
+    assert StagingCursor(lines=4, quarantined=1).advanced(batch) == StagingCursor(
+        ManifestCursor(10, "f"), 2, 1
+    )
 
 
 def test_on_demand_takes_the_latest_manifest_line_of_each_key(

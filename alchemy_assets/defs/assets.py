@@ -37,9 +37,23 @@ class SampleConfig(dg.Config):
     files: list[DueFileConfig] = []  # noqa: RUF012 - pydantic copies field defaults
 
 
+def manifest_spec(spec: DatasetSpec) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=spec.manifest_key,
+        group_name=spec.group_name,
+        description=(
+            f"{spec.dataset_id}'s manifests/processed.jsonl: one line per ingested file. "
+            "Observed by the sensor on each tick that reads lines: size, lines consumed, "
+            "backlog, quarantined lines and their last reasons."
+        ),
+        kinds={"json"},
+    )
+
+
 def bronze_spec(spec: DatasetSpec) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=spec.bronze_key,
+        deps=[spec.manifest_key],
         partitions_def=spec.partitions_def,
         group_name=spec.group_name,
         description=(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from alchemy_assets.defs.assets import bronze_spec, build_sample_asset
+from alchemy_assets.defs.assets import bronze_spec, build_sample_asset, manifest_spec
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.sensors import build_sensor
 from alchemy_assets.defs.spec import DatasetSpec
@@ -40,7 +40,7 @@ def build_defs(specs: list[DatasetSpec], root: AlchemyRoot) -> dg.Definitions:
     sensors: list[dg.SensorDefinition] = []
     for spec in specs:
         sample = build_sample_asset(spec)
-        assets += [bronze_spec(spec), sample]
+        assets += [manifest_spec(spec), bronze_spec(spec), sample]
         jobs.append(
             dg.define_asset_job(
                 spec.job_name,

@@ -4,6 +4,7 @@ import logging
 
 import dagster as dg
 
+from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import TickPlan, add_requests, plan_tick, run_request
@@ -16,11 +17,9 @@ def log_plan(log: logging.Logger | dg.DagsterLogManager, plan: TickPlan) -> None
     for note in plan.notes:
         log.warning(note)
     batch = plan.batch
-    lines = batch.backlog_lines
     log.info(
         f"read {batch.lines_read} line(s), bytes {batch.start_offset}-{batch.cursor.offset} "
-        f"of {batch.file_size}; backlog {batch.backlog_bytes} bytes"
-        f"{'' if lines is None else f' (~{lines} lines)'}"
+        f"of {batch.file_size}; backlog {batch.backlog_bytes} bytes (~{batch.backlog_lines} lines)"
         f"{'' if batch.at_end else ' (per-tick cap reached: more next tick)'}; "
         f"{len(plan.new_keys)} new partition(s), {plan.due} due in {len(plan.runs)} run(s), "
         f"{plan.unchanged} unchanged, {len(batch.rejects)} quarantined"
@@ -46,19 +45,21 @@ def build_sensor(spec: DatasetSpec) -> dg.SensorDefinition:
     def manifest_sensor(
         context: dg.SensorEvaluationContext, alchemy_root: AlchemyRoot
     ) -> dg.SensorResult | dg.SkipReason:
-        plan = plan_tick(
-            context.instance, spec, alchemy_root.layout(spec.dataset_id), context.cursor
-        )
+        layout = alchemy_root.layout(spec.dataset_id)
+        plan = plan_tick(context.instance, spec, layout, context.cursor)
         log_plan(context.log, plan)
-        if not plan.runs and not plan.new_keys:
+        if not plan.batch.lines_read and not plan.notes:
             context.update_cursor(plan.cursor)
             return dg.SkipReason(
-                f"no new sample due: {plan.batch.lines_read} line(s) read, "
-                f"{plan.unchanged} unchanged, {len(plan.batch.rejects)} quarantined"
+                f"no new manifest line; backlog {plan.batch.backlog_bytes} bytes "
+                "(an incomplete last line)"
+                if plan.batch.backlog_bytes
+                else "no new manifest line"
             )
         return dg.SensorResult(
             run_requests=[run_request(spec, run) for run in plan.runs],
             dynamic_partitions_requests=add_requests(spec, plan.new_keys),
+            asset_events=[manifest_observation(spec, plan, layout.manifest)],
             cursor=plan.cursor,
         )
 

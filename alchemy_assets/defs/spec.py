@@ -45,6 +45,10 @@ class DatasetSpec:
         return "__".join(self.prefix)
 
     @property
+    def manifest_key(self) -> dg.AssetKey:
+        return dg.AssetKey([*self.prefix, "manifest"])
+
+    @property
     def bronze_key(self) -> dg.AssetKey:
         return dg.AssetKey([*self.prefix, "bronze"])
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from alchemy_assets.defs.lookup import chunks
+from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import partition_tags, plan_tick, run_config
 from alchemy_assets.layout import DatasetLayout
@@ -95,6 +96,8 @@ def stage_dataset(
         report.quarantined += plan.batch.rejects
         report.unchanged += plan.unchanged
         report.notes += plan.notes
+        if plan.batch.lines_read or plan.notes:
+            instance.report_runless_asset_event(manifest_observation(spec, plan, layout.manifest))
         for keys in chunks(plan.new_keys):
             instance.add_dynamic_partitions(spec.partitions_name, list(keys))
         report.new_partitions += len(plan.new_keys)

@@ -17,14 +17,7 @@ from alchemy_assets.defs.lookup import latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
-from alchemy_assets.staging import (
-    DueFile,
-    batches,
-    decide,
-    decode_cursor,
-    encode_cursor,
-    latest_by_key,
-)
+from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
 # Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -37,11 +30,15 @@ class TickPlan:
     """What one cycle read and decided."""
 
     batch: ReadBatch
-    cursor: str
+    staging_cursor: StagingCursor
     new_keys: list[str] = field(default_factory=list)
     runs: list[list[DueFile]] = field(default_factory=list)
     unchanged: int = 0
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def cursor(self) -> str:
+        return self.staging_cursor.encode()
 
     @property
     def due(self) -> int:
@@ -52,11 +49,11 @@ def plan_tick(
     instance: dg.DagsterInstance, spec: DatasetSpec, layout: DatasetLayout, cursor: str | None
 ) -> TickPlan:
     """Decide one cycle for ``spec`` from ``cursor``; touches the instance only to read."""
-    manifest_cursor, note = decode_cursor(cursor)
+    previous, note = StagingCursor.decode(cursor)
     batch = read_manifest(
-        layout.manifest, layout.root, manifest_cursor, max_lines=spec.options.max_lines_per_tick
+        layout.manifest, layout.root, previous.manifest, max_lines=spec.options.max_lines_per_tick
     )
-    plan = TickPlan(batch=batch, cursor=encode_cursor(batch.cursor))
+    plan = TickPlan(batch=batch, staging_cursor=previous.advanced(batch))
     if note:
         plan.notes.append(note)
     if batch.restarted:

@@ -1,0 +1,39 @@
+"""The manifest asset's observation after each tick: how far staging is, and what was bad."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.tick import TickPlan
+
+LAST_REASONS = 5
+
+
+def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> dg.AssetObservation:
+    """The manifest after a tick: size, lines consumed, backlog and quarantined lines."""
+    batch, cursor = plan.batch, plan.staging_cursor
+    last = batch.rejects[-LAST_REASONS:]
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "path": dg.MetadataValue.path(str(manifest)),
+        "bytes": dg.MetadataValue.int(batch.file_size),
+        "bytes_consumed": dg.MetadataValue.int(batch.cursor.offset),
+        "lines_consumed": dg.MetadataValue.int(cursor.lines),
+        "lines_this_tick": dg.MetadataValue.int(batch.lines_read),
+        "backlog_bytes": dg.MetadataValue.int(batch.backlog_bytes),
+        "backlog_lines": dg.MetadataValue.int(batch.backlog_lines),
+        "lines": dg.MetadataValue.int(cursor.lines + batch.backlog_lines),
+        "quarantined_lines": dg.MetadataValue.int(cursor.quarantined),
+        "quarantined_this_tick": dg.MetadataValue.int(len(batch.rejects)),
+        "last_quarantined": dg.MetadataValue.md(
+            "\n".join(f"- `{r}`" for r in last) if last else "_none this tick_"
+        ),
+        "new_partitions": dg.MetadataValue.int(len(plan.new_keys)),
+        "due": dg.MetadataValue.int(plan.due),
+        "unchanged": dg.MetadataValue.int(plan.unchanged),
+    }
+    if batch.restarted:
+        metadata["restarted"] = batch.restarted
+    return dg.AssetObservation(asset_key=spec.manifest_key, metadata=metadata)
