@@ -91,27 +91,55 @@ def _open_regular(path: Path) -> IO[bytes]:
 
 
 def read_sample(
-    path: Path, rows: int = DEFAULT_ROWS, *, max_prefix_bytes: int = MAX_PREFIX_BYTES
+    path: Path,
+    rows: int = DEFAULT_ROWS,
+    *,
+    max_prefix_bytes: int = MAX_PREFIX_BYTES,
+    expect_mtime: float | None = None,
 ) -> tuple[Sample, bytes]:
-    """Read the first ``rows`` rows of ``path``; return them and the sample file's bytes."""
+    """Read the first ``rows`` rows of ``path``; return them and the sample file's bytes.
+
+    With ``expect_mtime``, the opened file must carry that mtime before and after reading,
+    so a file rewritten in between is never sampled.
+    """
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     fmt = detect_format(str(path))
     try:
         with _open_regular(path) as raw:
-            counter = _CountingReader(raw)
-            if fmt.kind is Kind.PARQUET:
-                return _parquet_sample(counter, rows, path)
-            with contextlib.ExitStack() as stack:
-                stream: _ByteSource = counter
-                if fmt.gzip:
-                    buffered = io.BufferedReader(counter)
-                    stream = stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))
-                data, complete = _prefix(stream, fmt, rows, max_prefix_bytes, path)
-            sample, content = _text_sample(data, complete, fmt, rows, path)
-            return Sample(sample.frame, counter.bytes_read), content
+            _check_mtime(raw, path, expect_mtime)
+            result = _read_open(raw, fmt, rows, max_prefix_bytes, path)
+            _check_mtime(raw, path, expect_mtime)
+            return result
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         raise SampleError(f"{path}: cannot read: {err}") from err
+
+
+def _check_mtime(raw: IO[bytes], path: Path, expect_mtime: float | None) -> None:
+    if expect_mtime is None:
+        return
+    actual = os.fstat(raw.fileno()).st_mtime
+    if actual != expect_mtime:
+        raise SampleError(
+            f"{path}: mtime {actual!r} differs from the expected {expect_mtime!r} "
+            "(rewritten after ingest, or while being sampled)"
+        )
+
+
+def _read_open(
+    raw: IO[bytes], fmt: FileFormat, rows: int, max_prefix_bytes: int, path: Path
+) -> tuple[Sample, bytes]:
+    counter = _CountingReader(raw)
+    if fmt.kind is Kind.PARQUET:
+        return _parquet_sample(counter, rows, path)
+    with contextlib.ExitStack() as stack:
+        stream: _ByteSource = counter
+        if fmt.gzip:
+            buffered = io.BufferedReader(counter)
+            stream = stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))
+        data, complete = _prefix(stream, fmt, rows, max_prefix_bytes, path)
+    sample, content = _text_sample(data, complete, fmt, rows, path)
+    return Sample(sample.frame, counter.bytes_read), content
 
 
 def _prefix(
@@ -217,8 +245,10 @@ def write_atomically(target: Path, content: bytes) -> None:
         raise
 
 
-def take_sample(source: Path, target: Path, rows: int = DEFAULT_ROWS) -> Sample:
+def take_sample(
+    source: Path, target: Path, rows: int = DEFAULT_ROWS, *, expect_mtime: float | None = None
+) -> Sample:
     """Write the first ``rows`` rows of ``source`` to ``target`` in the same format."""
-    sample, content = read_sample(source, rows)
+    sample, content = read_sample(source, rows, expect_mtime=expect_mtime)
     write_atomically(target, content)
     return sample

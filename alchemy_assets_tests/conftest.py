@@ -1,6 +1,7 @@
 """Fixtures: a data root ``FP_PREFIX`` under ``tmp_path``, raw files, a real Dagster instance."""
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
 
 RawWriter = Callable[[str, bytes, float], Path]
+
+# What the reliability tests tried and found, printed at the end of the run (the README's
+# "Guarantees" figures come from the last `make test-all`).
+FIGURES: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.write_sep("-", "guarantee figures")
+        for name, value in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 @pytest.fixture

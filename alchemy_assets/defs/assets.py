@@ -12,7 +12,7 @@ from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError
-from alchemy_assets.stage_file import stage_file
+from alchemy_assets.stage_file import SupersededError, stage_file
 from alchemy_assets.staging import DueFile, due_on_demand
 
 
@@ -105,6 +105,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         for due in work:
             try:
                 staged = stage_file(layout, due, rows)
+            except SupersededError as err:
+                context.log.info(f"{due.key}: {err}")
+                continue
             except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
                 failed[due.key] = str(err)
                 context.log.error(f"{due.key}: {err}")
