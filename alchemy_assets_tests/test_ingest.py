@@ -1,11 +1,16 @@
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from alchemy_assets.ingest import ingest, last_mtimes
-from alchemy_assets.layout import DatasetLayout
-from alchemy_assets_tests.conftest import RawWriter
+from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets_tests.conftest import FIGURES, RawWriter
 
 WHEN = datetime(2026, 1, 18, 14, 30, 0, tzinfo=UTC)
 
@@ -112,3 +117,70 @@ def test_bad_manifest_lines_are_reported_and_do_not_stop_ingest(
     report = ingest(layout, clock=lambda: WHEN)
     assert [c.raw for c in report.copied] == ["raw/env0/a.csv"]
     assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [(0, "invalid JSON")]
+
+
+_LIMITED_INGEST = """
+import resource, sys
+from pathlib import Path
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetId, DatasetLayout
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+report = ingest(DatasetLayout.under(Path(sys.argv[1]), DatasetId.parse("sp/gics_cwiq_pipe/1.0")))
+print(len(report.copied), [raw for raw, _ in report.failed], [r[1] for r in report.failed])
+"""
+
+
+def _leftovers(layout: DatasetLayout) -> list[str]:
+    return [p.name for p in layout.root.rglob(".*.tmp")]
+
+
+def test_a_file_size_limit_fails_that_file_loudly_and_leaves_no_temp_file(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/big.csv", b"x" * 3_000_000, 1.0)
+    write_raw("env0/small.csv", b"a\n1\n", 2.0)
+    result = subprocess.run(
+        [sys.executable, "-c", _LIMITED_INGEST, str(fp_prefix)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.startswith("1 ['raw/env0/big.csv'] ["), result.stdout
+    assert "File too large" in result.stdout
+    assert [e["raw"] for e in _lines(layout.manifest)] == ["raw/env0/small.csv"]
+    assert _leftovers(layout) == []
+    FIGURES["short writes (RLIMIT_FSIZE) failed loudly"] += 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs, where this machine allows mounting one."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_fails_the_copy_and_appends_no_line(small_disk: Path) -> None:
+    layout = DatasetLayout.under(small_disk, DatasetId.parse("sp/full/1"))
+    layout.ensure()
+    (layout.raw / "env0").mkdir()
+    (layout.raw / "env0" / "a.csv").write_bytes(b"a\n1\n")
+    (layout.raw / "env0" / "z.csv").write_bytes(b"x" * 1_200_000)  # the copy cannot fit
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv"]
+    assert [raw for raw, _ in report.failed] == ["raw/env0/z.csv"]
+    assert "No space left on device" in report.failed[0][1]
+    assert [e["raw"] for e in _lines(layout.manifest)] == ["raw/env0/a.csv"]
+    assert _leftovers(layout) == []
+    FIGURES["disk-full copies failed loudly (tmpfs)"] += 1

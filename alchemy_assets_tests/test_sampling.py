@@ -1,6 +1,7 @@
 import gzip
 import io
 import os
+import struct
 from pathlib import Path
 
 import polars as pl
@@ -8,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from alchemy_assets.file_formats import UnknownFormatError
-from alchemy_assets.sampling import SampleError, read_sample, take_sample
+from alchemy_assets.sampling import MAX_PREFIX_BYTES, SampleError, read_sample, take_sample
+from alchemy_assets_tests.conftest import FIGURES
 
 ROWS = 1000
 
@@ -108,15 +110,6 @@ def test_an_unknown_format_fails_with_the_name(tmp_path: Path) -> None:
         take_sample(source, tmp_path / "s.txt")
 
 
-def test_a_corrupt_parquet_file_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:
-    good = _write(tmp_path / "good.parquet", _frame())
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(good.read_bytes()[:-20])
-    with pytest.raises(SampleError, match=r"bad\.parquet: cannot read as parquet"):
-        take_sample(bad, tmp_path / "out" / "s.parquet")
-    assert not (tmp_path / "out").exists()
-
-
 def test_a_csv_with_an_unterminated_quote_fails_within_the_prefix_limit(tmp_path: Path) -> None:
     source = tmp_path / "d.csv"
     source.write_bytes(b'a,b\n1,"never closed\n' + b"x,y\n" * 400_000)
@@ -151,3 +144,35 @@ def test_parquet_sample_keeps_the_arrow_schema(tmp_path: Path) -> None:
     take_sample(source, target, rows=5)
     assert pq.read_schema(target).names == ["id", "code", "note", "value"]
     assert pq.read_metadata(target).num_rows == 5
+
+
+def _corrupt(good: bytes, kind: str) -> bytes:
+    if kind == "truncated footer":
+        return good[:-20]
+    if kind == "bad magic":
+        return good[:-4] + b"XXXX"
+    # absurd footer length: the 4 bytes before the trailing magic claim a 2 GiB footer
+    return good[:-8] + struct.pack("<I", 2**31 - 1) + good[-4:]
+
+
+@pytest.mark.parametrize("kind", ["truncated footer", "bad magic", "absurd footer length"])
+def test_a_corrupt_parquet_fails_clearly_and_writes_no_sample(tmp_path: Path, kind: str) -> None:
+    good = _write(tmp_path / "good.parquet", _frame()).read_bytes()
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(_corrupt(good, kind))
+    with pytest.raises(SampleError, match=r"bad\.parquet: cannot read as parquet"):
+        take_sample(bad, tmp_path / "out" / "s.parquet")
+    assert not (tmp_path / "out").exists()
+    FIGURES["corrupt parquet kinds failed clearly"] += 1
+
+
+def test_a_single_200_mb_csv_line_fails_after_reading_at_most_64_mib(tmp_path: Path) -> None:
+    source = tmp_path / "wide.csv"
+    with source.open("wb") as f:
+        f.write(b"a,b\n")
+        chunk = b"x" * (8 * 1024 * 1024)
+        for _ in range(25):
+            f.write(chunk)
+    with pytest.raises(SampleError, match=f"no 100 complete rows in the first {MAX_PREFIX_BYTES}"):
+        take_sample(source, tmp_path / "out" / "s.csv")
+    assert not (tmp_path / "out").exists()
