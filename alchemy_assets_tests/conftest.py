@@ -93,3 +93,49 @@ def apply_partition_adds(result: dg.SensorResult, instance: dg.DagsterInstance) 
     for request in result.dynamic_partitions_requests or []:
         assert isinstance(request, dg.AddDynamicPartitionsRequest)
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+
+def run_requests(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    result: dg.SensorResult,
+) -> None:
+    """Launch a tick's run requests in-process, as the daemon would launch them."""
+    job = defs.resolve_job_def(spec.job_name)
+    for request in result.run_requests or []:
+        tags = dict(request.tags)
+        job.execute_in_process(
+            run_config=request.run_config,
+            instance=instance,
+            partition_key=tags.pop("dagster/partition", None),
+            tags=tags,
+            raise_on_error=False,
+        )
+
+
+def daemon_tick(
+    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, cursor: str | None
+) -> str | None:
+    """One sensor tick as the daemon applies it: adds, runs, then the new cursor."""
+    result = tick(defs, spec, instance, cursor)
+    if isinstance(result, dg.SkipReason):
+        return cursor
+    apply_partition_adds(result, instance)
+    run_requests(defs, spec, instance, result)
+    return result.cursor
+
+
+def sampled_mtimes(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[tuple[str, float]]:
+    """Every sample materialization recorded, as (partition, mtime), oldest first."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key), limit=10_000, ascending=True
+    ).records
+    out = []
+    for record in records:
+        event = record.asset_materialization
+        assert event is not None and event.partition is not None
+        mtime = event.metadata["mtime"]
+        assert isinstance(mtime, dg.FloatMetadataValue) and mtime.value is not None
+        out.append((event.partition, mtime.value))
+    return out

@@ -11,23 +11,7 @@ from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
-from alchemy_assets_tests.conftest import RawWriter, apply_partition_adds, tick
-
-
-def _materialize(
-    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, result: dg.SensorResult
-) -> None:
-    """Launch the tick's run requests in-process, as the daemon would launch them."""
-    job = defs.resolve_job_def(spec.job_name)
-    for request in result.run_requests or []:
-        tags = dict(request.tags)
-        outcome = job.execute_in_process(
-            run_config=request.run_config,
-            instance=instance,
-            partition_key=tags.pop("dagster/partition", None),
-            tags=tags,
-        )
-        assert outcome.success
+from alchemy_assets_tests.conftest import RawWriter, apply_partition_adds, run_requests, tick
 
 
 def test_a_fresh_cursor_adds_partitions_and_requests_one_range_run(
@@ -108,7 +92,7 @@ def test_only_a_changed_mtime_is_requested_again_after_sampling(
     first = tick(defs, spec, instance, None)
     assert isinstance(first, dg.SensorResult)
     apply_partition_adds(first, instance)
-    _materialize(defs, spec, instance, first)
+    run_requests(defs, spec, instance, first)
     # A re-delivery of b with a new mtime, and a line repeating a's old mtime.
     write_raw("env0/b.csv", b"a\n2\n", 300.0)
     ingest(layout)
