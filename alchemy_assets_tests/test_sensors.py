@@ -1,6 +1,5 @@
 import json
 import logging
-import os
 
 import dagster as dg
 import pytest
@@ -150,51 +149,6 @@ def test_quarantined_lines_are_logged_with_file_offset_and_reason(
     assert "read 2 line(s)" in caplog.text and "1 quarantined" in caplog.text
     assert "backlog 0 bytes (~0 lines)" in caplog.text
     assert "1 new partition(s), 1 due in 1 run(s)" in caplog.text
-
-
-def test_a_large_manifest_is_read_within_the_per_tick_cap_and_drains(
-    fp_prefix: object, instance: dg.DagsterInstance, layout: DatasetLayout
-) -> None:
-    from alchemy_assets.defs.datasets import build_defs
-    from alchemy_assets.defs.resources import AlchemyRoot
-    from alchemy_assets.options import StagingOptions
-
-    capped = DatasetSpec(
-        layout.dataset_id, StagingOptions(max_lines_per_tick=10_000, partitions_per_run=2_000)
-    )
-    capped_defs = build_defs([capped], AlchemyRoot(fp_prefix=str(fp_prefix)))
-    lines = 45_000
-    with layout.manifest.open("wb") as f:
-        for i in range(lines):
-            f.write(encode_line(f"raw/env0/f{i}.csv", f"bronze/2026/01/01/000000--f{i}.csv", 1.0))
-    cursor, ticks, seen = None, 0, 0
-    backlogs = []
-    while True:
-        result = tick(capped_defs, capped, instance, cursor)
-        assert isinstance(result, dg.SensorResult)
-        requested = sum(
-            len(r.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"])
-            for r in result.run_requests or []
-        )
-        assert requested <= 10_000
-        assert all(
-            len(list(a.partition_keys)) <= 5_000
-            for a in result.dynamic_partitions_requests or []
-            if isinstance(a, dg.AddDynamicPartitionsRequest)
-        )
-        apply_partition_adds(result, instance)
-        seen += requested
-        ticks += 1
-        cursor = result.cursor
-        offset = json.loads(cursor or "")["manifest"]["offset"]
-        backlogs.append(layout.manifest.stat().st_size - offset)
-        if backlogs[-1] == 0:
-            break
-    assert (ticks, seen) == (5, lines)
-    assert backlogs == sorted(backlogs, reverse=True)
-    assert len(instance.get_dynamic_partitions(capped.partitions_name)) == lines
-    assert isinstance(tick(capped_defs, capped, instance, cursor), dg.SkipReason)
-    assert os.path.getsize(layout.manifest) > 0
 
 
 def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quarantine(

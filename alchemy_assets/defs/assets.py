@@ -2,7 +2,6 @@
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict
 
 import dagster as dg
 
@@ -24,10 +23,6 @@ class DueFileConfig(dg.Config):
     bronze: str
     mtime: float
     reason: str
-
-    @classmethod
-    def of(cls, due: DueFile) -> "DueFileConfig":
-        return cls(**asdict(due))
 
 
 class SampleConfig(dg.Config):

@@ -63,7 +63,7 @@ def execute_run(
     config = run_config(spec, run)
     tags = partition_tags(run)
     result = job.execute_in_process(
-        run_config=dg.RunConfig(ops=config.ops, loggers=QUIET_LOGS),
+        run_config={**config, "loggers": QUIET_LOGS},
         instance=instance,
         partition_key=tags.pop("dagster/partition", None),
         tags={**tags, "alchemy_assets/launched_by": "alchemy stage"},
