@@ -1,6 +1,7 @@
 import gzip
 import io
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -176,3 +177,13 @@ def test_a_single_200_mb_csv_line_fails_after_reading_at_most_64_mib(tmp_path: P
     with pytest.raises(SampleError, match=f"no 100 complete rows in the first {MAX_PREFIX_BYTES}"):
         take_sample(source, tmp_path / "out" / "s.csv")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_device_file_fails_without_hanging(tmp_path: Path) -> None:
+    device = tmp_path / "d.csv"
+    try:
+        os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero: endless
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    with pytest.raises(SampleError, match="not a regular file"):
+        read_sample(device)

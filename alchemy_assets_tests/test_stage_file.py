@@ -54,3 +54,11 @@ def test_a_bronze_path_leading_outside_the_root_is_refused(
     due = DueFile("env0/a.csv", "raw/env0/a.csv", "bronze/link.csv", secret.stat().st_mtime, "x")
     with pytest.raises(LayoutError, match="leads outside"):
         stage_file(layout, due, 10)
+
+
+def test_a_fifo_in_bronze_fails_that_file_without_hanging(layout: DatasetLayout) -> None:
+    fifo = layout.bronze / "pipe.csv"
+    os.mkfifo(fifo)
+    due = DueFile("env0/p.csv", "raw/env0/p.csv", "bronze/pipe.csv", fifo.stat().st_mtime, "x")
+    with pytest.raises(SampleError, match="bronze/pipe.csv: not a regular file"):
+        stage_file(layout, due, 10)
