@@ -16,6 +16,8 @@ LAYERS = ("raw", "bronze", "silver", "gold", "manifests", "samples")
 MANIFEST_NAME = "processed.jsonl"
 
 _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A relative path of plain segments: no leading "/", no empty, "." or ".." segment.
+_CLEAN_RELPATH = re.compile(r"(?!\.\.?(?:/|$))[^/\x00]+(?:/(?!\.\.?(?:/|$))[^/\x00]+)*\Z")
 
 
 class LayoutError(ValueError):
@@ -120,6 +122,8 @@ def normalize_relpath(path: str, root: Path) -> str:
     ``str(path)``); raises :class:`LayoutError` for NUL bytes, ``..`` and anything outside.
     This is a check on the text only; :meth:`DatasetLayout.resolve` also follows symlinks.
     """
+    if _CLEAN_RELPATH.match(path) and path.isprintable():
+        return path  # the common case, already clean: skip the general checks below
     if "\x00" in path:
         raise LayoutError("path holds a NUL byte")
     if not path:

@@ -59,10 +59,14 @@ class LineError(ValueError):
     """Why a manifest line is not valid."""
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+_FIELDS = ("raw", "bronze", "mtime")
+_QUOTED_FIELDS = tuple(f'"{name}"' for name in _FIELDS)
+
+
+def _no_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for key, value in pairs:
-        if key in doc:
+        if key in doc and key in _FIELDS:
             raise LineError(f"duplicate key {key!r}")
         doc[key] = value
     return doc
@@ -70,6 +74,13 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> float:
     raise LineError(f"mtime must be a finite number, not {name}")
+
+
+# Built once: json.loads with keyword arguments builds a new decoder for every line.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_CHECKING_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_fields
+)
 
 
 def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
@@ -89,10 +100,11 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise LineError(f"not UTF-8 ({err.reason} at byte {err.start})") from None
+    # Each field name appearing once in the text rules out a duplicate: parse without the
+    # (slower) hook then. Quotes inside JSON strings are escaped, so this cannot miss one.
+    once = all(text.count(name) == 1 for name in _QUOTED_FIELDS)
     try:
-        doc = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
+        doc = (_DECODER if once else _CHECKING_DECODER).decode(text)
     except json.JSONDecodeError as err:
         raise LineError(f"invalid JSON: {err.msg} at column {err.colno}") from None
     except RecursionError:
