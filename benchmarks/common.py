@@ -1,0 +1,80 @@
+"""Shared helpers: child processes that report time and peak RSS, medians, Markdown tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOKE = os.environ.get("BENCH_SIZE", "full") == "smoke"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Median seconds and median peak RSS (MiB) over ``runs`` repetitions."""
+
+    seconds: float
+    rss_mib: float
+    runs: int
+
+
+def child(code: str, *args: str) -> dict[str, float]:
+    """Run ``code`` in a fresh Python; it must print one JSON object as its last line."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {result.stderr[-3000:]}")
+    value: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return value
+
+
+def repeat(runs: int, code: str, *args: str) -> Measure:
+    samples = [child(code, *args) for _ in range(runs)]
+    return Measure(
+        statistics.median(s["seconds"] for s in samples),
+        statistics.median(s["rss_mib"] for s in samples),
+        runs,
+    )
+
+
+# Prepended to child code: how a child reports its own time and peak RSS.
+REPORT = """
+import json, resource, time
+def report(seconds, **extra):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mib": rss, **extra}))
+"""
+
+
+def evict(path: Path) -> None:
+    """Drop ``path`` from the page cache, so a read really goes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
