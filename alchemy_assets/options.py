@@ -5,6 +5,8 @@ sample_rows = 100               # rows per sample
 sensor_interval_seconds = 30    # minimum time between sensor ticks
 max_lines_per_tick = 10000      # manifest lines one sensor tick (or stage cycle) reads
 partitions_per_run = 500        # most partitions sampled by one Dagster run
+bronze_events = true            # record each sampled file's bronze partition (path, mtime,
+                                # size): one more stored Dagster event per file
 ```
 """
 
@@ -29,6 +31,7 @@ class StagingOptions:
     sensor_interval_seconds: int = 30
     max_lines_per_tick: int = 10_000
     partitions_per_run: int = 500
+    bronze_events: bool = True
 
     @classmethod
     def load(cls, root: Path) -> StagingOptions:
@@ -47,6 +50,9 @@ class StagingOptions:
                 f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         for key, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(getattr(cls, key), bool):
+                if not isinstance(value, bool):
+                    raise OptionsError(f"{path}: {key} must be true or false, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionsError(f"{path}: {key} must be a positive integer, got {value!r}")
         return cls(**data)

@@ -5,10 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from alchemy_assets.defs.datasets import build_defs
+from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.options import StagingOptions
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -155,3 +158,18 @@ def test_the_dagster_cli_re_materializes_one_partition(
         dg.MetadataValue.float(7.0),
         dg.MetadataValue.text("on demand"),
     )
+
+
+def test_bronze_events_can_be_turned_off(
+    fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", CSV, 3.0)
+    ingest(layout)
+    spec = DatasetSpec(layout.dataset_id, StagingOptions(bronze_events=False))
+    defs = build_defs([spec], AlchemyRoot(fp_prefix=str(fp_prefix)))
+    instance.add_dynamic_partitions(spec.partitions_name, ["env0/data.csv"])
+    result = defs.resolve_job_def(spec.job_name).execute_in_process(
+        instance=instance, partition_key="env0/data.csv"
+    )
+    keys = [e.materialization.asset_key for e in result.get_asset_materialization_events()]
+    assert keys == [spec.sample_key]

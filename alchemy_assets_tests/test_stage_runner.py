@@ -1,7 +1,9 @@
+import os
+
 import dagster as dg
 
 from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import cursor_key, stage_dataset
+from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key, stage_dataset
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import RawWriter
@@ -56,3 +58,22 @@ def test_a_lost_stage_cursor_rereads_but_samples_nothing_twice(
     instance.run_storage.set_cursor_values({cursor_key(spec): ""})
     again = stage_dataset(instance, job, spec, layout)
     assert (again.lines, again.sampled, again.unchanged) == (1, 0, 1)
+
+
+def test_stage_runs_record_one_planned_event_per_run_and_leave_the_setting_alone(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    for i in range(5):
+        write_raw(f"env0/f{i}.csv", b"v\n1\n", 1.0)
+    ingest(layout)
+    stage_dataset(instance, defs.resolve_job_def(spec.job_name), spec, layout)
+    (run,) = instance.get_run_records()
+    planned = instance.get_records_for_run(
+        run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    assert len(planned) == 1  # one for the range of 5 partitions, not one per partition
+    assert PLANNED_EVENTS_SETTING not in os.environ

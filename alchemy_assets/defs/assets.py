@@ -107,7 +107,8 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 failed[due.key] = str(err)
                 context.log.error(f"{due.key}: {err}")
                 continue
-            yield bronze_event(spec, staged)
+            if spec.options.bronze_events:
+                yield bronze_event(spec, staged)
             yield sample_event(spec, staged)
         if failed:
             raise dg.Failure(

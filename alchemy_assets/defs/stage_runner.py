@@ -7,7 +7,9 @@ so an interrupted stage re-reads those lines next time (and skips what was sampl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -56,19 +58,38 @@ def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> dict[str
     return {d.key: "run failed" for d in run}
 
 
+# Dagster records a run over a partition range as one "planned" event per partition (~20 ms
+# each on SQLite) unless this is set; then one per run, and a failed run does not mark its
+# partitions failed. ``alchemy stage`` reports its failures itself, so it sets it for its runs.
+PLANNED_EVENTS_SETTING = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
+@contextlib.contextmanager
+def _one_planned_event_per_run() -> Iterator[None]:
+    previous = os.environ.get(PLANNED_EVENTS_SETTING)
+    if previous is None:
+        os.environ[PLANNED_EVENTS_SETTING] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[PLANNED_EVENTS_SETTING]
+
+
 def execute_run(
     job: dg.JobDefinition, instance: dg.DagsterInstance, spec: DatasetSpec, run: list[DueFile]
 ) -> tuple[int, dict[str, str]]:
     """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason)."""
     config = run_config(spec, run)
     tags = partition_tags(run)
-    result = job.execute_in_process(
-        run_config={**config, "loggers": QUIET_LOGS},
-        instance=instance,
-        partition_key=tags.pop("dagster/partition", None),
-        tags={**tags, "alchemy_assets/launched_by": "alchemy stage"},
-        raise_on_error=False,
-    )
+    with _one_planned_event_per_run():
+        result = job.execute_in_process(
+            run_config={**config, "loggers": QUIET_LOGS},
+            instance=instance,
+            partition_key=tags.pop("dagster/partition", None),
+            tags={**tags, "alchemy_assets/launched_by": "alchemy stage"},
+            raise_on_error=False,
+        )
     sampled = {
         m.partition
         for m in result.get_asset_materialization_events()

@@ -1,0 +1,160 @@
+"""P3: 10,000 small files from raw to sampled, against two references measured in the same run.
+
+Ours: ``alchemy ingest``, then ``alchemy stage`` until every file is sampled (checked: each
+partition's latest sample carries its manifest mtime). References on the same SQLite
+instance: one Dagster run per partition doing the same sampling (``execute_in_process`` with
+``partition_key``, on a slice of the files), and the floor: storing one materialization event
+per file (``report_runless_asset_event``), Dagster's own cost for recording a file at all.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
+
+FILES = 300 if SMOKE else 10_000
+PER_RUN_SLICE = 30 if SMOKE else 100
+FLOOR_SLICE = 100 if SMOKE else 1_000
+
+SETUP = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+from pathlib import Path
+work, files = Path(sys.argv[1]), int(sys.argv[2])
+os.environ["DAGSTER_HOME"] = str(work / "home")
+(work / "home").mkdir(exist_ok=True)
+(work / "home" / "dagster.yaml").write_text("telemetry:\\n  enabled: false\\n")
+import dagster as dg
+from alchemy_assets.cli import main
+from alchemy_assets.defs.datasets import build_defs
+from alchemy_assets.defs.lookup import latest_sampled_mtimes
+from alchemy_assets.defs.resources import AlchemyRoot
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets.options import StagingOptions
+layout = DatasetLayout.under(work / "fp", DatasetId("bench", "e2e", "1"))
+spec = DatasetSpec(layout.dataset_id, StagingOptions())
+"""
+
+OURS = (
+    REPORT
+    + SETUP
+    + """
+import io, contextlib
+for i in range(files):
+    path = layout.raw / "env0" / f"d{i // 1000}" / f"f{i}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"id,value\\n{i},{i * 2}\\n{i + 1},{i * 3}\\n")
+quiet = io.StringIO()
+started = time.perf_counter()
+with contextlib.redirect_stdout(quiet):
+    assert main(["ingest", "bench/e2e/1", "--root", str(work / "fp")]) == 0
+ingest_seconds = time.perf_counter() - started
+started = time.perf_counter()
+with contextlib.redirect_stdout(quiet):
+    assert main(["stage", "--root", str(work / "fp")]) == 0
+stage_seconds = time.perf_counter() - started
+instance = dg.DagsterInstance.get()
+keys = instance.get_dynamic_partitions(spec.partitions_name)
+sampled = latest_sampled_mtimes(instance, spec.sample_key, keys)
+names = [f"env0/d{i // 1000}/f{i}.csv" for i in range(files)]
+expected = {name: (layout.raw / name).stat().st_mtime for name in names}
+assert sampled == expected, "per-partition mtimes are not exact"
+runs = len(instance.get_run_records())
+report(stage_seconds, ingest=ingest_seconds, runs=runs)
+"""
+)
+
+PER_RUN = (
+    REPORT
+    + SETUP
+    + """
+from alchemy_assets.staging import due_on_demand
+defs = build_defs([spec], AlchemyRoot(fp_prefix=str(work / "fp")))
+job = defs.resolve_job_def(spec.job_name)
+instance = dg.DagsterInstance.get()
+keys = instance.get_dynamic_partitions(spec.partitions_name)[: files]
+quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+started = time.perf_counter()
+for key in keys:
+    assert job.execute_in_process(instance=instance, partition_key=key, run_config=quiet).success
+report(time.perf_counter() - started, files=len(keys))
+"""
+)
+
+FLOOR = (
+    REPORT
+    + SETUP
+    + """
+instance = dg.DagsterInstance.get()
+keys = instance.get_dynamic_partitions(spec.partitions_name)[: files]
+started = time.perf_counter()
+for key in keys:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=["bench", "floor"], partition=key, metadata={"mtime": 1.0}
+        )
+    )
+report(time.perf_counter() - started, files=len(keys))
+"""
+)
+
+
+def run(work: Path) -> tuple[str, list[str]]:
+    folder = work / "e2e"
+    folder.mkdir()
+    ours = child(OURS, str(folder), str(FILES))
+    per_run = child(PER_RUN, str(folder), str(PER_RUN_SLICE))
+    floor = child(FLOOR, str(folder), str(FLOOR_SLICE))
+    rate = FILES / ours["seconds"]
+    per_run_rate = per_run["files"] / per_run["seconds"]
+    floor_rate = floor["files"] / floor["seconds"]
+    rows = [
+        [
+            "ours: `alchemy stage`",
+            f"{FILES:,}",
+            fmt_s(ours["seconds"]),
+            f"{rate:.1f}",
+            f"{int(ours['runs'])} runs",
+        ],
+        [
+            "one run per partition",
+            f"{int(per_run['files'])}",
+            fmt_s(per_run["seconds"]),
+            f"{per_run_rate:.1f}",
+            "reference",
+        ],
+        [
+            "floor: one stored event per file",
+            f"{int(floor['files'])}",
+            fmt_s(floor["seconds"]),
+            f"{floor_rate:.1f}",
+            "reference",
+        ],
+        [
+            "(`alchemy ingest` of the same files)",
+            f"{FILES:,}",
+            fmt_s(ours["ingest"]),
+            f"{FILES / ours['ingest']:.0f}",
+            "",
+        ],
+    ]
+    ok = rate >= 20 * per_run_rate
+    targets = [
+        f"- {verdict(ok)}: {rate / per_run_rate:.1f}x the one-run-per-file rate (target >= 20x)",
+        f"- {floor_rate / rate:.2f}x from the floor (one stored event per file)",
+    ]
+    header = ["what", "files", "time", "files/s", ""]
+    body = __doc__.split("\n\n", 1)[1]
+    text = f"## P3 end to end\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
+    return text, [] if ok else [f"P3 {rate / per_run_rate:.1f}x the one-run-per-file rate"]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print(run(Path(tmp))[0])
+    print(json.dumps(FILES))
