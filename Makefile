@@ -11,7 +11,7 @@ DAGSTER_HOME ?= $(abspath $(DEMO))/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install test test-all lint typecheck demo demo-data clean
+.PHONY: install test test-all lint typecheck demo demo-data bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ demo-data: $(STAMP)
 ## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
 demo: demo-data
 	FP_PREFIX=$(FP_PREFIX) DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all $(BENCH)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .hypothesis

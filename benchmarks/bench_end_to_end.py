@@ -14,9 +14,9 @@ from pathlib import Path
 
 from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
 
-FILES = 300 if SMOKE else 10_000
-PER_RUN_SLICE = 30 if SMOKE else 100
-FLOOR_SLICE = 100 if SMOKE else 1_000
+FILES = 100 if SMOKE else 10_000
+PER_RUN_SLICE = 10 if SMOKE else 100
+FLOOR_SLICE = 50 if SMOKE else 1_000
 
 SETUP = """
 import os, sys, warnings

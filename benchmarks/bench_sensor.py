@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
 
-SIZES = [10_000, 100_000, 1_000_000] if not SMOKE else [2_000, 5_000]
+SIZES = [10_000, 100_000, 1_000_000] if not SMOKE else [500, 2_000]
 INCREMENT = 100
 
 SETUP = """

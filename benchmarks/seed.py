@@ -63,7 +63,7 @@ def _entry(asset_key: dg.AssetKey, key: str, mtime: float, now: float) -> EventL
         message="seeded by a benchmark",
         event_specific_data=StepMaterializationData(materialization),
     )
-    return EventLogEntry(
+    return EventLogEntry(  # type: ignore[no-untyped-call]  # untyped in Dagster
         user_message="",
         level=logging.INFO,
         job_name=RUNLESS_JOB_NAME,
