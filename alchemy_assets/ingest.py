@@ -2,7 +2,9 @@
 
 A raw file is copied when its path is not in the manifest yet, or when its mtime differs from
 the mtime of the last manifest line for that path. The manifest line is appended only after
-the bronze copy is durable, so every line names a bronze file that exists whole.
+the bronze copy is durable, so every line names a bronze file that exists whole. Files are
+committed in groups (up to 512 files or 256 MiB): their copies are flushed together, then
+their lines appended with one write and one fsync per manifest.
 """
 
 from __future__ import annotations
@@ -15,14 +17,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alchemy_assets.atomic_copy import copy_new_file
+from alchemy_assets.atomic_copy import (
+    StagedCopy,
+    copy_to_temp,
+    discard,
+    fsync_dir,
+    make_durable,
+    publish,
+)
 from alchemy_assets.bronze_naming import bronze_relpath, day_of
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection, encode_line
 from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
-from alchemy_assets.manifest_writer import append_line
+from alchemy_assets.manifest_writer import append_lines
 
 LOCK_NAME = ".ingest.lock"
+# A group commit: copies are flushed together, then their lines appended with one write.
+BATCH_FILES = 512
+BATCH_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,8 @@ def _bronze_names(layout: DatasetLayout, raw_rel: str, when: datetime) -> Callab
 def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> IngestReport:
     known, rejects = last_mtimes(layout)
     report = IngestReport(quarantined=rejects)
+    batch: list[tuple[StagedCopy, datetime]] = []
+    batch_bytes = 0
     for raw_rel in raw_files(layout):
         source = layout.root / raw_rel
         try:
@@ -114,13 +128,59 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
                 report.unchanged += 1
                 continue
             when = clock()
-            target = copy_new_file(source, _bronze_names(layout, raw_rel, when))
-            mtime = target.stat().st_mtime
-            line = encode_line(raw_rel, layout.relative(target), mtime)
-            append_line(layout.manifest, line)
-            append_line(layout.daily_manifest(day_of(when)), line)
+            staged = copy_to_temp(source, _bronze_names(layout, raw_rel, when))
         except OSError as err:
             report.failed.append((raw_rel, str(err)))
             continue
-        report.copied.append(Copied(raw_rel, layout.relative(target), mtime))
+        batch.append((staged, when))
+        batch_bytes += staged.size
+        if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+            _commit(layout, batch, report)
+            batch, batch_bytes = [], 0
+    _commit(layout, batch, report)
     return report
+
+
+def _commit(
+    layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime]], report: IngestReport
+) -> None:
+    """Make a batch of copies durable, publish them, then append their lines (group commit).
+
+    Each file's line is appended only after its bronze copy is durable and in place; a file
+    reported copied has its line, fsynced, in both manifests.
+    """
+    if not batch:
+        return
+    try:
+        make_durable([staged for staged, _ in batch])
+    except OSError as err:
+        for staged, _ in batch:
+            discard(staged)
+            report.failed.append((layout.relative(staged.source), str(err)))
+        return
+    published: list[tuple[Copied, datetime]] = []
+    for staged, when in batch:
+        raw_rel = layout.relative(staged.source)
+        try:
+            target = publish(staged)
+        except OSError as err:
+            report.failed.append((raw_rel, str(err)))
+            continue
+        mtime = target.stat().st_mtime
+        published.append((Copied(raw_rel, layout.relative(target), mtime), when))
+    for folder in sorted({(layout.root / c.bronze).parent for c, _ in published}):
+        fsync_dir(folder)
+    lines = [encode_line(c.raw, c.bronze, c.mtime) for c, _ in published]
+    try:
+        append_lines(layout.manifest, lines)
+    except OSError as err:
+        report.failed += [(c.raw, str(err)) for c, _ in published]
+        return
+    for day in sorted({day_of(when) for _, when in published}):
+        day_lines = [line for line, (_, when) in zip(lines, published, strict=True) if day_of(when) == day]
+        try:
+            append_lines(layout.daily_manifest(day), day_lines)
+        except OSError as err:
+            # The cumulative manifest, the source of truth, has these lines: report, go on.
+            report.failed += [(c.raw, f"day manifest: {err}") for c, w in published if day_of(w) == day]
+    report.copied += [c for c, _ in published]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from alchemy_assets.atomic_copy import fsync_dir
@@ -23,8 +24,17 @@ class ManifestWriteError(OSError):
 
 def append_line(path: Path, line: bytes) -> None:
     """Append ``line`` (one JSON object ending in ``\\n``) to the manifest at ``path``."""
-    if not line.endswith(b"\n") or b"\n" in line[:-1]:
-        raise ValueError("a manifest line is exactly one '\\n'-terminated line")
+    append_lines(path, [line])
+
+
+def append_lines(path: Path, lines: Sequence[bytes]) -> None:
+    """Append whole lines with one ``write`` and one fsync (a group commit): all or none."""
+    for line in lines:
+        if not line.endswith(b"\n") or b"\n" in line[:-1]:
+            raise ValueError("a manifest line is exactly one '\\n'-terminated line")
+    if not lines:
+        return
+    line = b"".join(lines)
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -48,7 +58,7 @@ def _append_locked(fd: int, path: Path, line: bytes) -> None:
         written = os.write(fd, payload)
         if written != len(payload):
             raise ManifestWriteError(
-                f"{path}: short write ({written} of {len(payload)} bytes); line not appended"
+                f"{path}: short write ({written} of {len(payload)} bytes); lines not appended"
             )
         os.fsync(fd)
     except OSError as err:
@@ -57,7 +67,7 @@ def _append_locked(fd: int, path: Path, line: bytes) -> None:
             os.ftruncate(fd, size)
         if isinstance(err, ManifestWriteError):
             raise
-        raise ManifestWriteError(f"{path}: {err.strerror or err}; line not appended") from err
+        raise ManifestWriteError(f"{path}: {err.strerror or err}; lines not appended") from err
 
 
 def _last_byte(path: Path, size: int) -> bytes:

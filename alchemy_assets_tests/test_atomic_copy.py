@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from alchemy_assets.atomic_copy import CopyError, copy_new_file
+from alchemy_assets.atomic_copy import (
+    CopyError,
+    copy_new_file,
+    copy_to_temp,
+    discard,
+    make_durable,
+    publish,
+)
 
 
 def _source(tmp_path: Path, data: bytes = b"a,b\n1,2\n", mtime: float = 1737200000.25) -> Path:
@@ -57,3 +64,26 @@ def test_names_outside_the_first_folder_are_refused_and_no_temp_file_stays(
     with pytest.raises(CopyError, match="not in the folder of the first name"):
         copy_new_file(src, lambda i: tmp_path / ("out" if i == 0 else "elsewhere") / f"{i}")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0"]
+
+
+def test_a_batch_of_temp_copies_is_made_durable_then_published(tmp_path: Path) -> None:
+    sources = []
+    for i in range(20):
+        src = tmp_path / f"s{i}.csv"
+        src.write_bytes(b"x" * i)
+        os.utime(src, (float(i), float(i)))
+        sources.append(src)
+    out = tmp_path / "out"
+    staged = [copy_to_temp(src, lambda n, i=i: out / f"{i}-{n}.csv") for i, src in enumerate(sources)]
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == []  # not published
+    make_durable(staged)
+    targets = [publish(s) for s in staged]
+    assert [t.name for t in targets] == [f"{i}-0.csv" for i in range(20)]
+    assert [t.stat().st_mtime for t in targets] == [float(i) for i in range(20)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(t.name for t in targets)
+
+
+def test_a_discarded_temp_copy_leaves_nothing(tmp_path: Path) -> None:
+    staged = copy_to_temp(_source(tmp_path), lambda n: tmp_path / "out" / f"{n}.csv")
+    discard(staged)
+    assert list((tmp_path / "out").iterdir()) == []

@@ -184,3 +184,18 @@ def test_a_full_disk_fails_the_copy_and_appends_no_line(small_disk: Path) -> Non
     assert [e["raw"] for e in _lines(layout.manifest)] == ["raw/env0/a.csv"]
     assert _leftovers(layout) == []
     FIGURES["disk-full copies failed loudly (tmpfs)"] += 1
+
+
+def test_more_files_than_one_group_commit_are_all_copied_in_order(
+    layout: DatasetLayout, write_raw: RawWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("alchemy_assets.ingest.BATCH_FILES", 4)
+    for i in range(10):
+        write_raw(f"env0/f{i:02d}.csv", b"a\n%d\n" % i, float(i))
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == [f"raw/env0/f{i:02d}.csv" for i in range(10)]
+    assert [e["raw"] for e in _lines(layout.manifest)] == [c.raw for c in report.copied]
+    assert layout.daily_manifest("2026-01-18").read_bytes() == layout.manifest.read_bytes()
+    assert [(layout.root / c.bronze).read_bytes() for c in report.copied] == [
+        b"a\n%d\n" % i for i in range(10)
+    ]

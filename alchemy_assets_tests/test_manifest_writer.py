@@ -12,7 +12,7 @@ import pytest
 
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.manifest_reader import read_manifest
-from alchemy_assets.manifest_writer import ManifestWriteError, append_line
+from alchemy_assets.manifest_writer import ManifestWriteError, append_line, append_lines
 from alchemy_assets_tests.conftest import FIGURES
 
 WRITERS, APPENDS = 8, 500
@@ -132,7 +132,7 @@ def test_writers_killed_mid_append_lose_no_acknowledged_line_and_never_glue_frag
 _LIMITED_WRITER = """
 import resource, sys
 from pathlib import Path
-from alchemy_assets.manifest_writer import ManifestWriteError, append_line
+from alchemy_assets.manifest_writer import ManifestWriteError, append_line, append_lines
 from alchemy_assets_tests.conftest import FIGURES
 path = Path(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
@@ -157,7 +157,7 @@ def test_a_short_write_fails_loudly_and_leaves_the_file_at_its_last_newline(
         check=False,
     )
     assert result.returncode == 3, result.stderr
-    assert "line not appended" in result.stdout
+    assert "lines not appended" in result.stdout
     assert path.read_bytes() == first
 
 
@@ -189,3 +189,17 @@ def test_the_lock_is_released_when_a_holder_dies(tmp_path: Path) -> None:
     holder.stdout.close()
     append_line(path, b"{}\n")
     assert path.read_bytes() == b"{}\n"
+
+
+def test_a_group_of_lines_is_appended_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    first = encode_line("raw/env0/a.csv", "bronze/a.csv", 1.0)
+    path.write_bytes(first)
+    group = [encode_line(f"raw/env0/{i}.csv", f"bronze/{i}.csv", 2.0) for i in range(3)]
+    append_lines(path, group)
+    assert path.read_bytes() == first + b"".join(group)
+    with pytest.raises(ValueError, match="exactly one"):
+        append_lines(path, [*group, b"no newline"])
+    assert path.read_bytes() == first + b"".join(group)
+    append_lines(path, [])
+    assert path.read_bytes() == first + b"".join(group)

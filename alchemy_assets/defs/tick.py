@@ -23,6 +23,8 @@ from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, late
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 ADD_CHUNK = 5_000
+# Above this many due partitions that already exist, list all partitions to range their runs.
+LIST_PARTITIONS_ABOVE = 16
 
 
 @dataclass
@@ -61,16 +63,33 @@ def plan_tick(
     latest = latest_by_key(batch.entries)
     if not latest:
         return plan
-    existing = instance.get_dynamic_partitions(spec.partitions_name)
-    order = {key: index for index, key in enumerate(existing)}
-    known = [key for key in latest if key in order]
-    plan.new_keys = [key for key in latest if key not in order]
-    for key in plan.new_keys:
-        order[key] = len(order)
+    existing = instance.get_existing_dynamic_partitions(spec.partitions_name, list(latest))
+    known = [key for key in latest if key in existing]
+    plan.new_keys = [key for key in latest if key not in existing]
     sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
     due, plan.unchanged = decide(latest, sampled)
+    order = _partition_order(instance, spec, plan.new_keys, [d.key for d in due if d.key in existing])
     plan.runs = batches(due, order, spec.options.partitions_per_run)
     return plan
+
+
+def _partition_order(
+    instance: dg.DagsterInstance, spec: DatasetSpec, new_keys: list[str], due_known: list[str]
+) -> dict[str, int]:
+    """Where each due partition sits, so runs cover contiguous ranges.
+
+    New partitions are added after all others, in this order. Only when many known
+    partitions are due (re-deliveries) is every partition listed to find theirs (2.7 s for
+    10^6 partitions here); a few get one run each instead, at no listing cost.
+    """
+    end = 2**62
+    order = {key: end + index for index, key in enumerate(new_keys)}
+    if len(due_known) > LIST_PARTITIONS_ABOVE:
+        listed = instance.get_dynamic_partitions(spec.partitions_name)
+        order.update((key, index) for index, key in enumerate(listed))
+    else:
+        order.update((key, -2 * index) for index, key in enumerate(due_known))  # never adjacent
+    return order
 
 
 def add_requests(spec: DatasetSpec, keys: list[str]) -> list[dg.AddDynamicPartitionsRequest]:

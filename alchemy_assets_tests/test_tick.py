@@ -1,0 +1,52 @@
+import dagster as dg
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.tick import LIST_PARTITIONS_ABOVE, plan_tick
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import encode_line
+from alchemy_assets_tests.conftest import sampled_mtimes
+from benchmarks.seed import seed_samples
+
+
+def _manifest(layout: DatasetLayout, count: int, mtime: float) -> None:
+    with layout.manifest.open("ab") as f:
+        for i in range(count):
+            f.write(encode_line(f"raw/env0/f{i:03d}.csv", f"bronze/f{i:03d}-{mtime}.csv", mtime))
+
+
+def test_new_files_are_planned_as_one_range_without_listing_partitions(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    _manifest(layout, 30, 1.0)
+    plan = plan_tick(instance, spec, layout, None)
+    assert plan.new_keys == [f"env0/f{i:03d}.csv" for i in range(30)]
+    assert [[d.key for d in run] for run in plan.runs] == [plan.new_keys]
+
+
+def _sampled_then_redelivered(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout, redelivered: int
+) -> list[list[str]]:
+    _manifest(layout, 30, 1.0)
+    keys = [f"env0/f{i:03d}.csv" for i in range(30)]
+    instance.add_dynamic_partitions(spec.partitions_name, keys)
+    seed_samples(instance, spec.sample_key, keys, 1.0)
+    assert len(sampled_mtimes(instance, spec)) == 30
+    cursor = plan_tick(instance, spec, layout, None).cursor
+    _manifest(layout, redelivered, 2.0)
+    plan = plan_tick(instance, spec, layout, cursor)
+    assert plan.new_keys == []
+    return [[d.key for d in run] for run in plan.runs]
+
+
+def test_many_redelivered_files_are_ranged_by_their_partition_order(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    count = LIST_PARTITIONS_ABOVE + 4
+    runs = _sampled_then_redelivered(spec, instance, layout, count)
+    assert runs == [[f"env0/f{i:03d}.csv" for i in range(count)]]
+
+
+def test_a_few_redelivered_files_get_a_run_each(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    runs = _sampled_then_redelivered(spec, instance, layout, 3)
+    assert sorted(runs) == [["env0/f000.csv"], ["env0/f001.csv"], ["env0/f002.csv"]]
