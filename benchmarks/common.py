@@ -48,12 +48,16 @@ def repeat(runs: int, code: str, *args: str) -> Measure:
     )
 
 
-# Prepended to child code: how a child reports its own time and peak RSS.
+# Prepended to child code: how a child reports its own time and peak RSS. VmHWM, not
+# ru_maxrss: after a vfork + exec, ru_maxrss still counts the parent's pages.
 REPORT = """
-import json, resource, time
+import json, time
+def peak_rss_mib():
+    with open("/proc/self/status") as status:
+        line = next(l for l in status if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 def report(seconds, **extra):
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mib": rss, **extra}))
+    print(json.dumps({"seconds": seconds, "rss_mib": peak_rss_mib(), **extra}))
 """
 
 

@@ -28,6 +28,9 @@ BENCHMARKS = {
 def main(argv: list[str]) -> int:
     chosen = argv or list(BENCHMARKS)
     output = Path(os.environ.get("BENCH_OUTPUT", ROOT / "benchmarks" / "RESULTS.md"))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     sections, missed = [], []
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         for name in chosen:
@@ -35,26 +38,36 @@ def main(argv: list[str]) -> int:
             work = Path(tmp) / name
             work.mkdir()
             text, misses = BENCHMARKS[name](work)
-            sections.append(text + f"\n_{name} took {time.perf_counter() - started:.0f} s._\n")
+            took = time.perf_counter() - started
+            sections.append(text + f"\n_{name} took {took:.0f} s, at commit `{commit}`._\n")
             missed += misses
             print(f"{name}: done, {len(misses)} target(s) missed", flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    kept = _sections(output) if output.exists() else {}
+    for name in chosen:
+        kept.pop(name, None)
+    sections = [*kept.values(), *sections]
+    sections.sort(key=lambda text: text[3:5])
     head = [
         "# Benchmark results",
         "",
-        f"`make bench` ({'smoke size' if SMOKE else 'full size'}) at commit `{commit}`, "
+        f"`make bench` ({'smoke size' if SMOKE else 'full size'}), last run at commit `{commit}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on {os.cpu_count()} cores, "
         f"Python {platform.python_version()}. Every figure is a median over repeated runs, "
         "measured side by side with its baseline in the same run.",
         "",
-        "Targets missed: " + ("none" if not missed else "; ".join(missed)),
+        f"Targets missed in this run ({', '.join(chosen)}): "
+        + ("none" if not missed else "; ".join(missed)),
         "",
     ]
     output.write_text("\n".join(head) + "\n" + "\n".join(sections))
     print(f"wrote {output}")
     return 0
+
+
+def _sections(path: Path) -> dict[str, str]:
+    """The ``## Pn`` sections of an earlier RESULTS.md, to keep those not run again."""
+    parts = path.read_text().split("\n## ")[1:]
+    return {part[:2]: "## " + part for part in parts}
 
 
 if __name__ == "__main__":
