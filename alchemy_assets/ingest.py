@@ -177,10 +177,14 @@ def _commit(
         report.failed += [(c.raw, str(err)) for c, _ in published]
         return
     for day in sorted({day_of(when) for _, when in published}):
-        day_lines = [line for line, (_, when) in zip(lines, published, strict=True) if day_of(when) == day]
+        day_lines = [
+            line for line, (_, when) in zip(lines, published, strict=True) if day_of(when) == day
+        ]
         try:
             append_lines(layout.daily_manifest(day), day_lines)
         except OSError as err:
             # The cumulative manifest, the source of truth, has these lines: report, go on.
-            report.failed += [(c.raw, f"day manifest: {err}") for c, w in published if day_of(w) == day]
+            report.failed += [
+                (c.raw, f"day manifest: {err}") for c, w in published if day_of(w) == day
+            ]
     report.copied += [c for c, _ in published]

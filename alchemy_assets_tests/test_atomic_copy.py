@@ -1,4 +1,5 @@
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,10 @@ def test_names_outside_the_first_folder_are_refused_and_no_temp_file_stays(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0"]
 
 
+def _names(folder: Path, index: int) -> Callable[[int], Path]:
+    return lambda attempt: folder / f"{index}-{attempt}.csv"
+
+
 def test_a_batch_of_temp_copies_is_made_durable_then_published(tmp_path: Path) -> None:
     sources = []
     for i in range(20):
@@ -74,7 +79,7 @@ def test_a_batch_of_temp_copies_is_made_durable_then_published(tmp_path: Path) -
         os.utime(src, (float(i), float(i)))
         sources.append(src)
     out = tmp_path / "out"
-    staged = [copy_to_temp(src, lambda n, i=i: out / f"{i}-{n}.csv") for i, src in enumerate(sources)]
+    staged = [copy_to_temp(src, _names(out, i)) for i, src in enumerate(sources)]
     assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == []  # not published
     make_durable(staged)
     targets = [publish(s) for s in staged]

@@ -1,4 +1,5 @@
 import dagster as dg
+
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import LIST_PARTITIONS_ABOVE, plan_tick
 from alchemy_assets.layout import DatasetLayout

@@ -68,7 +68,9 @@ def plan_tick(
     plan.new_keys = [key for key in latest if key not in existing]
     sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
     due, plan.unchanged = decide(latest, sampled)
-    order = _partition_order(instance, spec, plan.new_keys, [d.key for d in due if d.key in existing])
+    order = _partition_order(
+        instance, spec, plan.new_keys, [d.key for d in due if d.key in existing]
+    )
     plan.runs = batches(due, order, spec.options.partitions_per_run)
     return plan
 
