@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 _ALWAYS = {"%", ",", "[", "]", "\x7f"}
 _DOT_RUN = re.compile(r"\.{3,}")
+_NEEDS_ESCAPE = re.compile(r"[%,\[\]\x00-\x1f\x7f]|\.\.\.")
 
 
 def _escape(char: str) -> str:
@@ -20,6 +21,8 @@ def _escape(char: str) -> str:
 
 def encode_key(env_path: str) -> str:
     """The partition key for the raw path ``env_path`` (relative to ``R/raw``)."""
+    if not _NEEDS_ESCAPE.search(env_path):
+        return env_path  # the common case: nothing to escape
     out = "".join(_escape(c) if c in _ALWAYS or c < " " else c for c in env_path)
     # Dagster refuses "..." anywhere in a key: escape every dot of such a run.
     return _DOT_RUN.sub(lambda m: "%2E" * len(m.group()), out)
