@@ -9,7 +9,6 @@ per file (``report_runless_asset_event``), Dagster's own cost for recording a fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
@@ -150,11 +149,3 @@ def run(work: Path) -> tuple[str, list[str]]:
     body = __doc__.split("\n\n", 1)[1]
     text = f"## P3 end to end\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
     return text, [] if ok else [f"P3 {rate / per_run_rate:.1f}x the one-run-per-file rate"]
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(Path(tmp))[0])
-    print(json.dumps(FILES))

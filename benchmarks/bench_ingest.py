@@ -9,7 +9,6 @@ the baseline, to show what durability itself costs.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -118,11 +117,3 @@ def run(work: Path) -> tuple[str, list[str]]:
     body = __doc__.split("\n\n", 1)[1]
     text = f"## P4 ingest\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
     return text, missed
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(Path(tmp))[0])
-    print(json.dumps(SMALL_FILES))

@@ -10,7 +10,6 @@ the seed's approach (re-read the whole manifest, one ``fetch_materializations`` 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
@@ -201,11 +200,3 @@ def run(work: Path) -> tuple[str, list[str]]:
     body = __doc__.split("\n\n", 1)[1]
     text = f"## P2 sensor tick\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
     return text, missed
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(Path(tmp))[0])
-    print(json.dumps(SIZES))
