@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
+from benchmarks.common import REPORT, SMOKE, Targets, child, fmt_s, section
 
 FILES = 100 if SMOKE else 10_000
 PER_RUN_SLICE = 10 if SMOKE else 100
@@ -140,12 +140,9 @@ def run(work: Path) -> tuple[str, list[str]]:
             "",
         ],
     ]
-    ok = rate >= 20 * per_run_rate
-    targets = [
-        f"- {verdict(ok)}: {rate / per_run_rate:.1f}x the one-run-per-file rate (target >= 20x)",
-        f"- {floor_rate / rate:.2f}x from the floor (one stored event per file)",
-    ]
+    targets = Targets("P3")
+    speedup = rate / per_run_rate
+    targets.check(f"{speedup:.1f}x the one-run-per-file rate (target >= 20x)", speedup >= 20)
+    targets.note(f"{floor_rate / rate:.2f}x from the floor (one stored event per file)")
     header = ["what", "files", "time", "files/s", ""]
-    body = __doc__.split("\n\n", 1)[1]
-    text = f"## P3 end to end\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
-    return text, [] if ok else [f"P3 {rate / per_run_rate:.1f}x the one-run-per-file rate"]
+    return section("end to end", __doc__, header, rows, targets)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
+from benchmarks.common import REPORT, SMOKE, Targets, child, fmt_s, section
 
 SMALL_FILES = 200 if SMOKE else 10_000
 BIG_BYTES = (8 << 20) if SMOKE else (1 << 30)
@@ -84,7 +84,8 @@ def _measure(work: Path, load: str, code: str, *args: str) -> float:
 
 
 def run(work: Path) -> tuple[str, list[str]]:
-    rows, targets, missed = [], [], []
+    rows: list[list[object]] = []
+    targets = Targets("P4")
     for load, label in (
         ("small", f"{SMALL_FILES:,} small files"),
         ("big", f"one {BIG_BYTES >> 20} MiB file"),
@@ -104,8 +105,7 @@ def run(work: Path) -> tuple[str, list[str]]:
         )
         ok = ours / base <= 1.3
         name = f"{label}: {ours / base:.2f}x the cp + append baseline (target <= 1.3x)"
-        targets.append(f"- {verdict(ok)}: {name}")
-        missed += [] if ok else [f"P4 {name}"]
+        targets.check(name, ok)
     header = [
         "load",
         "alchemy ingest",
@@ -114,6 +114,4 @@ def run(work: Path) -> tuple[str, list[str]]:
         "ours / cp",
         "ours / cp+sync",
     ]
-    body = __doc__.split("\n\n", 1)[1]
-    text = f"## P4 ingest\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
-    return text, missed
+    return section("ingest", __doc__, header, rows, targets)

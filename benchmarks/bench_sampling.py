@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from benchmarks.common import REPORT, SMOKE, Measure, fmt_s, repeat, table, verdict
+from benchmarks.common import REPORT, SMOKE, Measure, Targets, fmt_s, repeat, section
 
 SIZES = {"1 MB": 1 << 20, "100 MB": 100 << 20, "1 GB": 1 << 30}
 if SMOKE:
@@ -91,7 +91,8 @@ def run(work: Path) -> tuple[str, list[str]]:
             full[kind, label] = repeat(full_runs, CHILD, str(path), "full")
             path.unlink()
     small, big = next(iter(SIZES)), list(SIZES)[-1]
-    rows, targets, missed = [], [], []
+    rows: list[list[object]] = []
+    targets = Targets("P1")
     for kind in ("csv", "csv.gz", "parquet"):
         for label in SIZES:
             o, f = ours[kind, label], full[kind, label]
@@ -124,8 +125,7 @@ def run(work: Path) -> tuple[str, list[str]]:
                 speedup >= 100,
             ),
         ):
-            targets.append(f"- {verdict(ok)}: {name}")
-            missed += [] if ok else [f"P1 {name}"]
+            targets.check(name, ok)
     header = [
         "format",
         "size",
@@ -136,6 +136,4 @@ def run(work: Path) -> tuple[str, list[str]]:
         "RSS",
         "full / ours",
     ]
-    body = __doc__.split("\n\n", 1)[1]
-    text = f"## P1 sampling cost vs file size\n\n{body}\n{table(header, rows)}\n\n"
-    return text + "\n".join(targets) + "\n", missed
+    return section("sampling cost vs file size", __doc__, header, rows, targets)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.common import REPORT, SMOKE, child, fmt_s, table, verdict
+from benchmarks.common import REPORT, SMOKE, Targets, child, fmt_s, section
 
 SIZES = [10_000, 100_000, 1_000_000] if not SMOKE else [500, 2_000]
 INCREMENT = 100
@@ -129,7 +129,8 @@ report(time.perf_counter() - started, due=due)
 
 
 def run(work: Path) -> tuple[str, list[str]]:
-    rows, targets, missed = [], [], []
+    rows: list[list[object]] = []
+    targets = Targets("P2")
     cold: dict[int, dict[str, float]] = {}
     for lines in SIZES:
         folder = work / f"sensor-{lines}"
@@ -153,8 +154,8 @@ def run(work: Path) -> tuple[str, list[str]]:
         if lines == SIZES[0]:
             base = child(SEED_BASELINE, str(folder), str(lines))
             ratio = base["seconds"] / c["seconds"]
-            targets.append(
-                f"- baseline (the seed's loop) on {lines:,} lines: {fmt_s(base['seconds'])}, "
+            targets.note(
+                f"baseline (the seed's loop) on {lines:,} lines: {fmt_s(base['seconds'])}, "
                 f"{ratio:.0f}x the sensor's cold drain"
             )
         if lines == SIZES[-1]:
@@ -173,8 +174,7 @@ def run(work: Path) -> tuple[str, list[str]]:
                 ),
             ]
             for name, ok in checks:
-                targets.append(f"- {verdict(ok)}: {name}")
-                missed += [] if ok else [f"P2 {name}"]
+                targets.check(name, ok)
     mid = cold[SIZES[1]] if len(SIZES) > 2 else cold[SIZES[-1]]
     for name, ok in (
         (
@@ -183,8 +183,7 @@ def run(work: Path) -> tuple[str, list[str]]:
         ),
         (f"applying them {fmt_s(mid['applying'])} (<= 10 s)", mid["applying"] <= 10),
     ):
-        targets.insert(0, f"- {verdict(ok)}: {name}")
-        missed += [] if ok else [f"P2 {name}"]
+        targets.check(name, ok)
     header = [
         "manifest lines",
         "ticks",
@@ -197,6 +196,4 @@ def run(work: Path) -> tuple[str, list[str]]:
         "incremental tick",
         "its RSS",
     ]
-    body = __doc__.split("\n\n", 1)[1]
-    text = f"## P2 sensor tick\n\n{body}\n{table(header, rows)}\n\n" + "\n".join(targets) + "\n"
-    return text, missed
+    return section("sensor tick", __doc__, header, rows, targets)

@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SMOKE = os.environ.get("BENCH_SIZE", "full") == "smoke"
@@ -82,3 +82,33 @@ def fmt_s(seconds: float) -> str:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
+
+
+@dataclass
+class Targets:
+    """The target lines of one benchmark's section, and which of them were missed."""
+
+    bench: str
+    lines: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    def check(self, name: str, ok: bool) -> None:
+        self.lines.append(f"- {verdict(ok)}: {name}")
+        if not ok:
+            self.missed.append(f"{self.bench} {name}")
+
+    def note(self, text: str) -> None:
+        self.lines.append(f"- {text}")
+
+
+def section(
+    title: str,
+    doc: str | None,
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    targets: Targets,
+) -> tuple[str, list[str]]:
+    """A Markdown section: title, the module docstring's body, the table, the targets."""
+    body = (doc or "").split("\n\n", 1)[1]
+    text = f"## {targets.bench} {title}\n\n{body}\n{table(header, rows)}\n\n"
+    return text + "\n".join(targets.lines) + "\n", targets.missed
