@@ -4,6 +4,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -139,3 +140,10 @@ def sampled_mtimes(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[tupl
         assert isinstance(mtime, dg.FloatMetadataValue) and mtime.value is not None
         out.append((event.partition, mtime.value))
     return out
+
+
+def requested_files(request: dg.RunRequest) -> list[dict[str, Any]]:
+    """The files a sensor's run request asks the sample run to sample."""
+    (op_config,) = request.run_config["ops"].values()
+    files: list[dict[str, Any]] = op_config["config"]["files"]
+    return files

@@ -14,7 +14,7 @@ from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.options import StagingOptions
-from alchemy_assets_tests.conftest import FIGURES, apply_partition_adds, tick
+from alchemy_assets_tests.conftest import FIGURES, apply_partition_adds, requested_files, tick
 
 CAP = 10_000
 
@@ -45,10 +45,7 @@ def test_a_huge_manifest_drains_tick_by_tick_within_the_cap(
         assert isinstance(result, dg.SensorResult)
         (observation,) = result.asset_events
         assert observation.metadata["lines_this_tick"] == dg.MetadataValue.int(CAP)
-        requested += sum(
-            len(r.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"])
-            for r in result.run_requests or []
-        )
+        requested += sum(len(requested_files(r)) for r in result.run_requests or [])
         apply_partition_adds(result, instance)
         cursor = result.cursor
         offsets.append(json.loads(cursor or "")["manifest"]["offset"])

@@ -39,6 +39,7 @@ from alchemy_assets_tests.conftest import (
     FIGURES,
     apply_partition_adds,
     daemon_tick,
+    requested_files,
     sampled_mtimes,
     tick,
 )
@@ -160,9 +161,8 @@ class StagingMachine(RuleBasedStateMachine):
         if isinstance(result, dg.SkipReason):
             return self.cursor
         apply_partition_adds(result, self.instance)
-        op = "__".join(self.spec.sample_key.path)
         for request in result.run_requests or []:
-            for item in request.run_config["ops"][op]["config"]["files"]:
+            for item in requested_files(request):
                 staged = stage_file(self.layout, DueFile(**item), self.spec.options.sample_rows)
                 self.instance.report_runless_asset_event(bronze_event(self.spec, staged))
                 self.instance.report_runless_asset_event(sample_event(self.spec, staged))

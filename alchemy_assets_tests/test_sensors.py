@@ -10,7 +10,13 @@ from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
-from alchemy_assets_tests.conftest import RawWriter, apply_partition_adds, run_requests, tick
+from alchemy_assets_tests.conftest import (
+    RawWriter,
+    apply_partition_adds,
+    requested_files,
+    run_requests,
+    tick,
+)
 
 
 def test_a_fresh_cursor_adds_partitions_and_requests_one_range_run(
@@ -37,7 +43,7 @@ def test_a_fresh_cursor_adds_partitions_and_requests_one_range_run(
         "env0/data.csv",
         "env1/data.csv",
     )
-    files = request.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"]
+    files = requested_files(request)
     assert [(f["key"], f["mtime"], f["reason"]) for f in files] == [
         ("env0/data.csv", 100.0, "new file"),
         ("env1/data.csv", 200.0, "new file"),
@@ -104,7 +110,7 @@ def test_only_a_changed_mtime_is_requested_again_after_sampling(
     (request,) = second.run_requests or []
     assert request.run_key == "env0/b.csv@300.0"
     assert request.tags == {"dagster/partition": "env0/b.csv"}
-    (entry,) = request.run_config["ops"]["sp__gics_cwiq_pipe__v1_0__sample"]["config"]["files"]
+    (entry,) = requested_files(request)
     assert entry["reason"] == "mtime changed from 100.0 to 300.0"
 
 

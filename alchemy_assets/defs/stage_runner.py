@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import chunks
 from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import partition_tags, plan_tick, run_config
+from alchemy_assets.defs.tick import add_requests, partition_tags, plan_tick, run_config
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.staging import DueFile
@@ -119,8 +118,8 @@ def stage_dataset(
         report.notes += plan.notes
         if plan.batch.lines_read or plan.notes:
             instance.report_runless_asset_event(manifest_observation(spec, plan, layout.manifest))
-        for keys in chunks(plan.new_keys):
-            instance.add_dynamic_partitions(spec.partitions_name, list(keys))
+        for request in add_requests(spec, plan.new_keys):
+            instance.add_dynamic_partitions(spec.partitions_name, list(request.partition_keys))
         report.new_partitions += len(plan.new_keys)
         due_total += plan.due
         for run in plan.runs:

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import latest_sampled_mtimes
+from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
@@ -22,7 +22,6 @@ from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, late
 # Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-ADD_CHUNK = 5_000
 # Above this many due partitions that already exist, list all partitions to range their runs.
 LIST_PARTITIONS_ABOVE = 16
 
@@ -96,10 +95,7 @@ def _partition_order(
 
 def add_requests(spec: DatasetSpec, keys: list[str]) -> list[dg.AddDynamicPartitionsRequest]:
     """Partition add requests, chunked so no SQL statement exceeds SQLite's variable limit."""
-    return [
-        spec.partitions_def.build_add_request(keys[start : start + ADD_CHUNK])
-        for start in range(0, len(keys), ADD_CHUNK)
-    ]
+    return [spec.partitions_def.build_add_request(list(chunk)) for chunk in chunks(keys)]
 
 
 def run_key(run: list[DueFile]) -> str:
