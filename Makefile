@@ -28,13 +28,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## The tests CI runs: lint, type check, then every test not marked slow.
+## The tests CI runs: lint, type check, then every test not marked slow, with the real
+## services they need (Chromium, a PostgreSQL cluster on loopback) set up by scripts/services.sh.
 test: lint typecheck
-	$(BIN)/pytest -m "not slow"
+	ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest -m "not slow"
 
 ## Everything, including the long stateful and fault-injection runs.
 test-all: lint typecheck
-	$(BIN)/pytest
+	ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest
 
 ## Demo data: two datasets under $(FP_PREFIX), ingested (the prod side).
 demo-data: $(STAMP)

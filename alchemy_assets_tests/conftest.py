@@ -14,6 +14,13 @@ from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
+from alchemy_assets_tests.postgres import ENV as POSTGRES_ENV
+from alchemy_assets_tests.postgres import (
+    Databases,
+    admin_url,
+    create_dagster_template,
+    storage_config,
+)
 
 RawWriter = Callable[[str, bytes, float], Path]
 
@@ -57,12 +64,42 @@ def write_raw(layout: DatasetLayout) -> RawWriter:
     return write
 
 
+@pytest.fixture(scope="session")
+def postgres_databases() -> Databases:
+    """The Postgres cluster of ``scripts/services.sh`` (skips when ``make test`` did not set it)."""
+    url = admin_url()
+    if url is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set: run the tests with `make test`")
+    return Databases(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(
+    postgres_databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database holding Dagster's schema, copied for each test."""
+    name = create_dagster_template(postgres_databases, str(tmp_path_factory.mktemp("pg_home")))
+    yield name
+    postgres_databases.drop(name)
+
+
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A real Dagster instance on SQLite in a temp ``DAGSTER_HOME``."""
+def postgres_url(postgres_databases: Databases, postgres_template: str) -> Iterator[str]:
+    """A fresh database with Dagster's schema, dropped after the test."""
+    with postgres_databases.database(template=postgres_template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def instance(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A real Dagster instance in a temp ``DAGSTER_HOME`` (its dagster.yaml written there, so
+    the CLI finds it too): on SQLite files, and again on a real PostgreSQL server."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+    overrides = None
+    if request.param == "postgres":
+        overrides = {"storage": storage_config(request.getfixturevalue("postgres_url"))}
+    with dg.instance_for_test(temp_dir=str(home), overrides=overrides) as test_instance:
         yield test_instance
 
 
