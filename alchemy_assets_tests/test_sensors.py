@@ -109,7 +109,10 @@ def test_only_a_changed_mtime_is_requested_again_after_sampling(
     assert second.dynamic_partitions_requests == []
     (request,) = second.run_requests or []
     assert request.run_key == "env0/b.csv@300.0"
-    assert request.tags == {"dagster/partition": "env0/b.csv"}
+    assert request.tags == {
+        "dagster/partition": "env0/b.csv",
+        "alchemy_assets/dataset": str(spec.dataset_id),
+    }
     (entry,) = requested_files(request)
     assert entry["reason"] == "mtime changed from 100.0 to 300.0"
 

@@ -16,7 +16,7 @@ import dagster as dg
 
 from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import add_requests, partition_tags, plan_tick, run_config
+from alchemy_assets.defs.tick import add_requests, plan_tick, run_config, run_tags
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.staging import DueFile
@@ -80,7 +80,7 @@ def execute_run(
 ) -> tuple[int, dict[str, str]]:
     """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason)."""
     config = run_config(spec, run)
-    tags = partition_tags(run)
+    tags = run_tags(spec, run)
     with _one_planned_event_per_run():
         result = job.execute_in_process(
             run_config={**config, "loggers": QUIET_LOGS},

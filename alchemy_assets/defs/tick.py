@@ -20,6 +20,7 @@ from alchemy_assets.manifest_reader import ReadBatch, read_manifest
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
 # Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
+DATASET_TAG = "alchemy_assets/dataset"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Above this many due partitions that already exist, list all partitions to range their runs.
@@ -106,11 +107,16 @@ def run_key(run: list[DueFile]) -> str:
     return f"{run[0].key}..{run[-1].key}@{digest[:16]}"
 
 
-def partition_tags(run: list[DueFile]) -> dict[str, str]:
-    """Tags selecting the run's partitions: one key, or the range from first to last."""
+def run_tags(spec: DatasetSpec, run: list[DueFile]) -> dict[str, str]:
+    """The run's dataset (what deploy/dagster.yaml limits concurrency by) and partitions:
+    one key, or the range from first to last."""
     if len(run) == 1:
-        return {"dagster/partition": run[0].key}
-    return {RANGE_START_TAG: run[0].key, RANGE_END_TAG: run[-1].key}
+        return {"dagster/partition": run[0].key, DATASET_TAG: str(spec.dataset_id)}
+    return {
+        RANGE_START_TAG: run[0].key,
+        RANGE_END_TAG: run[-1].key,
+        DATASET_TAG: str(spec.dataset_id),
+    }
 
 
 def run_config(spec: DatasetSpec, run: list[DueFile]) -> dict[str, Any]:
@@ -125,5 +131,5 @@ def run_request(spec: DatasetSpec, run: list[DueFile]) -> dg.RunRequest:
         run_key=run_key(run),
         job_name=spec.job_name,
         run_config=run_config(spec, run),
-        tags=partition_tags(run),
+        tags=run_tags(spec, run),
     )
