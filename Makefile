@@ -11,7 +11,7 @@ DAGSTER_HOME ?= $(abspath $(DEMO))/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install test test-all lint typecheck demo demo-data bench clean
+.PHONY: install test test-all lint typecheck demo demo-data bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint typecheck
 ## Everything, including the long stateful and fault-injection runs.
 test-all: lint typecheck
 	ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest
+
+## The README's screenshots (docs/*.png), taken by the UI tests in a real Chromium.
+screenshots: $(STAMP)
+	mkdir -p docs
+	ALCHEMY_SCREENSHOTS=$(abspath docs) ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest -m ui -q
 
 ## Demo data: two datasets under $(FP_PREFIX), ingested (the prod side).
 demo-data: $(STAMP)

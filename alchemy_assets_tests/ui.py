@@ -1,0 +1,306 @@
+"""Drivers for the UI tests: ``dagster dev`` in a subprocess, its GraphQL API, and Debian's
+Chromium through Playwright (no browser is downloaded: ``/usr/bin/chromium`` is used)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, sync_playwright
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("ALCHEMY_CHROMIUM", "/usr/bin/chromium")
+# As root in a sandbox with no internet: no setuid sandbox, no GPU, no calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+VIEWPORT = {"width": 1400, "height": 900}
+
+Box = tuple[float, float, float, float]  # x, y, width, height of a node in the graph's SVG
+Edge = tuple[float, float, float, float]  # start x, y and end x, y of an arrow
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, log_tail: Callable[[], str]
+) -> None:
+    """Poll ``condition`` every half second; on timeout raise naming ``what``, with the log."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"waited {timeout:.0f} s for {what}; dagster dev said:\n{log_tail()}"
+            )
+        time.sleep(0.5)
+
+
+class Graphql:
+    """Dagster's GraphQL API at ``{url}/graphql``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, text: str, **variables: Any) -> dict[str, Any]:
+        body = json.dumps({"query": text, "variables": variables}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as err:
+            answer = json.load(err)
+        assert not answer.get("errors"), f"GraphQL errors: {answer['errors']}"
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    def wait_until_loaded(self, timeout: float, log_tail: Callable[[], str]) -> None:
+        """Until the webserver answers and every code location has loaded."""
+
+        def loaded() -> bool:
+            try:
+                data = self.query(
+                    "{ workspaceOrError { ... on Workspace { locationEntries "
+                    "{ name loadStatus locationOrLoadError { __typename } } } } }"
+                )
+            except (OSError, urllib.error.URLError):
+                return False
+            entries = data["workspaceOrError"]["locationEntries"]
+            for entry in entries:
+                if entry["locationOrLoadError"]["__typename"] == "PythonError":
+                    raise RuntimeError(f"code location {entry['name']} failed to load")
+            return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
+
+        wait_for(loaded, timeout, "the webserver and its code location", log_tail)
+
+    def run_status(self, run_id: str) -> str:
+        data = self.query(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", id=run_id
+        )
+        status: str = data["runOrError"]["status"]
+        return status
+
+    def finished_run_status(
+        self, run_id: str, log_tail: Callable[[], str], timeout: float = 120.0
+    ) -> str:
+        """The run's status once it has finished (SUCCESS, FAILURE or CANCELED)."""
+        wait_for(
+            lambda: self.run_status(run_id) in FINISHED, timeout, f"run {run_id} to end", log_tail
+        )
+        return self.run_status(run_id)
+
+
+_MATERIALIZATIONS = """
+query($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset {
+      assetMaterializations(limit: 1000) {
+        runId partition timestamp
+        metadataEntries { label ... on FloatMetadataEntry { floatValue } }
+      }
+    }
+  }
+}
+"""
+
+
+def sample_materializations(graphql: Graphql, path: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per partition, its materializations (newest first): run id, timestamp and ``mtime``."""
+    data = graphql.query(_MATERIALIZATIONS, path=path)["assetOrError"]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in data.get("assetMaterializations", []):
+        mtime = next(
+            (e.get("floatValue") for e in event["metadataEntries"] if e["label"] == "mtime"), None
+        )
+        entry = {"runId": event["runId"], "timestamp": event["timestamp"], "mtime": mtime}
+        out.setdefault(event["partition"], []).append(entry)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class DagsterDev:
+    """A running ``dagster dev -w workspace.yaml`` (webserver and daemon) and its log."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def graphql(self) -> Graphql:
+        return Graphql(self.url)
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    @classmethod
+    @contextmanager
+    def start(
+        cls, fp_prefix: Path, dagster_home: Path, timeout: float = 180.0
+    ) -> Iterator[DagsterDev]:
+        """Start it on a free loopback port; stop its whole process group on exit."""
+        if not (dagster_home / "dagster.yaml").exists():
+            (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # Dagster shows a newsletter dialog on an instance's first visit unless this exists.
+        (dagster_home / ".nux").mkdir(exist_ok=True)
+        (dagster_home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+        port = _free_port()
+        log = dagster_home / "dagster_dev.log"
+        env = {
+            **os.environ,
+            "FP_PREFIX": str(fp_prefix),
+            "DAGSTER_HOME": str(dagster_home),
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+        }
+        dagster = Path(sys.executable).with_name("dagster")
+        command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        dev = cls(url=f"http://127.0.0.1:{port}", log=log, process=process)
+        try:
+            dev.graphql.wait_until_loaded(timeout, dev.log_tail)
+            yield dev
+        finally:
+            dev.stop()
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+_NODES = """(names) => {
+  const out = {};
+  for (const f of document.querySelectorAll('foreignObject')) {
+    const title = f.textContent.trim().split(/\\s|Latest/)[0];
+    if (names.includes(title)) {
+      out[title] = [+f.getAttribute('x'), +f.getAttribute('y'),
+                    +f.getAttribute('width'), +f.getAttribute('height')];
+    }
+  }
+  return out;
+}"""
+
+_EDGES = """() => Array.from(document.querySelectorAll('svg path[marker-end]'))
+  .map(p => p.getAttribute('d'))"""
+
+_METADATA = """() => {
+  const out = {};
+  for (const row of document.querySelectorAll('table tr')) {
+    const cells = row.querySelectorAll(':scope > td');
+    const label = cells.length >= 2 ? cells[0].innerText.trim() : null;
+    if (label !== null && !(label in out)) out[label] = cells[1].innerText.trim();
+  }
+  return out;
+}"""
+
+
+def _edge(path: str) -> Edge | None:
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
+    if len(numbers) < 4:
+        return None
+    return numbers[0], numbers[1], numbers[-2], numbers[-1]
+
+
+def arrow_between(edges: list[Edge], source: Box, target: Box, slack: float = 15.0) -> bool:
+    """Is there an arrow leaving ``source``'s right side and ending at ``target``'s left side?"""
+    sx, sy, sw, sh = source
+    tx, ty, _, th = target
+    return any(
+        abs(x0 - (sx + sw)) <= slack
+        and sy <= y0 <= sy + sh
+        and abs(x1 - tx) <= slack
+        and ty <= y1 <= ty + th
+        for x0, y0, x1, y1 in edges
+    )
+
+
+class Browser:
+    """Headless Chromium pages on the Dagster UI."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    @classmethod
+    @contextmanager
+    def launch(cls) -> Iterator[Browser]:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield cls(browser)
+            finally:
+                browser.close()
+
+    def open(self, url: str) -> Page:
+        """A new page at ``url``, loaded."""
+        page: Page = self._browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(30_000)
+        page.goto(url, wait_until="networkidle")
+        return page
+
+    def graph_nodes(self, page: Page, names: list[str]) -> dict[str, Box]:
+        """The boxes of the named asset nodes in a lineage graph."""
+        for name in names:
+            page.locator("foreignObject", has_text=name).first.wait_for()
+        found: dict[str, list[float]] = page.evaluate(_NODES, names)
+        assert set(found) == set(names), f"graph nodes {sorted(found)}, expected {names}"
+        return {name: (box[0], box[1], box[2], box[3]) for name, box in found.items()}
+
+    def graph_edges(self, page: Page) -> list[Edge]:
+        """The arrows of a lineage graph, as start and end points."""
+        paths: list[str] = page.evaluate(_EDGES)
+        return [edge for edge in map(_edge, paths) if edge is not None]
+
+    def partition_list(self, page: Page) -> list[str]:
+        """The partition keys listed on an asset's Partitions tab (the rows in view)."""
+        rows = page.locator('[class*="VirtualizedTable_row"] [title]')
+        rows.first.wait_for()
+        titles: list[str] = rows.evaluate_all("(es) => es.map(e => e.getAttribute('title'))")
+        return list(dict.fromkeys(titles))
+
+    def metadata_table(self, page: Page) -> dict[str, str]:
+        """The latest materialization's metadata on a partition page: label → shown text."""
+        page.get_by_text("Metadata", exact=True).first.wait_for()
+        page.get_by_role("cell", name="mtime", exact=True).first.wait_for()
+        table: dict[str, str] = page.evaluate(_METADATA)
+        return table
