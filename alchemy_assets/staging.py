@@ -168,14 +168,15 @@ class StagingCursor:
             if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
                 version = data.get("v") if isinstance(data, dict) else data
                 raise ValueError(f"unsupported cursor version {version!r}")
-            counts = [data.get("lines", 0), data.get("quarantined", 0)]
+            lines, quarantined = data.get("lines", 0), data.get("quarantined", 0)
+            counts = [lines, quarantined]
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
                 raise ValueError(f"bad counts {counts!r}")
             last = data.get("last_quarantined", [])  # absent in cursors written before it
             if not isinstance(last, list) or not all(isinstance(r, str) for r in last):
                 raise ValueError(f"bad last_quarantined {last!r}")
             manifest = ManifestCursor.from_dict(data["manifest"])
-            return cls(manifest, *counts, tuple(last[-LAST_REJECTS:])), None
+            return cls(manifest, lines, quarantined, tuple(last[-LAST_REJECTS:])), None
         except (ValueError, KeyError, TypeError) as err:
             note = f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
             return cls(), note
