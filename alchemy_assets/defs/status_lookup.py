@@ -15,7 +15,7 @@ import dagster as dg
 # Not exported by dagster: the instigator type selects sensor states among schedule states.
 from dagster._core.scheduler.instigation import InstigatorType
 
-from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.defs.lookup import RECORDS_CHUNK, chunks, latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import cursor_key
 from alchemy_assets.layout import DatasetLayout
@@ -50,8 +50,8 @@ def _manifest_cursor(text: str | None) -> ManifestCursor | None:
     return cursor.manifest
 
 
-def _run_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], int] | None:
-    """Per-file reasons of a failed run's step failure, and the failure's storage id."""
+def _run_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], float] | None:
+    """Per-file reasons of a failed run's step failure, and when it failed."""
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1
     ).records
@@ -64,8 +64,8 @@ def _run_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, 
     if data.user_failure_data is not None:
         failed = data.user_failure_data.metadata.get("failed")
         if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
-            return {str(k): str(v) for k, v in failed.value.items()}, records[0].storage_id
-    return {}, records[0].storage_id
+            return {str(k): str(v) for k, v in failed.value.items()}, records[0].timestamp
+    return {}, records[0].timestamp
 
 
 def _run_keys(run: dg.DagsterRun) -> list[str]:
@@ -79,6 +79,29 @@ def _run_keys(run: dg.DagsterRun) -> list[str]:
         return [partition] if partition else []
 
 
+def _latest_sample_times(
+    instance: dg.DagsterInstance, spec: DatasetSpec, keys: list[str]
+) -> dict[str, float]:
+    """When each partition's latest sample was recorded. Timestamps, not storage ids: on
+    SQLite a run's events and the asset index are numbered in different databases."""
+    ids: list[int] = []
+    for chunk in chunks(keys):
+        latest = instance.get_latest_storage_id_by_partition(
+            spec.sample_key, _MATERIALIZATION, partitions=set(chunk)
+        )
+        ids.extend(latest.values())
+    times: dict[str, float] = {}
+    for id_chunk in chunks(ids, RECORDS_CHUNK):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=spec.sample_key, storage_ids=list(id_chunk)),
+            limit=len(id_chunk),
+        ).records
+        for record in records:
+            if record.partition_key is not None:
+                times[record.partition_key] = record.timestamp
+    return times
+
+
 def failed_partitions(
     instance: dg.DagsterInstance, spec: DatasetSpec, keys: Collection[str]
 ) -> dict[str, str]:
@@ -87,10 +110,11 @@ def failed_partitions(
     Two sources, because ``alchemy stage`` records one "planned" event per run, so Dagster
     does not mark its failed partitions: the ``failed`` metadata of each failed run's
     ``dg.Failure`` (a failure counts until a later sample materialization of the partition),
-    and Dagster's own partition status (runs launched by the daemon or the UI).
+    and Dagster's own partition status (runs launched by the daemon or the UI). Only the
+    partitions named in failures are looked up; failed runs are read one query each.
     """
     wanted = set(keys)
-    latest_failure: dict[str, tuple[int, str]] = {}
+    latest_failure: dict[str, tuple[float, str]] = {}
     runs = instance.get_run_records(
         filters=dg.RunsFilter(job_name=spec.job_name, statuses=[dg.DagsterRunStatus.FAILURE])
     )
@@ -98,22 +122,18 @@ def failed_partitions(
         found = _run_failures(instance, record.dagster_run.run_id)
         if found is None:
             continue
-        reasons, storage_id = found
+        reasons, failed_at = found
         if not reasons:
             reasons = {key: "run failed" for key in _run_keys(record.dagster_run)}
         for key, reason in reasons.items():
-            if key in wanted and storage_id > latest_failure.get(key, (0, ""))[0]:
-                latest_failure[key] = (storage_id, reason)
-    failed: dict[str, str] = {}
-    candidates = list(latest_failure)
-    for chunk in chunks(candidates):
-        sampled_at = instance.get_latest_storage_id_by_partition(
-            spec.sample_key, _MATERIALIZATION, partitions=set(chunk)
-        )
-        for key in chunk:
-            storage_id, reason = latest_failure[key]
-            if sampled_at.get(key, 0) < storage_id:
-                failed[key] = reason
+            if key in wanted and failed_at > latest_failure.get(key, (0.0, ""))[0]:
+                latest_failure[key] = (failed_at, reason)
+    sampled_at = _latest_sample_times(instance, spec, list(latest_failure))
+    failed = {
+        key: reason
+        for key, (failed_at, reason) in latest_failure.items()
+        if sampled_at.get(key, 0.0) < failed_at
+    }
     statuses = instance.get_status_by_partition(
         spec.sample_key, sorted(wanted), spec.partitions_def
     )
