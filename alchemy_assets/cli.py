@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -15,9 +16,11 @@ from alchemy_assets.defs.datasets import build_defs, discover_specs
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import stage_dataset
+from alchemy_assets.defs.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
 from alchemy_assets.options import OptionsError
+from alchemy_assets.status import format_status, status_document
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 QUARANTINE_SHOWN = 10
@@ -100,12 +103,17 @@ def _stage_specs(root: Path, texts: Sequence[str]) -> list[DatasetSpec]:
     return chosen
 
 
-def _cmd_stage(args: argparse.Namespace) -> int:
+def _root_and_specs(args: argparse.Namespace) -> tuple[Path, list[DatasetSpec]]:
     root = _root(args)
     try:
         specs = _stage_specs(root, args.datasets)
     except OptionsError as err:
         raise UsageError(str(err)) from None
+    return root, specs
+
+
+def _cmd_stage(args: argparse.Namespace) -> int:
+    root, specs = _root_and_specs(args)
     instance = _instance()
     defs = build_defs(specs, AlchemyRoot(fp_prefix=str(root)))
     status = EXIT_OK
@@ -139,6 +147,48 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    root, specs = _root_and_specs(args)
+    instance = _instance()
+    sensors = sensor_cursors(instance)
+    statuses = [
+        dataset_status(instance, spec, DatasetLayout.under(root, spec.dataset_id), sensors)
+        for spec in specs
+    ]
+    if args.json:
+        print(json.dumps(status_document(root, statuses), indent=2))
+    else:
+        print("\n\n".join(format_status(status) for status in statuses))
+    return EXIT_OK
+
+
+STATUS_DESCRIPTION = """\
+Report, per dataset, how far staging is, from the manifest (read once) and the Dagster
+instance of DAGSTER_HOME (batched queries; nothing is recorded, though Dagster may
+refresh its partition-status cache, as the UI does):
+
+  files        distinct raw files named by valid manifest lines; partitions: the
+               dataset's partitions in the instance
+  sampled      files with a sample at any mtime = up to date + stale
+  up to date   the latest sample was taken at the mtime of the file's latest manifest line
+  stale        sampled, but at another mtime (a re-delivery not sampled yet)
+  unsampled    files with no sample (files = up to date + stale + unsampled)
+  failed       partitions whose latest sample attempt failed (with the reason) and that
+               have no sample recorded since
+  backlog      complete manifest lines (and bytes) after the cursor of whichever of the
+               sensor and 'alchemy stage' has read the furthest; the whole manifest if
+               neither has run. Each one's own backlog is shown too
+  quarantined  bad lines in the manifest, and the last 5 of them (file:offset: reason)
+
+--json prints one document: {"version": 1, "root", "datasets": [{"dataset",
+"manifest": {"path", "lines", "bytes"}, "files", "partitions", "sampled",
+"up_to_date", "stale", "unsampled", "failed", "backlog": {"lines", "bytes", "cursor"},
+"cursors": {"sensor", "stage"}, "quarantined": {"lines", "last"}, "examples":
+{"stale", "unsampled", "failed"}}]}; examples hold the first 10 keys (failed: key ->
+reason). Exits 0, or 2 for a usage error.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alchemy",
@@ -146,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Data-landing platform on Dagster. 'ingest' is the prod side: it copies new or "
             "changed raw files of a dataset into its immutable bronze layer and appends one "
             "line per file to manifests/processed.jsonl; 'stage' samples the first rows of "
-            "every new or changed bronze file and records it in the Dagster instance."
+            "every new or changed bronze file and records it in the Dagster instance; 'status' "
+            "reports per dataset what is sampled, stale, failed, left in the backlog and "
+            "quarantined."
         ),
         epilog="A dataset root is {FP_PREFIX}/{vendor}/{dataset}/{version}.",
     )
@@ -191,6 +243,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_root(stage_parser)
     stage_parser.set_defaults(handler=_cmd_stage)
+
+    status_parser = sub.add_parser(
+        "status",
+        help="per dataset: files, sampled, stale, unsampled, failed, backlog, quarantined",
+        description=STATUS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status_parser.add_argument(
+        "datasets",
+        nargs="*",
+        metavar="VENDOR/DATASET/VERSION",
+        help="dataset(s) to report (default: every dataset with a manifest under the root)",
+    )
+    _add_root(status_parser)
+    status_parser.add_argument("--json", action="store_true", help="print one JSON document")
+    status_parser.set_defaults(handler=_cmd_status)
     return parser
 
 

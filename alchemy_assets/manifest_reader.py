@@ -21,6 +21,9 @@ from alchemy_assets.manifest_line import LineError, ManifestEntry, Rejection, pa
 FINGERPRINT_BYTES = 4096
 MAX_LINE_BYTES = 1024 * 1024
 _SKIP_CHUNK = 1024 * 1024
+# Up to this many bytes after the cursor, the complete lines left are counted exactly
+# (a newline count, ~10 ms); a longer backlog is estimated from the mean line length.
+COUNT_BACKLOG_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ReadBatch:
     file_size: int = 0
     restarted: str | None = None
     at_end: bool = True
+    counted_backlog_lines: int | None = None
 
     @property
     def lines_read(self) -> int:
@@ -69,11 +73,18 @@ class ReadBatch:
         return max(0, self.file_size - self.cursor.offset)
 
     @property
+    def backlog_lines_exact(self) -> bool:
+        return self.counted_backlog_lines is not None
+
+    @property
     def backlog_lines(self) -> int:
-        """Complete lines left after the cursor, estimated from this batch's mean line length.
+        """Complete lines left after the cursor: counted when the backlog is at most
+        ``COUNT_BACKLOG_BYTES``, else estimated from this batch's mean line length.
 
         A batch that read nothing stopped at the end: what follows is no complete line.
         """
+        if self.counted_backlog_lines is not None:
+            return self.counted_backlog_lines
         if not self.backlog_bytes or not self.lines_read:
             return 0
         mean = (self.cursor.offset - self.start_offset) / self.lines_read
@@ -124,6 +135,8 @@ def read_manifest(
         batch = ReadBatch(start_offset=start, restarted=restarted)
         pos = _read_lines(stream, path, root, start, batch, max_lines, max_bytes, max_line_bytes)
         batch.file_size = max(size, os.fstat(stream.fileno()).st_size)
+        if batch.file_size - pos <= COUNT_BACKLOG_BYTES:
+            batch.counted_backlog_lines = _count_lines(stream, pos, batch.file_size)
         batch.cursor = ManifestCursor(pos, fingerprint(stream, pos))
         return batch
     finally:
@@ -166,6 +179,19 @@ def _read_lines(
         except LineError as err:
             batch.rejects.append(Rejection(name, pos, str(err)))
         pos += len(line)
+
+
+def _count_lines(stream: BinaryIO, start: int, end: int) -> int:
+    """The ``\\n``-terminated lines between byte offsets ``start`` and ``end``."""
+    stream.seek(start)
+    count, left = 0, end - start
+    while left > 0:
+        chunk = stream.read(min(left, _SKIP_CHUNK))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        left -= len(chunk)
+    return count
 
 
 def _skip_to_newline(stream: BinaryIO) -> int | None:

@@ -16,6 +16,10 @@ from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch, read_manif
 from alchemy_assets.partition_keys import encode_key
 
 CURSOR_VERSION = 1
+# Quarantine reasons the cursor carries across cycles (for the manifest observation), and the
+# length each is cut to, so the cursor Dagster stores stays small.
+LAST_REJECTS = 5
+REJECT_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -119,19 +123,25 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
 
 @dataclass(frozen=True)
 class StagingCursor:
-    """Where staging of one manifest stands: the reader's cursor, and how many lines (and bad
-    lines among them) have been consumed from the current manifest file. The counts start
-    again at 0 when the file is read from the start (truncated, rotated or replaced)."""
+    """Where staging of one manifest stands: the reader's cursor, how many lines (and bad
+    lines among them) have been consumed from the current manifest file, and the last few bad
+    lines (``file:offset: reason``, newest last). The counts and reasons start again when the
+    file is read from the start (truncated, rotated or replaced)."""
 
     manifest: ManifestCursor = field(default_factory=ManifestCursor)
     lines: int = 0
     quarantined: int = 0
+    last_rejects: tuple[str, ...] = ()
 
     def advanced(self, batch: ReadBatch) -> StagingCursor:
         """The cursor after ``batch`` was consumed."""
         base = StagingCursor() if batch.restarted else self
+        new = tuple(str(r)[:REJECT_CHARS] for r in batch.rejects[-LAST_REJECTS:])
         return StagingCursor(
-            batch.cursor, base.lines + batch.lines_read, base.quarantined + len(batch.rejects)
+            batch.cursor,
+            base.lines + batch.lines_read,
+            base.quarantined + len(batch.rejects),
+            (base.last_rejects + new)[-LAST_REJECTS:],
         )
 
     def encode(self) -> str:
@@ -141,6 +151,7 @@ class StagingCursor:
             "manifest": self.manifest.to_dict(),
             "lines": self.lines,
             "quarantined": self.quarantined,
+            "last_quarantined": list(self.last_rejects),
         }
         return json.dumps(doc, sort_keys=True)
 
@@ -157,10 +168,15 @@ class StagingCursor:
             if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
                 version = data.get("v") if isinstance(data, dict) else data
                 raise ValueError(f"unsupported cursor version {version!r}")
-            counts = [data.get("lines", 0), data.get("quarantined", 0)]
+            lines, quarantined = data.get("lines", 0), data.get("quarantined", 0)
+            counts = [lines, quarantined]
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
                 raise ValueError(f"bad counts {counts!r}")
-            return cls(ManifestCursor.from_dict(data["manifest"]), *counts), None
+            last = data.get("last_quarantined", [])  # absent in cursors written before it
+            if not isinstance(last, list) or not all(isinstance(r, str) for r in last):
+                raise ValueError(f"bad last_quarantined {last!r}")
+            manifest = ManifestCursor.from_dict(data["manifest"])
+            return cls(manifest, lines, quarantined, tuple(last[-LAST_REJECTS:])), None
         except (ValueError, KeyError, TypeError) as err:
             note = f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
             return cls(), note

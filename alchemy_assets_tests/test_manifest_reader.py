@@ -153,3 +153,16 @@ def test_an_unchanged_file_gives_the_same_cursor_twice(manifest: Path) -> None:
     assert again.cursor == first.cursor and again.entries == []
     os.utime(manifest, (0, 0))
     assert read_manifest(manifest, manifest.parent.parent, first.cursor).restarted is None
+
+
+def test_a_short_backlog_is_counted_and_a_long_one_estimated(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest.write_bytes(_line("a") + _line("b" * 200) + _line("c") + b'{"raw"')
+    counted = read_manifest(manifest, tmp_path, max_lines=1)
+    assert (counted.backlog_lines, counted.backlog_lines_exact) == (2, True)
+    monkeypatch.setattr("alchemy_assets.manifest_reader.COUNT_BACKLOG_BYTES", 0)
+    estimated = read_manifest(manifest, tmp_path, max_lines=1)
+    mean_estimate = round(estimated.backlog_bytes / len(_line("a")))
+    assert (estimated.backlog_lines, estimated.backlog_lines_exact) == (mean_estimate, False)
+    assert mean_estimate == 7

@@ -60,13 +60,14 @@ def test_batches_are_contiguous_partition_ranges_capped_in_size() -> None:
 
 
 def test_the_cursor_is_versioned_json_and_round_trips() -> None:
-    cursor = StagingCursor(ManifestCursor(123, "abc"), lines=7, quarantined=2)
+    cursor = StagingCursor(ManifestCursor(123, "abc"), 7, 2, ("m:0: bad", "m:9: worse"))
     text = cursor.encode()
     assert json.loads(text) == {
         "v": 1,
         "manifest": {"offset": 123, "fingerprint": "abc"},
         "lines": 7,
         "quarantined": 2,
+        "last_quarantined": ["m:0: bad", "m:9: worse"],
     }
     assert StagingCursor.decode(text) == (cursor, None)
     assert StagingCursor.decode(None) == (StagingCursor(), None)
@@ -80,6 +81,7 @@ def test_an_unreadable_cursor_starts_over_and_says_why() -> None:
         '{"v": 9}',
         '{"v": 1, "manifest": {"offset": -4}}',
         '{"v": 1, "manifest": {"offset": 0, "fingerprint": ""}, "lines": -1}',
+        '{"v": 1, "manifest": {"offset": 0, "fingerprint": ""}, "last_quarantined": [1]}',
     ):
         cursor, note = StagingCursor.decode(text)
         assert cursor == StagingCursor()
@@ -96,8 +98,23 @@ def test_counts_add_up_and_start_again_when_the_manifest_is_read_from_the_start(
     assert (cursor.manifest.offset, cursor.lines, cursor.quarantined) == (10, 6, 2)
     batch.restarted = "truncated"
     assert StagingCursor(lines=4, quarantined=1).advanced(batch) == StagingCursor(
-        ManifestCursor(10, "f"), 2, 1
+        ManifestCursor(10, "f"), 2, 1, ("m:0: bad",)
     )
+
+
+def test_the_last_five_reasons_are_kept_across_cycles_and_dropped_on_a_restart() -> None:
+    def rejecting(*offsets: int) -> ReadBatch:
+        rejects = [Rejection("m", offset, "x" * 400) for offset in offsets]
+        return ReadBatch(rejects=rejects, cursor=ManifestCursor(99, "f"))
+
+    cursor = StagingCursor().advanced(rejecting(1, 2, 3)).advanced(ReadBatch())
+    cursor = cursor.advanced(rejecting(4, 5, 6))
+    assert [r.split(":")[1] for r in cursor.last_rejects] == ["2", "3", "4", "5", "6"]
+    assert {len(r) for r in cursor.last_rejects} == {300}
+    assert StagingCursor.decode(cursor.encode()) == (cursor, None)
+    restart = rejecting(7)
+    restart.restarted = "truncated"
+    assert [r.split(":")[1] for r in cursor.advanced(restart).last_rejects] == ["7"]
 
 
 def test_on_demand_takes_the_latest_manifest_line_of_each_key(

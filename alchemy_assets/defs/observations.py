@@ -9,13 +9,15 @@ import dagster as dg
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import TickPlan
 
-LAST_REASONS = 5
-
 
 def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> dg.AssetObservation:
-    """The manifest after a tick: size, lines consumed, backlog and quarantined lines."""
+    """The manifest after a tick: size, lines consumed, backlog and quarantined lines.
+
+    ``last_quarantined`` lists the last few bad lines the cursor has seen in this manifest
+    file, from this tick or earlier ones, so a clean tick still shows them.
+    """
     batch, cursor = plan.batch, plan.staging_cursor
-    last = batch.rejects[-LAST_REASONS:]
+    last = cursor.last_rejects
     metadata: dict[str, dg.RawMetadataValue] = {
         "path": dg.MetadataValue.path(str(manifest)),
         "bytes": dg.MetadataValue.int(batch.file_size),
@@ -24,11 +26,12 @@ def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> d
         "lines_this_tick": dg.MetadataValue.int(batch.lines_read),
         "backlog_bytes": dg.MetadataValue.int(batch.backlog_bytes),
         "backlog_lines": dg.MetadataValue.int(batch.backlog_lines),
+        "backlog_lines_exact": dg.MetadataValue.bool(batch.backlog_lines_exact),
         "lines": dg.MetadataValue.int(cursor.lines + batch.backlog_lines),
         "quarantined_lines": dg.MetadataValue.int(cursor.quarantined),
         "quarantined_this_tick": dg.MetadataValue.int(len(batch.rejects)),
         "last_quarantined": dg.MetadataValue.md(
-            "\n".join(f"- `{r}`" for r in last) if last else "_none this tick_"
+            "\n".join(f"- `{r}`" for r in last) if last else "_none_"
         ),
         "new_partitions": dg.MetadataValue.int(len(plan.new_keys)),
         "due": dg.MetadataValue.int(plan.due),

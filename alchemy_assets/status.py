@@ -1,0 +1,226 @@
+"""``alchemy status``: how far staging of one dataset is, as plain data, text and JSON.
+
+The figures (also in ``alchemy status --help`` and the README):
+
+- ``files``: distinct raw files (partition keys) named by valid lines of the manifest.
+- ``partitions``: the dataset's dynamic partitions in the Dagster instance.
+- ``sampled``: files with at least one ``sample`` materialization, at any mtime
+  (``up_to_date`` + ``stale``).
+- ``up_to_date`` / ``stale`` / ``unsampled``: every file is exactly one of these. Up to date:
+  its latest sample was taken at the mtime of its latest manifest line. Stale: it has a
+  sample, taken at another mtime (a re-delivery not sampled yet). Unsampled: no sample.
+- ``failed``: partitions whose latest sample attempt failed, with the reason; no sample
+  materialization has been recorded for them since. A failed file is also stale or unsampled
+  (unless an on-demand re-sample of an up-to-date file failed).
+- ``backlog``: manifest lines and bytes after the cursor of the consumer that has read the
+  furthest (the sensor or ``alchemy stage``): complete lines no one has read yet, and the
+  bytes after that cursor (a last line not yet complete included). Each consumer's own
+  figures are under ``cursors`` (``null``: it has never run). A cursor whose manifest was
+  replaced or truncated counts from the start, as the reader would.
+- ``quarantined``: bad lines in the current manifest file, and the last few of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_manifest
+from alchemy_assets.staging import latest_by_key
+
+STATUS_VERSION = 1
+EXAMPLES = 10
+LAST_QUARANTINED = 5
+SCAN_LINES = 200_000
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Complete manifest lines after a cursor, and the bytes after it."""
+
+    lines: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"lines": self.lines, "bytes": self.bytes}
+
+
+@dataclass
+class ManifestScan:
+    """The manifest read once from the start: the latest mtime of each partition key (the
+    last line wins), the byte offset of every complete line, and its bad lines."""
+
+    path: Path
+    latest: dict[str, float] = field(default_factory=dict)
+    line_starts: list[int] = field(default_factory=list)
+    size: int = 0
+    quarantined: int = 0
+    last_quarantined: list[str] = field(default_factory=list)
+
+    def backlog(self, cursor: ManifestCursor | None) -> Backlog:
+        """What is left after ``cursor``; all of it when the reader would start over."""
+        offset = cursor.offset if cursor and self._still_valid(cursor) else 0
+        lines = len(self.line_starts) - bisect.bisect_left(self.line_starts, offset)
+        return Backlog(lines, max(0, self.size - offset))
+
+    def _still_valid(self, cursor: ManifestCursor) -> bool:
+        if cursor.offset > self.size:
+            return False
+        try:
+            with open(self.path, "rb") as stream:
+                return fingerprint(stream, cursor.offset) == cursor.fingerprint
+        except FileNotFoundError:
+            return False
+
+
+def scan_manifest(path: Path, root: Path) -> ManifestScan:
+    """Read the whole manifest in bounded batches (~12 µs a line)."""
+    scan = ManifestScan(path)
+    cursor = ManifestCursor()
+    while True:
+        batch = read_manifest(path, root, cursor, max_lines=SCAN_LINES)
+        if batch.restarted:  # replaced while being read: read the new file instead
+            scan = ManifestScan(path)
+        scan.latest.update((k, e.mtime) for k, e in latest_by_key(batch.entries).items())
+        starts = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
+        scan.line_starts += sorted(starts)
+        scan.quarantined += len(batch.rejects)
+        scan.last_quarantined = (scan.last_quarantined + [str(r) for r in batch.rejects])[
+            -LAST_QUARANTINED:
+        ]
+        scan.size = batch.file_size
+        cursor = batch.cursor
+        if batch.at_end:
+            return scan
+
+
+def classify(
+    latest: Mapping[str, float], sampled: Mapping[str, float]
+) -> tuple[int, list[str], list[str]]:
+    """(up to date, stale keys, unsampled keys) of the files in ``latest`` (manifest mtimes),
+    given the mtime of each partition's latest sample."""
+    up_to_date, stale, unsampled = 0, [], []
+    for key, mtime in latest.items():
+        previous = sampled.get(key)
+        if previous is None:
+            unsampled.append(key)
+        elif previous == mtime:
+            up_to_date += 1
+        else:
+            stale.append(key)
+    return up_to_date, sorted(stale), sorted(unsampled)
+
+
+@dataclass
+class DatasetStatus:
+    """Where staging of one dataset stands (see the module docstring for each figure)."""
+
+    dataset: str
+    manifest: str
+    manifest_lines: int
+    manifest_bytes: int
+    files: int
+    partitions: int
+    sampled: int
+    up_to_date: int
+    stale: list[str]
+    unsampled: list[str]
+    failed: dict[str, str]
+    cursors: dict[str, Backlog | None]
+    backlog: Backlog
+    backlog_by: str | None
+    quarantined: int
+    last_quarantined: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: counts, plus the first few keys of each list (sorted)."""
+        failed = sorted(self.failed.items())[:EXAMPLES]
+        return {
+            "dataset": self.dataset,
+            "manifest": {
+                "path": self.manifest,
+                "lines": self.manifest_lines,
+                "bytes": self.manifest_bytes,
+            },
+            "files": self.files,
+            "partitions": self.partitions,
+            "sampled": self.sampled,
+            "up_to_date": self.up_to_date,
+            "stale": len(self.stale),
+            "unsampled": len(self.unsampled),
+            "failed": len(self.failed),
+            "backlog": {**self.backlog.to_dict(), "cursor": self.backlog_by},
+            "cursors": {
+                name: backlog.to_dict() if backlog else None
+                for name, backlog in self.cursors.items()
+            },
+            "quarantined": {"lines": self.quarantined, "last": self.last_quarantined},
+            "examples": {
+                "stale": self.stale[:EXAMPLES],
+                "unsampled": self.unsampled[:EXAMPLES],
+                "failed": dict(failed),
+            },
+        }
+
+
+def backlog_of(
+    scan: ManifestScan, cursors: Mapping[str, ManifestCursor | None]
+) -> tuple[dict[str, Backlog | None], Backlog, str | None]:
+    """Each consumer's backlog, and the smallest of them (the whole manifest if none ran)."""
+    each = {name: scan.backlog(c) if c is not None else None for name, c in cursors.items()}
+    ran = [(b.bytes, name, b) for name, b in each.items() if b is not None]
+    if not ran:
+        return each, scan.backlog(None), None
+    _, name, smallest = min(ran)
+    return each, smallest, name
+
+
+def status_document(root: Path, statuses: list[DatasetStatus]) -> dict[str, Any]:
+    """The ``--json`` document: ``{"version": 1, "root": ..., "datasets": [...]}``."""
+    return {
+        "version": STATUS_VERSION,
+        "root": str(root),
+        "datasets": [s.to_dict() for s in statuses],
+    }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _keys(label: str, keys: list[str]) -> list[str]:
+    if not keys:
+        return []
+    shown = ", ".join(keys[:EXAMPLES])
+    more = f" and {len(keys) - EXAMPLES} more" if len(keys) > EXAMPLES else ""
+    return [f"    {label}: {shown}{more}"]
+
+
+def format_status(status: DatasetStatus) -> str:
+    """The text form: one block of aligned lines per dataset."""
+    s = status
+    consumers = ", ".join(
+        f"{name}: {_plural(b.lines, 'line')}" if b else f"{name}: never ran"
+        for name, b in s.cursors.items()
+    )
+    by = f"after the {s.backlog_by} cursor" if s.backlog_by else "nothing staged yet"
+    lines = [
+        f"{s.dataset}",
+        f"  manifest     {_plural(s.manifest_lines, 'line')}, {s.manifest_bytes} bytes",
+        f"  files        {s.files} in the manifest, {s.partitions} partitions",
+        f"  sampled      {s.sampled} ({s.up_to_date} up to date, {len(s.stale)} stale), "
+        f"{len(s.unsampled)} unsampled",
+        *_keys("stale", s.stale),
+        *_keys("unsampled", s.unsampled),
+        f"  failed       {len(s.failed)}",
+        *[f"    {key}: {reason}" for key, reason in sorted(s.failed.items())[:EXAMPLES]],
+        *([f"    ... and {len(s.failed) - EXAMPLES} more"] if len(s.failed) > EXAMPLES else []),
+        f"  backlog      {_plural(s.backlog.lines, 'line')}, {s.backlog.bytes} bytes ({by}; "
+        f"{consumers})",
+        f"  quarantined  {_plural(s.quarantined, 'line')}",
+        *[f"    {reject}" for reject in s.last_quarantined],
+    ]
+    return "\n".join(lines)

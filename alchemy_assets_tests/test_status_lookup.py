@@ -1,0 +1,114 @@
+import dagster as dg
+
+# Not exported by dagster: a sensor's stored state, as the daemon writes it.
+from dagster._core.remote_origin import (
+    RegisteredCodeLocationOrigin,
+    RemoteInstigatorOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    SensorInstigatorData,
+)
+
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.defs.status_lookup import (
+    DAGSTER_MARKED_FAILED,
+    dataset_status,
+    failed_partitions,
+    sensor_cursors,
+)
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.manifest_line import encode_line
+from alchemy_assets_tests.conftest import RawWriter, daemon_tick
+
+
+def _store_sensor_cursor(
+    instance: dg.DagsterInstance, name: str, cursor: str | None, tick: float
+) -> None:
+    origin = RemoteInstigatorOrigin(
+        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(f"loc{tick}"), "__repository__"),
+        name,
+    )
+    data = SensorInstigatorData(last_tick_timestamp=tick, cursor=cursor)
+    instance.add_instigator_state(
+        InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, data)
+    )
+
+
+def test_the_sensor_cursor_is_read_from_the_latest_ticked_state(
+    instance: dg.DagsterInstance,
+) -> None:
+    _store_sensor_cursor(instance, "s", "newer", 20.0)
+    _store_sensor_cursor(instance, "s", "older", 10.0)
+    _store_sensor_cursor(instance, "t", None, 5.0)
+    assert sensor_cursors(instance) == {"s": "newer", "t": None}
+
+
+def test_the_backlog_follows_the_daemon_s_sensor_cursor(
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    defs: dg.Definitions,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    ingest(layout)
+    cursor = daemon_tick(defs, spec, instance, None)
+    _store_sensor_cursor(instance, spec.sensor_name, cursor, 1.0)
+    extra = encode_line("raw/env0/b.csv", "bronze/b.csv", 2.0)
+    with layout.manifest.open("ab") as f:
+        f.write(extra)
+    status = dataset_status(instance, spec, layout)
+    assert (status.backlog.lines, status.backlog.bytes, status.backlog_by) == (
+        1,
+        len(extra),
+        "sensor",
+    )
+    assert status.cursors["stage"] is None
+    assert (status.files, status.partitions, status.up_to_date, status.unsampled) == (
+        2,
+        1,
+        1,
+        ["env0/b.csv"],
+    )
+
+
+def test_a_failure_seen_by_dagster_counts_until_a_later_sample(
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    defs: dg.Definitions,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    write_raw("env0/b.txt", b"v\n1\n", 1.0)
+    ingest(layout)
+    daemon_tick(defs, spec, instance, None)  # one run per partition planned event, as the daemon
+    failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"])
+    assert list(failed) == ["env0/b.txt"] and "unknown format '.txt'" in failed["env0/b.txt"]
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(spec.sample_key, partition="env0/b.txt", metadata={"mtime": 1.0})
+    )
+    assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"]) == {}
+
+
+def test_dagster_s_own_failed_status_counts_for_runs_of_other_jobs(
+    instance: dg.DagsterInstance, spec: DatasetSpec
+) -> None:
+    instance.add_dynamic_partitions(spec.partitions_name, ["env0/x.csv"])
+
+    @dg.asset(key=spec.sample_key, partitions_def=spec.partitions_def)
+    def broken() -> None:
+        raise RuntimeError("disk gone")
+
+    result = dg.materialize(
+        [broken], instance=instance, partition_key="env0/x.csv", raise_on_error=False
+    )
+    assert not result.success
+    assert failed_partitions(instance, spec, ["env0/x.csv"]) == {
+        "env0/x.csv": DAGSTER_MARKED_FAILED
+    }
