@@ -7,6 +7,8 @@ max_lines_per_tick = 10000      # manifest lines one sensor tick (or stage cycle
 partitions_per_run = 500        # most partitions sampled by one Dagster run
 bronze_events = true            # record each sampled file's bronze partition (path, mtime,
                                 # size): one more stored Dagster event per file
+asset_checks = true             # evaluate the sample's consistency and schema_drift checks:
+                                # two more stored Dagster events per file
 ```
 """
 
@@ -32,6 +34,7 @@ class StagingOptions:
     max_lines_per_tick: int = 10_000
     partitions_per_run: int = 500
     bronze_events: bool = True
+    asset_checks: bool = True
 
     @classmethod
     def load(cls, root: Path) -> StagingOptions:

@@ -53,6 +53,11 @@ def test_every_discovered_dataset_gets_its_assets_job_and_running_sensor(
     sample = graph.get(dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "sample"]))
     assert sample.parent_keys == {dg.AssetKey(["sp", "gics_cwiq_pipe", "v1_0", "bronze"])}
     assert sample.group_name == "sp__gics_cwiq_pipe__v1_0"
+    assert {key.to_user_string() for key in graph.asset_check_keys} == {
+        f"{dataset}/sample:{check}"
+        for dataset in ("acme/prices/v2", "sp/gics_cwiq_pipe/v1_0")
+        for check in ("consistency", "schema_drift")
+    }
     sensors = {s.name: s for s in loaded.sensors or []}
     assert sorted(sensors) == [
         "acme__prices__v2__manifest_sensor",

@@ -17,6 +17,7 @@ def test_options_are_read_from_alchemy_toml(tmp_path: Path) -> None:
     options = StagingOptions.load(tmp_path)
     assert (options.sample_rows, options.sensor_interval_seconds) == (5, 60)
     assert options.bronze_events is False
+    assert options.asset_checks is True
     assert options.partitions_per_run == StagingOptions().partitions_per_run
 
 
@@ -24,7 +25,7 @@ def test_options_are_read_from_alchemy_toml(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("sample_rows = ", "not valid TOML"),
-        ("rows = 5", "unknown option(s) rows; known: bronze_events, max_lines_per_tick,"),
+        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_lines_"),
         ("sample_rows = 0", "sample_rows must be a positive integer, got 0"),
         ("sample_rows = true", "sample_rows must be a positive integer, got True"),
         ('sample_rows = "5"', "sample_rows must be a positive integer, got '5'"),

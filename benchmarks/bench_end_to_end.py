@@ -1,8 +1,9 @@
 """P3: 10,000 small files from raw to sampled, against two references measured in the same run.
 
 Ours: ``alchemy ingest``, then ``alchemy stage`` until every file is sampled (checked: each
-partition's latest sample carries its manifest mtime), with the default options and again
-with ``bronze_events = false`` (one stored event per file fewer). References on the same SQLite
+partition's latest sample carries its manifest mtime), with the default options, with
+``asset_checks = false`` (two stored check results per file fewer) and with
+``bronze_events = false`` (one stored event per file fewer). References on the same SQLite
 instance: one Dagster run per partition doing the same sampling (``execute_in_process`` with
 ``partition_key``, on a slice of the files), and the floor: storing one materialization event
 per file (``report_runless_asset_event``), Dagster's own cost for recording a file at all.
@@ -43,9 +44,10 @@ OURS = (
     + SETUP
     + """
 import io, contextlib
-if sys.argv[3] == "no-bronze":
+OPTIONS = {"no-bronze": "bronze_events = false\\n", "no-checks": "asset_checks = false\\n"}
+if sys.argv[3] in OPTIONS:
     layout.root.mkdir(parents=True, exist_ok=True)
-    (layout.root / "alchemy.toml").write_text("bronze_events = false\\n")
+    (layout.root / "alchemy.toml").write_text(OPTIONS[sys.argv[3]])
 for i in range(files):
     path = layout.raw / "env0" / f"d{i // 1000}" / f"f{i}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,10 @@ def run(work: Path) -> tuple[str, list[str]]:
     folder = work / "e2e"
     folder.mkdir()
     ours = child(OURS, str(folder), str(FILES), "bronze")
+    unchecked_folder = work / "e2e-no-checks"
+    unchecked_folder.mkdir()
+    unchecked = child(OURS, str(unchecked_folder), str(FILES), "no-checks")
+    unchecked_rate = FILES / unchecked["seconds"]
     lean_folder = work / "e2e-no-bronze"
     lean_folder.mkdir()
     lean = child(OURS, str(lean_folder), str(FILES), "no-bronze")
@@ -125,6 +131,13 @@ def run(work: Path) -> tuple[str, list[str]]:
             fmt_s(ours["seconds"]),
             f"{rate:.1f}",
             f"{int(ours['runs'])} runs",
+        ],
+        [
+            "ours, with `asset_checks = false`",
+            f"{FILES:,}",
+            fmt_s(unchecked["seconds"]),
+            f"{unchecked_rate:.1f}",
+            f"{int(unchecked['runs'])} runs",
         ],
         [
             "ours, with `bronze_events = false`",
@@ -159,6 +172,10 @@ def run(work: Path) -> tuple[str, list[str]]:
     speedup = rate / per_run_rate
     targets.check(f"{speedup:.1f}x the one-run-per-file rate (target >= 20x)", speedup >= 20)
     targets.note(f"{floor_rate / rate:.2f}x from the floor (one stored event per file)")
+    targets.note(
+        f"with `asset_checks = false`: {unchecked_rate:.1f} files/s, "
+        f"{unchecked_rate / per_run_rate:.1f}x the one-run-per-file rate"
+    )
     targets.note(
         f"with `bronze_events = false`: {lean_rate / per_run_rate:.1f}x the one-run-per-file "
         f"rate, {floor_rate / lean_rate:.2f}x from the floor"

@@ -5,13 +5,14 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from alchemy_assets.defs.checks import RunChecks, check_specs, evaluate_recorded, selected_checks
 from alchemy_assets.defs.metadata import bronze_event, sample_event
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError
-from alchemy_assets.stage_file import SupersededError, stage_file
+from alchemy_assets.stage_file import StagedFile, SupersededError, stage_file
 from alchemy_assets.staging import DueFile, due_on_demand
 
 
@@ -70,13 +71,12 @@ def build_sample_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
 
 
 def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
-    @dg.asset(
+    sample_spec = dg.AssetSpec(
         key=spec.sample_key,
         deps=[spec.bronze_key],
         partitions_def=spec.partitions_def,
         group_name=spec.group_name,
-        backfill_policy=dg.BackfillPolicy.multi_run(spec.options.partitions_per_run),
-        output_required=False,
+        skippable=True,
         kinds={"polars"},
         description=(
             f"The first {rows} rows of each bronze file of {spec.dataset_id}, in the file's "
@@ -84,11 +84,25 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
             "manifest mtime the sample was taken at."
         ),
     )
+
+    # A multi_asset only for can_subset: a person can run the checks without re-sampling.
+    @dg.multi_asset(
+        name="__".join(spec.sample_key.path),
+        specs=[sample_spec],
+        check_specs=check_specs(spec),
+        partitions_def=spec.partitions_def,
+        backfill_policy=dg.BackfillPolicy.multi_run(spec.options.partitions_per_run),
+        can_subset=True,
+    )
     def sample(
         context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot
-    ) -> Iterator[dg.AssetMaterialization]:
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
         layout = alchemy_root.layout(spec.dataset_id)
         keys = set(context.partition_keys)
+        checks = selected_checks(context, spec)
+        if spec.sample_key not in context.selected_asset_keys:
+            yield from evaluate_recorded(context.instance, spec, layout, sorted(keys), checks)
+            return
         if config.files:
             work = [DueFile(**f.model_dump()) for f in config.files if f.key in keys]
             failed = {
@@ -97,6 +111,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         else:
             work, unknown = due_on_demand(layout, keys)
             failed = {key: "no valid manifest line for this partition" for key in unknown}
+        run_checks = RunChecks.read(context.instance, spec, checks, work)
+        staged_files: list[StagedFile] = []
+        tried: dict[str, DueFile] = {}
         for due in work:
             try:
                 staged = stage_file(layout, due, rows)
@@ -105,11 +122,18 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 continue
             except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
                 failed[due.key] = str(err)
+                tried[due.key] = due
                 context.log.error(f"{due.key}: {err}")
                 continue
             if spec.options.bronze_events:
                 yield bronze_event(spec, staged)
             yield sample_event(spec, staged)
+            staged_files.append(staged)
+        if checks:
+            unsampled = {
+                key: (tried.get(key), reason) for key, reason in failed.items() if key in keys
+            }
+            yield from run_checks.evaluate(context.instance, spec, layout, staged_files, unsampled)
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(keys)} file(s) could not be sampled: "

@@ -74,6 +74,7 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
             "reason": due.reason,
             "raw": due.raw,
             "bronze": due.bronze,
+            "bronze_size": dg.MetadataValue.int(staged.bronze_size),
             "sample": staged.sample_relpath,
             "sample_path": dg.MetadataValue.path(str(staged.sample_path)),
             "dagster/row_count": dg.MetadataValue.int(sample.frame.height),

@@ -1,0 +1,98 @@
+"""Consistency of a sample with its bronze file and the manifest.
+
+A sample records the bronze copy it was taken from (path under ``R``), the manifest ``mtime``
+of that copy and the copy's size when it was read. Bronze files are immutable and keep the raw
+``mtime``, so later the same file must still be there with that mtime and size; and the sample
+must be of the latest manifest line for its raw file (a later line not yet sampled: stale).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from alchemy_assets.layout import DatasetLayout, LayoutError
+
+
+@dataclass(frozen=True)
+class SampledFile:
+    """What a sample recorded of its source: bronze path, manifest mtime, bronze size (or None)."""
+
+    bronze: str
+    mtime: float
+    bronze_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """The verdict: what is wrong (nothing if it passed) and the values that were compared."""
+
+    problems: list[str] = field(default_factory=list)
+    compared: dict[str, str | float | int | None] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def check_consistency(
+    layout: DatasetLayout,
+    sampled: SampledFile,
+    latest_mtime: float | None,
+    sampling_error: str | None = None,
+) -> Consistency:
+    """Compare ``sampled`` with its bronze file on disk and the latest manifest mtime.
+
+    ``latest_mtime`` is the mtime of the latest manifest line for the raw file (None: no
+    valid line names it). ``sampling_error`` says why the manifest line could not be sampled
+    (then no sample exists at its mtime). Never raises for a missing or unreadable file.
+    """
+    problems: list[str] = []
+    compared: dict[str, str | float | int | None] = {
+        "bronze": sampled.bronze,
+        "sample_mtime": sampled.mtime,
+        "latest_manifest_mtime": latest_mtime,
+        "recorded_size": sampled.bronze_size,
+        "bronze_mtime": None,
+        "bronze_size": None,
+    }
+    problems += _bronze_problems(layout, sampled, compared)
+    if latest_mtime is None:
+        problems.append("no valid manifest line names this file")
+    elif latest_mtime != sampled.mtime:
+        problems.append(
+            f"stale: the latest manifest line has mtime {latest_mtime!r}, "
+            f"the sample was taken at {sampled.mtime!r}"
+        )
+    if sampling_error is not None:
+        problems.append(f"not sampled at mtime {sampled.mtime!r}: {sampling_error}")
+    return Consistency(problems, compared)
+
+
+def _bronze_problems(
+    layout: DatasetLayout, sampled: SampledFile, compared: dict[str, str | float | int | None]
+) -> list[str]:
+    try:
+        info = os.stat(layout.resolve(sampled.bronze))
+    except LayoutError as err:
+        return [f"{sampled.bronze}: refused: {err}"]
+    except FileNotFoundError:
+        return [f"{sampled.bronze}: bronze file is missing"]
+    except OSError as err:
+        return [f"{sampled.bronze}: cannot be read: {err.strerror}"]
+    if not stat.S_ISREG(info.st_mode):
+        return [f"{sampled.bronze}: not a regular file"]
+    compared["bronze_mtime"], compared["bronze_size"] = info.st_mtime, info.st_size
+    problems = []
+    if info.st_mtime != sampled.mtime:
+        problems.append(
+            f"{sampled.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
+            f"{sampled.mtime!r} (bronze rewritten after ingest?)"
+        )
+    if sampled.bronze_size is not None and info.st_size != sampled.bronze_size:
+        problems.append(
+            f"{sampled.bronze}: size {info.st_size} bytes differs from the "
+            f"{sampled.bronze_size} bytes recorded when it was sampled"
+        )
+    return problems
