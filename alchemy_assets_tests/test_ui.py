@@ -5,11 +5,14 @@ Screenshots go to the test's temp folder; ``make screenshots`` (``ALCHEMY_SCREEN
 writes the README's into ``docs/``.
 """
 
+import gzip
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
 from alchemy_assets.cli import main as alchemy
@@ -20,6 +23,8 @@ from alchemy_assets_tests.ui import (
     DagsterDev,
     Graphql,
     arrow_between,
+    check_evaluations,
+    latest_observation,
     sample_materializations,
     wait_for,
 )
@@ -116,7 +121,7 @@ def test_a_partition_shows_its_preview_and_mtime(
     _, layouts = demo_root
     (latest, *_) = sample_materializations(server.graphql, [*PREFIX, "sample"])["env0/data.csv"]
     page = browser.open(f"{server.url}{SAMPLE_URL}?view=partitions&partition=env0%2Fdata.csv")
-    metadata = browser.metadata_table(page)
+    metadata = browser.metadata_table(page, first="mtime")
     assert metadata["mtime"] == f"{latest['mtime']:.0f}"
     assert metadata["raw"] == "raw/env0/data.csv"
     assert metadata["sample"] == "samples/env0/data_sample.csv"
@@ -128,7 +133,7 @@ def test_a_partition_shows_its_preview_and_mtime(
     assert preview[1].split("\t") == first.split(",")
     # The metadata scrolls inside the page: a tall viewport shows all of it, preview included.
     page.set_viewport_size({"width": 1400, "height": 2000})
-    page.get_by_text("bytes_read", exact=True).wait_for()
+    page.get_by_role("cell", name="bytes_read", exact=True).wait_for()
     page.screenshot(path=shots / "partition-metadata.png")
     assert (shots / "partition-metadata.png").stat().st_size > 10_000
 
@@ -175,6 +180,70 @@ def test_the_sensor_samples_a_file_appended_while_the_page_is_open(
     assert server.graphql.finished_run_status(latest["runId"], server.log_tail) == "SUCCESS"
     # The open page picks the new partition up without a reload.
     page.get_by_text("env1/appended.csv").first.wait_for(timeout=60_000)
+
+
+def test_the_manifest_asset_shows_backlog_and_quarantined_lines(
+    server: DagsterDev, browser: Browser, demo_root: tuple[Path, list[DatasetLayout]], shots: Path
+) -> None:
+    _, layouts = demo_root
+    with layouts[0].manifest.open("ab") as manifest:
+        manifest.write(b'{"raw": "raw/env0/nothing.csv"}\n')  # no bronze, no mtime
+
+    def observed() -> bool:
+        latest = latest_observation(server.graphql, [*PREFIX, "manifest"])
+        return bool(latest.get("quarantined_lines"))
+
+    wait_for(observed, SETTLE_SECONDS, "the sensor to quarantine the bad line", server.log_tail)
+    latest = latest_observation(server.graphql, [*PREFIX, "manifest"])
+    assert latest["quarantined_lines"] == 1
+    assert latest["backlog_lines"] == 0
+    assert latest["bytes"] == layouts[0].manifest.stat().st_size
+    page = browser.open(f"{server.url}/assets/sp/gics_cwiq_pipe/v1_0/manifest")
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    shown = browser.metadata_table(page, first="backlog_lines", value_column=2)
+    for label in ("bytes", "lines", "lines_consumed", "backlog_lines", "backlog_bytes"):
+        assert shown[label] == str(latest[label]), label
+    assert shown["quarantined_lines"] == "1"
+    assert "processed.jsonl:" in shown["last_quarantined"]
+    assert "missing" in shown["last_quarantined"]
+    page.screenshot(path=shots / "manifest-observation.png")
+
+
+def test_a_changed_schema_warns_in_the_schema_drift_check(
+    server: DagsterDev, browser: Browser, demo_root: tuple[Path, list[DatasetLayout]], shots: Path
+) -> None:
+    fp_prefix, layouts = demo_root
+    key = "env0/history/prices.csv.gz"
+    raw = layouts[0].raw / key
+    before = pl.read_csv(gzip.decompress(raw.read_bytes()))
+    changed = before.drop("sector").with_columns(
+        pl.col("id").cast(pl.String).str.replace(r"^", "id-"), venue=pl.lit("XNYS")
+    )
+    raw.write_bytes(gzip.compress(changed.write_csv().encode()))
+    os.utime(raw, (1_800_000_100.0, 1_800_000_100.0))
+    assert alchemy(["ingest", DATASET, "--root", str(fp_prefix)]) == 0
+
+    def warned() -> list[dict[str, Any]]:
+        evaluations = check_evaluations(server.graphql, [*PREFIX, "sample"], "schema_drift")
+        return [e for e in evaluations if e["partition"] == key and not e["success"]]
+
+    wait_for(lambda: bool(warned()), SETTLE_SECONDS, f"schema_drift on {key}", server.log_tail)
+    (evaluation,) = warned()
+    assert evaluation["severity"] == "WARN"
+    assert evaluation["json"]["added"] == [{"name": "venue", "type": "String"}]
+    assert evaluation["json"]["removed"] == [{"name": "sector", "type": "String"}]
+    assert evaluation["json"]["retyped"] == [{"name": "id", "old": "Int64", "new": "String"}]
+    consistency = check_evaluations(server.graphql, [*PREFIX, "sample"], "consistency")
+    assert [e["success"] for e in consistency if e["runId"] == evaluation["runId"]] == [True]
+
+    page = browser.open(f"{server.url}{SAMPLE_URL}?view=checks&checkDetail=schema_drift")
+    page.get_by_text(key).first.wait_for()
+    assert "+1 added, -1 removed, ~1 retyped" in page.inner_text("body")
+    page.get_by_text("[Show Markdown]").first.click()  # the `changes` table
+    changes = page.get_by_role("dialog")
+    changes.get_by_text("venue").first.wait_for()
+    assert "sector" in changes.inner_text() and "Int64" in changes.inner_text()
+    page.screenshot(path=shots / "schema-drift-check.png")
 
 
 def test_graphql_client_reports_errors(server: DagsterDev) -> None:

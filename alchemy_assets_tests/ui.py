@@ -136,6 +136,65 @@ def sample_materializations(graphql: Graphql, path: list[str]) -> dict[str, list
     return out
 
 
+_OBSERVATION = """
+query($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset {
+      assetObservations(limit: 1) {
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intValue }
+          ... on MarkdownMetadataEntry { mdStr }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def latest_observation(graphql: Graphql, path: list[str]) -> dict[str, Any]:
+    """The latest observation's integer and Markdown metadata, by label ({} if none yet)."""
+    data = graphql.query(_OBSERVATION, path=path)["assetOrError"]
+    observations = data.get("assetObservations") or [{"metadataEntries": []}]
+    return {
+        e["label"]: e.get("intValue", e.get("mdStr"))
+        for e in observations[0]["metadataEntries"]
+        if "intValue" in e or "mdStr" in e
+    }
+
+
+_CHECKS = """
+query($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 100) {
+    runId status
+    evaluation {
+      severity partition success description
+      metadataEntries { label ... on JsonMetadataEntry { jsonString } }
+    }
+  }
+}
+"""
+
+
+def check_evaluations(graphql: Graphql, path: list[str], check: str) -> list[dict[str, Any]]:
+    """A check's evaluations, newest first: partition, success, severity, description and
+    its JSON metadata (decoded)."""
+    executions = graphql.query(_CHECKS, key={"path": path}, check=check)["assetCheckExecutions"]
+    out = []
+    for execution in executions:
+        evaluation = execution["evaluation"]
+        if evaluation is None:
+            continue
+        json_metadata = {
+            e["label"]: json.loads(e["jsonString"])
+            for e in evaluation["metadataEntries"]
+            if "jsonString" in e
+        }
+        out.append({**evaluation, "runId": execution["runId"], "json": json_metadata})
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -222,15 +281,9 @@ _NODES = """(names) => {
 _EDGES = """() => Array.from(document.querySelectorAll('svg path[marker-end]'))
   .map(p => p.getAttribute('d'))"""
 
-_METADATA = """() => {
-  const out = {};
-  for (const row of document.querySelectorAll('table tr')) {
-    const cells = row.querySelectorAll(':scope > td');
-    const label = cells.length >= 2 ? cells[0].innerText.trim() : null;
-    if (label !== null && !(label in out)) out[label] = cells[1].innerText.trim();
-  }
-  return out;
-}"""
+_METADATA_ROWS = """() => Array.from(document.querySelectorAll('table tr'))
+  .map(row => Array.from(row.querySelectorAll(':scope > td')).map(td => td.innerText.trim()))
+  .filter(cells => cells.length >= 2)"""
 
 
 def _edge(path: str) -> Edge | None:
@@ -298,9 +351,13 @@ class Browser:
         titles: list[str] = rows.evaluate_all("(es) => es.map(e => e.getAttribute('title'))")
         return list(dict.fromkeys(titles))
 
-    def metadata_table(self, page: Page) -> dict[str, str]:
-        """The latest materialization's metadata on a partition page: label → shown text."""
-        page.get_by_text("Metadata", exact=True).first.wait_for()
-        page.get_by_role("cell", name="mtime", exact=True).first.wait_for()
-        table: dict[str, str] = page.evaluate(_METADATA)
+    def metadata_table(self, page: Page, first: str, value_column: int = 1) -> dict[str, str]:
+        """A metadata table once its row ``first`` shows: label → the text shown in
+        ``value_column`` (1 on a partition page; 2 on an asset's overview, after the time)."""
+        page.get_by_role("cell", name=first, exact=True).first.wait_for()
+        rows: list[list[str]] = page.evaluate(_METADATA_ROWS)
+        table: dict[str, str] = {}
+        for cells in rows:
+            if len(cells) > value_column:
+                table.setdefault(cells[0], cells[value_column])
         return table
