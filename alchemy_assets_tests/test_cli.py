@@ -107,15 +107,7 @@ def _commands() -> list[str]:
     return list(subparsers.choices)
 
 
-README_PENDING = pytest.mark.xfail(
-    strict=True,  # passes once the README has its section: then this marker must go
-    reason="issue 7: the README's 'alchemy status' section is proposed, not yet written",
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=README_PENDING) if n == "status" else n for n in _commands()]
-)
+@pytest.mark.parametrize("name", _commands())
 def test_every_command_is_documented_in_the_readme(name: str) -> None:
     assert f"alchemy {name}" in README.read_text()
 
