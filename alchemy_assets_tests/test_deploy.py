@@ -15,6 +15,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets_tests.conftest import RawWriter
 from alchemy_assets_tests.postgres import storage_config
+from alchemy_assets_tests.ui import DagsterDev, sample_materializations, wait_for
 
 DEPLOY_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
 
@@ -95,3 +96,43 @@ def test_the_cli_ingests_and_stages_into_the_team_instance(
             "env0/data.csv",
             "env1/data.csv",
         ]
+
+
+def test_the_daemon_dequeues_and_runs_the_sensors_runs_on_postgres(
+    tmp_path: Path, postgres_url: str, fp_prefix: Path, write_raw: RawWriter, spec: DatasetSpec
+) -> None:
+    """``dagster dev`` on the team instance: the sensor's runs go through the queue, carry
+    the dataset tag the limits use, and succeed; everything is recorded in PostgreSQL."""
+    home, env = _team_home(tmp_path, postgres_url)
+    for i in range(6):
+        write_raw(f"env{i % 2}/f{i}.csv", f"a,b\n{i},{i}\n".encode(), 1000.0 + i)
+    (fp_prefix / "sp" / "gics_cwiq_pipe" / "1.0" / "alchemy.toml").write_text(
+        "sensor_interval_seconds = 5\npartitions_per_run = 2\n"
+    )
+    assert _alchemy(env, "ingest", str(spec.dataset_id), "--root", str(fp_prefix)).returncode == 0
+    keys = {f"env{i % 2}/f{i}.csv" for i in range(6)}
+    path = [*spec.sample_key.path]
+    with (
+        dg.instance_for_test(overrides={"storage": storage_config(postgres_url)}) as instance,
+        DagsterDev.start(fp_prefix=fp_prefix, dagster_home=home, extra_env=env) as dev,
+    ):
+
+        def all_sampled_and_finished() -> bool:
+            if not set(sample_materializations(dev.graphql, path)) >= keys:
+                return False
+            runs = instance.get_runs(dg.RunsFilter(job_name=spec.job_name))
+            return all(run.is_finished for run in runs)
+
+        what = "the sensor's runs to sample every file and end"
+        wait_for(all_sampled_and_finished, 180.0, what, dev.log_tail)
+        assert "QueuedRunCoordinatorDaemon" in dev.log.read_text()
+        runs = instance.get_runs(dg.RunsFilter(job_name=spec.job_name))
+        assert len(runs) == 3  # 6 files, at most 2 partitions per run
+        assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert {run.tags.get("alchemy_assets/dataset") for run in runs} == {str(spec.dataset_id)}
+        # Each run went through the queue: Dagster records the enqueue event.
+        for run in runs:
+            queued = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED
+            ).records
+            assert len(queued) == 1

@@ -221,9 +221,14 @@ class DagsterDev:
     @classmethod
     @contextmanager
     def start(
-        cls, fp_prefix: Path, dagster_home: Path, timeout: float = 180.0
+        cls,
+        fp_prefix: Path,
+        dagster_home: Path,
+        timeout: float = 180.0,
+        extra_env: dict[str, str] | None = None,
     ) -> Iterator[DagsterDev]:
-        """Start it on a free loopback port; stop its whole process group on exit."""
+        """Start it on a free loopback port (with ``dagster_home/dagster.yaml`` if there is
+        one, else SQLite); stop its whole process group on exit."""
         if not (dagster_home / "dagster.yaml").exists():
             (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         # Dagster shows a newsletter dialog on an instance's first visit unless this exists.
@@ -236,6 +241,7 @@ class DagsterDev:
             "FP_PREFIX": str(fp_prefix),
             "DAGSTER_HOME": str(dagster_home),
             "DAGSTER_DISABLE_TELEMETRY": "1",
+            **(extra_env or {}),
         }
         dagster = Path(sys.executable).with_name("dagster")
         command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
