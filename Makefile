@@ -31,16 +31,16 @@ typecheck: $(STAMP)
 ## The tests CI runs: lint, type check, then every test not marked slow, with the real
 ## services they need (Chromium, a PostgreSQL cluster on loopback) set up by scripts/services.sh.
 test: lint typecheck
-	ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest -m "not slow"
+	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m "not slow"
 
 ## Everything, including the long stateful and fault-injection runs.
 test-all: lint typecheck
-	ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest
+	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest
 
 ## The README's screenshots (docs/*.png), taken by the UI tests in a real Chromium.
 screenshots: $(STAMP)
 	mkdir -p docs
-	ALCHEMY_SCREENSHOTS=$(abspath docs) ALCHEMY_TEST_POSTGRES=$$(scripts/services.sh) $(BIN)/pytest -m ui -q
+	url=$$(scripts/services.sh) && ALCHEMY_SCREENSHOTS=$(abspath docs) ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m ui -q
 
 ## Demo data: two datasets under $(FP_PREFIX), ingested (the prod side).
 demo-data: $(STAMP)

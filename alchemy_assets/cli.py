@@ -149,17 +149,22 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     root, specs = _root_and_specs(args)
-    instance = _instance()
-    sensors = sensor_cursors(instance)
-    statuses = [
-        dataset_status(instance, spec, DatasetLayout.under(root, spec.dataset_id), sensors)
-        for spec in specs
-    ]
+    status = EXIT_OK
+    statuses = []
+    with _instance() as instance:
+        sensors = sensor_cursors(instance)
+        for spec in specs:
+            layout = DatasetLayout.under(root, spec.dataset_id)
+            try:
+                statuses.append(dataset_status(instance, spec, layout, sensors))
+            except OSError as err:  # an unreadable manifest: report it, go on with the rest
+                print(f"{spec.dataset_id}: FAILED: {err}", file=sys.stderr)
+                status = EXIT_FAILED
     if args.json:
         print(json.dumps(status_document(root, statuses), indent=2))
     else:
         print("\n\n".join(format_status(status) for status in statuses))
-    return EXIT_OK
+    return status
 
 
 STATUS_DESCRIPTION = """\
@@ -185,7 +190,8 @@ refresh its partition-status cache, as the UI does):
 "up_to_date", "stale", "unsampled", "failed", "backlog": {"lines", "bytes", "cursor"},
 "cursors": {"sensor", "stage"}, "quarantined": {"lines", "last"}, "examples":
 {"stale", "unsampled", "failed"}}]}; examples hold the first 10 keys (failed: key ->
-reason). Exits 0, or 2 for a usage error.
+reason). Exits 0; 1 when a dataset could not be read (named on stderr, the others are
+still reported); 2 for a usage error.
 """
 
 

@@ -174,7 +174,7 @@ class StagingCursor:
                 raise ValueError(f"bad counts {counts!r}")
             last = data.get("last_quarantined", [])  # absent in cursors written before it
             if not isinstance(last, list) or not all(isinstance(r, str) for r in last):
-                raise ValueError(f"bad last_quarantined {last!r}")
+                last = []  # display only: not worth re-reading the manifest for
             manifest = ManifestCursor.from_dict(data["manifest"])
             return cls(manifest, lines, quarantined, tuple(last[-LAST_REJECTS:])), None
         except (ValueError, KeyError, TypeError) as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -44,7 +45,8 @@ class Databases:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.prefix = f"alchemy_test_{os.getpid()}"
+        # Unique per session, even when a killed session left its databases behind.
+        self.prefix = f"alchemy_test_{uuid.uuid4().hex[:12]}"
         self._numbers = itertools.count()
 
     def _execute(self, statement: sql.Composable) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from alchemy_assets.cli import build_parser, main
 from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import RawWriter
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -292,3 +292,22 @@ def test_status_needs_dagster_home(
         main(["status", "--root", str(fp_prefix)])
     assert exit_info.value.code == 2
     assert "alchemy status: error: DAGSTER_HOME is not set" in capsys.readouterr().err
+
+
+def test_status_reports_an_unreadable_manifest_and_goes_on_with_the_others(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1000.0)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
+    broken = DatasetLayout.under(fp_prefix, DatasetId("acme", "prices", "2"))
+    broken.manifest.mkdir(parents=True)  # a folder where the manifest file should be
+    capsys.readouterr()
+    assert main(["status", "--root", str(fp_prefix)]) == 1
+    out, err = capsys.readouterr()
+    assert f"acme/prices/2: FAILED: [Errno 21] Is a directory: '{broken.manifest}'" in err
+    assert out.startswith("sp/gics_cwiq_pipe/1.0\n")
+    assert "acme/prices/2" not in out

@@ -71,8 +71,14 @@ def test_the_cursor_is_versioned_json_and_round_trips() -> None:
     }
     assert StagingCursor.decode(text) == (cursor, None)
     assert StagingCursor.decode(None) == (StagingCursor(), None)
-    older = '{"v": 1, "manifest": {"offset": 5, "fingerprint": "x"}}'
-    assert StagingCursor.decode(older) == (StagingCursor(ManifestCursor(5, "x")), None)
+    # Written before last_quarantined existed (session 1's sensor cursors): still read.
+    older = '{"v": 1, "manifest": {"offset": 5, "fingerprint": "x"}, "lines": 3, "quarantined": 1}'
+    assert StagingCursor.decode(older) == (StagingCursor(ManifestCursor(5, "x"), 3, 1), None)
+
+
+def test_a_malformed_display_field_keeps_the_position() -> None:
+    text = '{"v": 1, "manifest": {"offset": 5, "fingerprint": "x"}, "last_quarantined": [1]}'
+    assert StagingCursor.decode(text) == (StagingCursor(ManifestCursor(5, "x")), None)
 
 
 def test_an_unreadable_cursor_starts_over_and_says_why() -> None:
@@ -81,7 +87,6 @@ def test_an_unreadable_cursor_starts_over_and_says_why() -> None:
         '{"v": 9}',
         '{"v": 1, "manifest": {"offset": -4}}',
         '{"v": 1, "manifest": {"offset": 0, "fingerprint": ""}, "lines": -1}',
-        '{"v": 1, "manifest": {"offset": 0, "fingerprint": ""}, "last_quarantined": [1]}',
     ):
         cursor, note = StagingCursor.decode(text)
         assert cursor == StagingCursor()

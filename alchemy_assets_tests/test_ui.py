@@ -33,6 +33,8 @@ DATASET = "sp/gics_cwiq_pipe/1.0"
 PREFIX = ["sp", "gics_cwiq_pipe", "v1_0"]
 SAMPLE_URL = "/assets/sp/gics_cwiq_pipe/v1_0/sample"
 GROUP = "sp__gics_cwiq_pipe__v1_0"
+# workspace.yaml's code location (Dagster's default name: module:attribute).
+LOCATION = "alchemy_assets.definitions:defs"
 # How long the daemon may take to tick, launch a run in a subprocess and record it here.
 SETTLE_SECONDS = 180.0
 
@@ -94,7 +96,7 @@ def _asset_prefix(dataset_id: str) -> list[str]:
 def test_the_lineage_graph_shows_manifest_to_bronze_to_sample(
     server: DagsterDev, browser: Browser, shots: Path
 ) -> None:
-    page = browser.open(f"{server.url}/locations/alchemy_assets/asset-groups/{GROUP}/lineage")
+    page = browser.open(f"{server.url}/locations/{LOCATION}/asset-groups/{GROUP}/lineage")
     nodes = browser.graph_nodes(page, ["manifest", "bronze", "sample"])
     edges = browser.graph_edges(page)
     assert arrow_between(edges, nodes["bronze"], nodes["sample"]), (nodes, edges)
@@ -252,5 +254,14 @@ def test_graphql_client_reports_errors(server: DagsterDev) -> None:
 
 
 def test_a_server_that_never_comes_up_is_reported_with_its_log(tmp_path: Path) -> None:
-    with pytest.raises(TimeoutError, match="webserver"):
-        Graphql("http://127.0.0.1:9").wait_until_loaded(timeout=1.0, log_tail=lambda: "no log")
+    with pytest.raises(TimeoutError, match=r"(?s)webserver.*the log's last lines"):
+        Graphql("http://127.0.0.1:9").wait_until_loaded(
+            timeout=1.0, log_tail=lambda: "the log's last lines"
+        )
+
+
+def test_a_server_that_exits_is_reported_at_once_with_its_log() -> None:
+    with pytest.raises(RuntimeError, match=r"(?s)exited with 3.*boom"):
+        Graphql("http://127.0.0.1:9").wait_until_loaded(
+            timeout=60.0, log_tail=lambda: "boom", exit_code=lambda: 3
+        )

@@ -73,10 +73,19 @@ class Graphql:
         data: dict[str, Any] = answer["data"]
         return data
 
-    def wait_until_loaded(self, timeout: float, log_tail: Callable[[], str]) -> None:
-        """Until the webserver answers and every code location has loaded."""
+    def wait_until_loaded(
+        self,
+        timeout: float,
+        log_tail: Callable[[], str],
+        exit_code: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        """Until the webserver answers and every code location has loaded; fails at once if
+        the server process exits (``exit_code`` returns its status)."""
 
         def loaded() -> bool:
+            code = exit_code()
+            if code is not None:
+                raise RuntimeError(f"dagster dev exited with {code}; log:\n{log_tail()}")
             try:
                 data = self.query(
                     "{ workspaceOrError { ... on Workspace { locationEntries "
@@ -256,7 +265,7 @@ class DagsterDev:
             )
         dev = cls(url=f"http://127.0.0.1:{port}", log=log, process=process)
         try:
-            dev.graphql.wait_until_loaded(timeout, dev.log_tail)
+            dev.graphql.wait_until_loaded(timeout, dev.log_tail, process.poll)
             yield dev
         finally:
             dev.stop()

@@ -124,7 +124,10 @@ def failed_partitions(
             continue
         reasons, failed_at = found
         if not reasons:
+            # No per-file reasons (an unexpected error): the run's files that got no sample
+            # since the run started are the failed ones; those it sampled before failing not.
             reasons = {key: "run failed" for key in _run_keys(record.dagster_run)}
+            failed_at = record.start_time or record.create_timestamp.timestamp()
         for key, reason in reasons.items():
             if key in wanted and failed_at > latest_failure.get(key, (0.0, ""))[0]:
                 latest_failure[key] = (failed_at, reason)
