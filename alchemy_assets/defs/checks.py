@@ -18,7 +18,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
-from alchemy_assets.defs.lookup import RECORDS_CHUNK, chunks
+from alchemy_assets.defs.lookup import latest_records
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
@@ -29,7 +29,6 @@ CONSISTENCY = "consistency"
 SCHEMA_DRIFT = "schema_drift"
 # Latest sample materializations of the dataset read to find its prevailing schema.
 WINDOW = 200
-_MATERIALIZATION = dg.DagsterEventType.ASSET_MATERIALIZATION
 
 
 def check_specs(spec: DatasetSpec) -> list[dg.AssetCheckSpec]:
@@ -119,22 +118,8 @@ def latest_samples(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Iterable[str]
 ) -> dict[str, RecordedSample]:
     """The latest stored sample of each partition in ``keys`` that has one (batched queries)."""
-    ids: list[int] = []
-    for chunk in chunks(sorted(keys)):
-        latest = instance.get_latest_storage_id_by_partition(
-            asset_key, _MATERIALIZATION, partitions=set(chunk)
-        )
-        ids.extend(latest.values())
-    found: dict[str, RecordedSample] = {}
-    for id_chunk in chunks(ids, RECORDS_CHUNK):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(id_chunk)),
-            limit=len(id_chunk),
-        ).records
-        for record in records:
-            if record.partition_key is not None:
-                found[record.partition_key] = RecordedSample.of(record)
-    return found
+    records = latest_records(instance, asset_key, sorted(keys))
+    return {key: RecordedSample.of(record) for key, record in records.items()}
 
 
 def previous_samples(

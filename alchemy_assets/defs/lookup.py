@@ -49,26 +49,36 @@ def latest_sampled_mtimes(
     return found
 
 
-def _mtimes_from_metadata(
+def latest_records(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
-) -> dict[str, float]:
+) -> dict[str, dg.EventLogRecord]:
+    """The latest materialization record of each partition in ``keys`` that has one: storage
+    ids by partition (one indexed query per 5,000 keys), then the records in batches."""
     ids: list[int] = []
     for chunk in chunks(keys):
         latest = instance.get_latest_storage_id_by_partition(
             asset_key, _MATERIALIZATION, partitions=set(chunk)
         )
         ids.extend(latest.values())
-    found: dict[str, float] = {}
+    found: dict[str, dg.EventLogRecord] = {}
     for id_chunk in chunks(ids, RECORDS_CHUNK):
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(id_chunk)),
             limit=len(id_chunk),
         ).records
         for record in records:
-            event = record.asset_materialization
-            if event is None or event.partition is None:
-                continue
-            value = event.metadata.get("mtime")
-            if isinstance(value, dg.FloatMetadataValue) and value.value is not None:
-                found[event.partition] = value.value
+            if record.partition_key is not None:
+                found[record.partition_key] = record
+    return found
+
+
+def _mtimes_from_metadata(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
+) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for key, record in latest_records(instance, asset_key, keys).items():
+        event = record.asset_materialization
+        value = event.metadata.get("mtime") if event is not None else None
+        if isinstance(value, dg.FloatMetadataValue) and value.value is not None:
+            found[key] = value.value
     return found

@@ -15,7 +15,7 @@ import dagster as dg
 # Not exported by dagster: the instigator type selects sensor states among schedule states.
 from dagster._core.scheduler.instigation import InstigatorType
 
-from alchemy_assets.defs.lookup import RECORDS_CHUNK, chunks, latest_sampled_mtimes
+from alchemy_assets.defs.lookup import latest_records, latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import cursor_key
 from alchemy_assets.layout import DatasetLayout
@@ -23,7 +23,6 @@ from alchemy_assets.manifest_reader import ManifestCursor
 from alchemy_assets.staging import StagingCursor
 from alchemy_assets.status import DatasetStatus, backlog_of, classify, scan_manifest
 
-_MATERIALIZATION = dg.DagsterEventType.ASSET_MATERIALIZATION
 DAGSTER_MARKED_FAILED = "the run sampling it failed (Dagster's partition status)"
 
 
@@ -84,22 +83,8 @@ def _latest_sample_times(
 ) -> dict[str, float]:
     """When each partition's latest sample was recorded. Timestamps, not storage ids: on
     SQLite a run's events and the asset index are numbered in different databases."""
-    ids: list[int] = []
-    for chunk in chunks(keys):
-        latest = instance.get_latest_storage_id_by_partition(
-            spec.sample_key, _MATERIALIZATION, partitions=set(chunk)
-        )
-        ids.extend(latest.values())
-    times: dict[str, float] = {}
-    for id_chunk in chunks(ids, RECORDS_CHUNK):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=spec.sample_key, storage_ids=list(id_chunk)),
-            limit=len(id_chunk),
-        ).records
-        for record in records:
-            if record.partition_key is not None:
-                times[record.partition_key] = record.timestamp
-    return times
+    records = latest_records(instance, spec.sample_key, keys)
+    return {key: record.timestamp for key, record in records.items()}
 
 
 def failed_partitions(
