@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -204,3 +205,21 @@ def _skip_to_newline(stream: BinaryIO) -> int | None:
         skipped += len(chunk)
         if chunk.endswith(b"\n"):
             return skipped
+
+
+WHOLE_FILE_BATCH_LINES = 200_000
+
+
+def read_whole_manifest(
+    path: Path, root: Path, *, max_lines: int = WHOLE_FILE_BATCH_LINES
+) -> Iterator[ReadBatch]:
+    """Every complete line of the manifest from its start, in batches of at most
+    ``max_lines`` (bounded memory). A batch with ``restarted`` set means the file was
+    truncated or replaced while being read: what the earlier batches said is void."""
+    cursor = ManifestCursor()
+    while True:
+        batch = read_manifest(path, root, cursor, max_lines=max_lines)
+        yield batch
+        cursor = batch.cursor
+        if batch.at_end:
+            return

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
-from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch, read_manifest
+from alchemy_assets.manifest_reader import (
+    ManifestCursor,
+    ReadBatch,
+    read_whole_manifest,
+)
 from alchemy_assets.partition_keys import encode_key
 
 CURSOR_VERSION = 1
@@ -104,15 +108,12 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
     """
     wanted = set(keys)
     latest: dict[str, ManifestEntry] = {}
-    cursor = ManifestCursor()
-    while True:
-        batch = read_manifest(layout.manifest, layout.root, cursor, max_lines=200_000)
+    for batch in read_whole_manifest(layout.manifest, layout.root):
+        if batch.restarted:
+            latest.clear()
         for key, entry in latest_by_key(batch.entries).items():
             if key in wanted:
                 latest[key] = entry
-        cursor = batch.cursor
-        if batch.at_end:
-            break
     due = [
         DueFile(key, e.raw, e.bronze, e.mtime, "on demand")
         for key in sorted(wanted)

@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_manifest
+from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
 from alchemy_assets.staging import latest_by_key
 
 STATUS_VERSION = 1
 EXAMPLES = 10
 LAST_QUARANTINED = 5
-SCAN_LINES = 200_000
 
 
 @dataclass(frozen=True)
@@ -79,9 +78,7 @@ class ManifestScan:
 def scan_manifest(path: Path, root: Path) -> ManifestScan:
     """Read the whole manifest in bounded batches (~12 µs a line)."""
     scan = ManifestScan(path)
-    cursor = ManifestCursor()
-    while True:
-        batch = read_manifest(path, root, cursor, max_lines=SCAN_LINES)
+    for batch in read_whole_manifest(path, root):
         if batch.restarted:  # replaced while being read: read the new file instead
             scan = ManifestScan(path)
         scan.latest.update((k, e.mtime) for k, e in latest_by_key(batch.entries).items())
@@ -92,9 +89,7 @@ def scan_manifest(path: Path, root: Path) -> ManifestScan:
             -LAST_QUARANTINED:
         ]
         scan.size = batch.file_size
-        cursor = batch.cursor
-        if batch.at_end:
-            return scan
+    return scan
 
 
 def classify(

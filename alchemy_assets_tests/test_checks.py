@@ -10,7 +10,7 @@ from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
-from alchemy_assets_tests.conftest import RawWriter, daemon_tick
+from alchemy_assets_tests.conftest import RawWriter, daemon_tick, sampled_mtimes
 
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))
 RETYPED = b"id,extra\n" + b"".join(b"x%d,%d\n" % (i, i) for i in range(30))
@@ -266,6 +266,7 @@ def test_checks_can_be_turned_off(
     defs = build_defs([spec], AlchemyRoot(fp_prefix=str(fp_prefix)))
     assert not list(defs.resolve_asset_graph().asset_check_keys)
     daemon_tick(defs, spec, instance, None)
+    assert sampled_mtimes(instance, spec) == [("env0/data.csv", 3.0)]  # sampled, unchecked
     check_key = dg.AssetCheckKey(spec.sample_key, CONSISTENCY)
     assert not instance.event_log_storage.get_asset_check_execution_history(check_key, limit=10)
 

@@ -174,7 +174,9 @@ def test_stage_exits_one_naming_each_failed_partition(
     assert "  FAILED env0/notes.txt: " in captured.err and "unknown format '.txt'" in captured.err
 
 
-def test_stage_needs_dagster_home(
+@pytest.mark.parametrize("command", ["stage", "status"])
+def test_the_instance_commands_need_dagster_home(
+    command: str,
     fp_prefix: Path,
     layout: DatasetLayout,
     monkeypatch: pytest.MonkeyPatch,
@@ -183,9 +185,9 @@ def test_stage_needs_dagster_home(
     layout.manifest.touch()
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        main(["stage", "--root", str(fp_prefix)])
+        main([command, "--root", str(fp_prefix)])
     assert exit_info.value.code == 2
-    assert "alchemy stage: error: DAGSTER_HOME is not set" in capsys.readouterr().err
+    assert f"alchemy {command}: error: DAGSTER_HOME is not set" in capsys.readouterr().err
 
 
 def test_stage_of_an_unknown_dataset_says_to_ingest_first(
@@ -278,20 +280,6 @@ def test_status_usage_errors_exit_two_with_a_clear_message(
         main([*argv, "--root", str(fp_prefix)] if "--root" not in argv else argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
-
-
-def test_status_needs_dagster_home(
-    fp_prefix: Path,
-    layout: DatasetLayout,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    layout.manifest.touch()
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["status", "--root", str(fp_prefix)])
-    assert exit_info.value.code == 2
-    assert "alchemy status: error: DAGSTER_HOME is not set" in capsys.readouterr().err
 
 
 def test_status_reports_an_unreadable_manifest_and_goes_on_with_the_others(

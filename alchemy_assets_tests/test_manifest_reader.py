@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from alchemy_assets.manifest_line import encode_line
-from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
+from alchemy_assets.manifest_reader import ManifestCursor, read_manifest, read_whole_manifest
 
 
 def _line(name: str, mtime: float = 1.0) -> bytes:
@@ -166,3 +166,21 @@ def test_a_short_backlog_is_counted_and_a_long_one_estimated(
     mean_estimate = round(estimated.backlog_bytes / len(_line("a")))
     assert (estimated.backlog_lines, estimated.backlog_lines_exact) == (mean_estimate, False)
     assert mean_estimate == 7
+
+
+def test_the_whole_manifest_is_read_in_bounded_batches(manifest: Path) -> None:
+    manifest.write_bytes(b"".join(_line(f"f{i}") for i in range(7)) + b"not json\n")
+    batches = list(read_whole_manifest(manifest, manifest.parent.parent, max_lines=3))
+    assert [len(b.entries) + len(b.rejects) for b in batches] == [3, 3, 2]
+    assert [e.raw for b in batches for e in b.entries] == [f"raw/env0/f{i}" for i in range(7)]
+    assert [b.at_end for b in batches] == [False, False, True]
+
+
+def test_a_manifest_replaced_while_read_whole_says_so(manifest: Path) -> None:
+    manifest.write_bytes(b"".join(_line(f"f{i}") for i in range(4)))
+    batches = read_whole_manifest(manifest, manifest.parent.parent, max_lines=2)
+    assert [e.raw for e in next(batches).entries] == ["raw/env0/f0", "raw/env0/f1"]
+    manifest.write_bytes(_line("new"))  # copy-truncate between two batches
+    rest = list(batches)
+    assert rest[0].restarted is not None
+    assert [e.raw for b in rest for e in b.entries] == ["raw/env0/new"]
