@@ -119,7 +119,6 @@ class DatasetStatus:
     manifest_bytes: int
     files: int
     partitions: int
-    sampled: int
     up_to_date: int
     stale: list[str]
     unsampled: list[str]
@@ -129,6 +128,11 @@ class DatasetStatus:
     backlog_by: str | None
     quarantined: int
     last_quarantined: list[str]
+
+    @property
+    def sampled(self) -> int:
+        """Files with a sample at any mtime: up to date or stale."""
+        return self.up_to_date + len(self.stale)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: counts, plus the first few keys of each list (sorted)."""

@@ -66,7 +66,6 @@ def _status() -> DatasetStatus:
         manifest_bytes=600,
         files=4,
         partitions=3,
-        sampled=2,
         up_to_date=1,
         stale=["env0/b.csv"],
         unsampled=["env0/c.csv", "env0/d.csv"],

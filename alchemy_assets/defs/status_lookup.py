@@ -159,7 +159,6 @@ def dataset_status(
         manifest_bytes=scan.size,
         files=len(scan.latest),
         partitions=len(partitions),
-        sampled=up_to_date + len(stale),
         up_to_date=up_to_date,
         stale=stale,
         unsampled=unsampled,
