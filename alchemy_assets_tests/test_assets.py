@@ -100,6 +100,10 @@ def test_dg_materialize_records_one_partition(
     assert _latest(instance, spec.sample_key, "env1/x.csv").metadata[
         "mtime"
     ] == dg.MetadataValue.float(5.0)
+    # Any run that samples the dataset, not only the sensor's, takes a slot of its pool.
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None and run.run_op_concurrency is not None
+    assert run.run_op_concurrency.all_pools == {spec.pool}
 
 
 def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_files(

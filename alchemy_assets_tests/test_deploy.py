@@ -1,6 +1,7 @@
 """deploy/dagster.yaml, the team instance: PostgreSQL storage, queued runs, concurrency limits."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
+from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
@@ -48,7 +50,7 @@ def _alchemy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_the_team_instance_queues_runs_and_limits_them_per_dataset(
+def test_the_team_instance_queues_runs_and_limits_each_datasets_pool(
     tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, env = _team_home(tmp_path, postgres_url)
@@ -58,16 +60,12 @@ def test_the_team_instance_queues_runs_and_limits_them_per_dataset(
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue is not None
-        assert queue.max_concurrent_runs == 4
-        assert queue.tag_concurrency_limits == [
-            {
-                "key": "alchemy_assets/dataset",
-                "value": {"applyLimitPerUniqueValue": True},
-                "limit": 2,
-            }
-        ]
+        config = instance.get_concurrency_config()
+        assert config.run_queue_config is not None
+        assert config.run_queue_config.max_concurrent_runs == 4
+        assert config.run_queue_config.tag_concurrency_limits == []
+        assert config.pool_config.default_pool_limit == 2
+        assert config.pool_config.pool_granularity == PoolGranularity.RUN
 
 
 def test_the_cli_ingests_and_stages_into_the_team_instance(
@@ -101,8 +99,8 @@ def test_the_cli_ingests_and_stages_into_the_team_instance(
 def test_the_daemon_dequeues_and_runs_the_sensors_runs_on_postgres(
     tmp_path: Path, postgres_url: str, fp_prefix: Path, write_raw: RawWriter, spec: DatasetSpec
 ) -> None:
-    """``dagster dev`` on the team instance: the sensor's runs go through the queue, carry
-    the dataset tag the limits use, and succeed; everything is recorded in PostgreSQL."""
+    """``dagster dev`` on the team instance: the sensor's runs go through the queue, take a
+    slot of the dataset's pool (at most 2 at a time) and succeed; all recorded in PostgreSQL."""
     home, env = _team_home(tmp_path, postgres_url)
     for i in range(6):
         write_raw(f"env{i % 2}/f{i}.csv", f"a,b\n{i},{i}\n".encode(), 1000.0 + i)
@@ -136,3 +134,21 @@ def test_the_daemon_dequeues_and_runs_the_sensors_runs_on_postgres(
                 run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED
             ).records
             assert len(queued) == 1
+            assert run.run_op_concurrency is not None
+            assert run.run_op_concurrency.all_pools == {spec.pool}
+        # The sensor queued the 3 runs in one tick; the pool let at most 2 of them run at once.
+        # The daemon launches runs one after the other (~3 s each here), so start and end times
+        # alone can miss a pass that let all 3 go; its log says how many each pass launched.
+        launched = [int(n) for n in re.findall(r"Launched (\d+) runs?\.", dev.log.read_text())]
+        assert launched and max(launched) <= 2, launched
+        records = instance.get_run_records(dg.RunsFilter(job_name=spec.job_name))
+        spans = [(r.start_time or 0.0, r.end_time or 0.0) for r in records]
+        assert all(0.0 < start < end for start, end in spans), spans
+        assert _most_at_once(spans) <= 2, spans
+        pool = instance.event_log_storage.get_concurrency_info(spec.pool)
+        assert pool.slot_count == 2  # deploy/dagster.yaml's default_limit, set by the daemon
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans (start, end) that overlap at one moment."""
+    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)

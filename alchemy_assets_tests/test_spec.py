@@ -18,3 +18,4 @@ def test_a_spec_names_every_dagster_object_of_its_dataset() -> None:
     assert spec.partitions_def.name == spec.partitions_name == "sp__gics_cwiq_pipe__v1_0"
     assert spec.job_name == "sp__gics_cwiq_pipe__v1_0__sample_job"
     assert spec.sensor_name == "sp__gics_cwiq_pipe__v1_0__manifest_sensor"
+    assert spec.pool == "alchemy_assets/sp/gics_cwiq_pipe/1.0"

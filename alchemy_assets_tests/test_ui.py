@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from playwright.sync_api import expect
 
 from alchemy_assets.cli import main as alchemy
 from alchemy_assets.demo_data import make_demo
@@ -114,7 +115,7 @@ def test_the_partitions_page_lists_every_file(
     page = browser.open(f"{server.url}{SAMPLE_URL}?view=partitions")
     listed = browser.partition_list(page)
     assert keys <= set(listed), listed
-    assert f"Materialized ({len(listed)})" in page.inner_text("body")
+    expect(page.locator("body")).to_contain_text(f"Materialized ({len(listed)})")
 
 
 def test_a_partition_shows_its_preview_and_mtime(
@@ -160,6 +161,8 @@ def test_materializing_one_partition_from_the_ui_records_a_new_materialization(
     assert latest["runId"] != before[0]["runId"]
     assert server.graphql.finished_run_status(latest["runId"], server.log_tail) == "SUCCESS"
     assert latest["mtime"] == before[0]["mtime"]  # same manifest line, sampled again
+    # A run launched from the UI takes a slot of the dataset's pool, like the sensor's.
+    assert server.graphql.run_pools(latest["runId"]) == [f"alchemy_assets/{DATASET}"]
 
 
 def test_the_sensor_samples_a_file_appended_while_the_page_is_open(
@@ -239,8 +242,11 @@ def test_a_changed_schema_warns_in_the_schema_drift_check(
     assert [e["success"] for e in consistency if e["runId"] == evaluation["runId"]] == [True]
 
     page = browser.open(f"{server.url}{SAMPLE_URL}?view=checks&checkDetail=schema_drift")
+    # "Latest execution" renders its description (Markdown) after the rest of the panel.
     page.get_by_text(key).first.wait_for()
-    assert "+1 added, -1 removed, ~1 retyped" in page.inner_text("body")
+    expect(page.locator("body")).to_contain_text(
+        "since the previous sample: +1 added, -1 removed, ~1 retyped"
+    )
     page.get_by_text("[Show Markdown]").first.click()  # the `changes` table
     changes = page.get_by_role("dialog")
     changes.get_by_text("venue").first.wait_for()

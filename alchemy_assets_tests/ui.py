@@ -108,6 +108,14 @@ class Graphql:
         status: str = data["runOrError"]["status"]
         return status
 
+    def run_pools(self, run_id: str) -> list[str]:
+        """The concurrency pools whose slots the run takes."""
+        data = self.query(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { allPools } } }", id=run_id
+        )
+        pools: list[str] = data["runOrError"]["allPools"] or []
+        return pools
+
     def finished_run_status(
         self, run_id: str, log_tail: Callable[[], str], timeout: float = 120.0
     ) -> str:

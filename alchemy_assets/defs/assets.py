@@ -93,6 +93,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         partitions_def=spec.partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(spec.options.partitions_per_run),
         can_subset=True,
+        pool=spec.pool,
     )
     def sample(
         context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot

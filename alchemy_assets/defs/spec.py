@@ -19,7 +19,7 @@ def key_safe(part: str) -> str:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset's asset keys, group, partitions definition, job and sensor names."""
+    """One dataset's asset keys, group, partitions definition, pool, job and sensor names."""
 
     dataset_id: DatasetId
     options: StagingOptions = field(default_factory=StagingOptions)
@@ -55,6 +55,12 @@ class DatasetSpec:
     @property
     def sample_key(self) -> dg.AssetKey:
         return dg.AssetKey([*self.prefix, "sample"])
+
+    @property
+    def pool(self) -> str:
+        """The dataset's Dagster concurrency pool (``alchemy_assets/sp/gics_cwiq_pipe/1.0``):
+        every run that samples it, from the sensor, the UI or a backfill, takes a slot."""
+        return f"alchemy_assets/{self.dataset_id}"
 
     @property
     def job_name(self) -> str:
