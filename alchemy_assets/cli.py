@@ -137,6 +137,8 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             print(f"  note: {note}", file=sys.stderr)
         for key, reason in sorted(report.failed.items()):
             print(f"  FAILED {key}: {reason}", file=sys.stderr)
+        for error in report.errors:
+            print(f"  unexpected failure in {error}", file=sys.stderr)
         for rejection in report.quarantined[:QUARANTINE_SHOWN]:
             print(f"  quarantined {rejection}", file=sys.stderr)
         if len(report.quarantined) > QUARANTINE_SHOWN:

@@ -61,7 +61,9 @@ class DatasetLayout:
 
     @classmethod
     def under(cls, fp_prefix: Path | str, dataset_id: DatasetId) -> DatasetLayout:
-        base = Path(fp_prefix)
+        """The dataset's root under ``fp_prefix``, made absolute (a relative prefix is taken
+        from the current directory, once: temp files and their targets must agree)."""
+        base = Path(fp_prefix).absolute()
         return cls(dataset_id, base / dataset_id.vendor / dataset_id.dataset / dataset_id.version)
 
     @property

@@ -40,6 +40,23 @@ def test_fp_prefix_is_the_default_root(
     assert "1 copied" in capsys.readouterr().out
 
 
+def test_a_relative_root_is_taken_from_the_current_directory(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/data.csv", b"a\n1\n", 1.0)
+    monkeypatch.chdir(fp_prefix.parent)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", fp_prefix.name]) == 0
+    assert capsys.readouterr().out == "sp/gics_cwiq_pipe/1.0: 1 copied, 0 unchanged, 0 failed\n"
+    assert main(["stage", "--root", fp_prefix.name]) == 0
+    assert "1 sampled" in capsys.readouterr().out
+    assert (layout.samples / "env0" / "data_sample.csv").read_text() == "a\n1\n"
+
+
 def test_ingest_exits_one_naming_each_file_that_failed(
     fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, capsys: pytest.CaptureFixture[str]
 ) -> None:

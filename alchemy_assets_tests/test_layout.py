@@ -49,6 +49,14 @@ def test_layout_has_the_six_layers_under_the_dataset_root(tmp_path: Path) -> Non
     assert layout.daily_manifest("2026-01-18").name == "processed_2026-01-18.jsonl"
 
 
+def test_a_relative_prefix_gives_an_absolute_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    layout = DatasetLayout.under("fp", DatasetId("sp", "x", "1"))
+    assert layout.root == tmp_path / "fp" / "sp" / "x" / "1"
+
+
 def test_resolve_keeps_paths_inside_the_root(tmp_path: Path) -> None:
     layout = DatasetLayout.under(tmp_path, DatasetId("a", "b", "c"))
     layout.ensure()

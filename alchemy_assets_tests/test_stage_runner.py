@@ -1,9 +1,12 @@
 import os
 
 import dagster as dg
+import pytest
 
+from alchemy_assets.defs import assets as assets_module
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key, stage_dataset
+from alchemy_assets.defs.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import RawWriter
@@ -29,6 +32,7 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
     )
     assert (report.new_partitions, report.sampled, report.unchanged, report.lines) == (3, 2, 0, 4)
     assert list(report.failed) == ["env0/bad.txt"]
+    assert report.errors == []  # a file that cannot be sampled is not an unexpected failure
     assert "unknown format '.txt'" in report.failed["env0/bad.txt"]
     assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [
         (layout.manifest.stat().st_size - 9, "invalid JSON")
@@ -77,3 +81,43 @@ def test_stage_runs_record_one_planned_event_per_run_and_leave_the_setting_alone
     ).records
     assert len(planned) == 1  # one for the range of 5 partitions, not one per partition
     assert PLANNED_EVENTS_SETTING not in os.environ
+
+
+def test_an_unexpected_error_fails_the_runs_files_and_keeps_its_stack_trace(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bug, not a bad file: an exception the op does not expect, injected where it stages
+    each file. The files are failed with its message, its trace is kept, and `alchemy
+    status` counts them failed until a later sample."""
+    write_raw("env0/a.csv", b"v\n1\n", 1.0)
+    write_raw("env1/a.csv", b"v\n2\n", 2.0)
+    ingest(layout)
+    job = defs.resolve_job_def(spec.job_name)
+
+    def broken(*args: object) -> None:
+        raise ZeroDivisionError("injected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(assets_module, "stage_file", broken)
+        report = stage_dataset(instance, job, spec, layout)
+    assert report.failed == {
+        "env0/a.csv": "ZeroDivisionError: injected",
+        "env1/a.csv": "ZeroDivisionError: injected",
+    }
+    (error,) = report.errors
+    assert error.startswith("run ")
+    assert 'in broken\n    raise ZeroDivisionError("injected")' in error
+    # Dagster's console logger printed nothing: the report is the only account.
+    assert "STEP_FAILURE" not in capsys.readouterr().err
+    keys = ["env0/a.csv", "env1/a.csv"]
+    assert failed_partitions(instance, spec, keys) == dict.fromkeys(keys, "run failed")
+    # Fixed: the next stage samples them (the manifest lines are read again after a reset).
+    instance.run_storage.set_cursor_values({cursor_key(spec): ""})
+    assert stage_dataset(instance, job, spec, layout).sampled == 2
+    assert failed_partitions(instance, spec, keys) == {}

@@ -22,7 +22,10 @@ from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.staging import DueFile
 
 CURSOR_PREFIX = "alchemy_assets/stage_cursor/"
-QUIET_LOGS = {"console": {"config": {"log_level": "WARNING"}}}
+# Dagster's console logger stays quiet: the summary names each failed file with its reason,
+# and a failure that is not about a file comes with its stack trace in StageReport.errors.
+# Every event is still stored in the instance (the UI's run page shows them).
+QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}
 
 
 @dataclass
@@ -33,6 +36,7 @@ class StageReport:
     sampled: int = 0
     unchanged: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # unexpected failures, with stack traces
     quarantined: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lines: int = 0
@@ -42,8 +46,10 @@ def cursor_key(spec: DatasetSpec) -> str:
     return f"{CURSOR_PREFIX}{spec.dataset_id}"
 
 
-def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> dict[str, str]:
-    """Per-file reasons from the step failure, or the run's error for every file."""
+def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> tuple[dict[str, str], str]:
+    """Per-file reasons from the step failure; or, when the failure is not about the files
+    (an unexpected exception), its message for every file and its full text with the
+    stack trace as the second item."""
     for event in result.all_events:
         if event.event_type is not dg.DagsterEventType.STEP_FAILURE:
             continue
@@ -51,10 +57,15 @@ def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> dict[str
         if data.user_failure_data is not None:
             failed = data.user_failure_data.metadata.get("failed")
             if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
-                return {str(k): str(v) for k, v in failed.value.items()}
-        message = data.error.message.strip() if data.error else "step failed"
-        return {d.key: message for d in run}
-    return {d.key: "run failed" for d in run}
+                return {str(k): str(v) for k, v in failed.value.items()}, ""
+        # Dagster wraps the exception raised in the op: the reason is the innermost cause.
+        cause = data.error
+        while cause is not None and cause.cause is not None:
+            cause = cause.cause
+        message = cause.message.strip() if cause else "step failed"
+        detail = data.error.to_string() if data.error else message
+        return {d.key: message for d in run}, f"run {result.run_id}: {detail}"
+    return {d.key: "run failed" for d in run}, f"run {result.run_id} failed before its step"
 
 
 # Dagster records a run over a partition range as one "planned" event per partition (~20 ms
@@ -77,8 +88,9 @@ def _one_planned_event_per_run() -> Iterator[None]:
 
 def execute_run(
     job: dg.JobDefinition, instance: dg.DagsterInstance, spec: DatasetSpec, run: list[DueFile]
-) -> tuple[int, dict[str, str]]:
-    """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason)."""
+) -> tuple[int, dict[str, str], str]:
+    """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason,
+    the text of an unexpected failure or "")."""
     config = run_config(spec, run)
     tags = run_tags(spec, run)
     with _one_planned_event_per_run():
@@ -94,8 +106,8 @@ def execute_run(
         for m in result.get_asset_materialization_events()
         if m.asset_key == spec.sample_key
     }
-    failed = {} if result.success else _failures(result, run)
-    return len(sampled), failed
+    failed, error = ({}, "") if result.success else _failures(result, run)
+    return len(sampled), failed, error
 
 
 def stage_dataset(
@@ -123,9 +135,11 @@ def stage_dataset(
         report.new_partitions += len(plan.new_keys)
         due_total += plan.due
         for run in plan.runs:
-            sampled, failed = execute_run(job, instance, spec, run)
+            sampled, failed, error = execute_run(job, instance, spec, run)
             report.sampled += sampled
             report.failed.update(failed)
+            if error:
+                report.errors.append(error)
             done += len(run)
             on_progress(done, due_total)
         instance.run_storage.set_cursor_values({key: plan.cursor})
