@@ -37,7 +37,7 @@ def _root(args: argparse.Namespace) -> Path:
     path = Path(root)
     if not path.is_dir():
         raise UsageError(f"data root {path} is not a directory")
-    return path
+    return path.absolute()
 
 
 def _dataset_ids(texts: Sequence[str]) -> list[DatasetId]:

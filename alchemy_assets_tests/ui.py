@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,10 +362,16 @@ class Browser:
         assert set(found) == set(names), f"graph nodes {sorted(found)}, expected {names}"
         return {name: (box[0], box[1], box[2], box[3]) for name, box in found.items()}
 
-    def graph_edges(self, page: Page) -> list[Edge]:
-        """The arrows of a lineage graph, as start and end points."""
-        paths: list[str] = page.evaluate(_EDGES)
-        return [edge for edge in map(_edge, paths) if edge is not None]
+    def graph_edges(self, page: Page, at_least: int = 1) -> list[Edge]:
+        """The arrows of a lineage graph, as start and end points, once ``at_least`` of them
+        are drawn (or after 30 s)."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            paths: list[str] = page.evaluate(_EDGES)
+            edges = [edge for edge in map(_edge, paths) if edge is not None]
+            if len(edges) >= at_least or time.monotonic() > deadline:
+                return edges
+            page.wait_for_timeout(250)
 
     def partition_list(self, page: Page) -> list[str]:
         """The partition keys listed on an asset's Partitions tab (the rows in view)."""
@@ -374,13 +380,22 @@ class Browser:
         titles: list[str] = rows.evaluate_all("(es) => es.map(e => e.getAttribute('title'))")
         return list(dict.fromkeys(titles))
 
-    def metadata_table(self, page: Page, first: str, value_column: int = 1) -> dict[str, str]:
-        """A metadata table once its row ``first`` shows: label → the text shown in
+    def metadata_table(
+        self, page: Page, first: str, value_column: int = 1, require: Sequence[str] = ()
+    ) -> dict[str, str]:
+        """A metadata table once its row ``first`` shows and each row in ``require`` has a
+        value (Markdown values render after the rest; up to 30 s): label → the text shown in
         ``value_column`` (1 on a partition page; 2 on an asset's overview, after the time)."""
         page.get_by_role("cell", name=first, exact=True).first.wait_for()
-        rows: list[list[str]] = page.evaluate(_METADATA_ROWS)
-        table: dict[str, str] = {}
-        for cells in rows:
-            if len(cells) > value_column:
-                table.setdefault(cells[0], cells[value_column])
-        return table
+        deadline = time.monotonic() + 30.0
+        while True:
+            rows: list[list[str]] = page.evaluate(_METADATA_ROWS)
+            table: dict[str, str] = {}
+            for cells in rows:
+                if len(cells) > value_column:
+                    table.setdefault(cells[0], cells[value_column])
+            if all(table.get(label, "").strip() for label in require):
+                return table
+            if time.monotonic() > deadline:
+                return table  # the caller's assertions say what is missing
+            page.wait_for_timeout(250)
