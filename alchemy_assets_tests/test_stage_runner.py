@@ -9,6 +9,8 @@ from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key,
 from alchemy_assets.defs.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.stage_file import StagedFile, stage_file
+from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
 
@@ -83,7 +85,7 @@ def test_stage_runs_record_one_planned_event_per_run_and_leave_the_setting_alone
     assert PLANNED_EVENTS_SETTING not in os.environ
 
 
-def test_an_unexpected_error_fails_the_runs_files_and_keeps_its_stack_trace(
+def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace(
     defs: dg.Definitions,
     spec: DatasetSpec,
     instance: dg.DagsterInstance,
@@ -93,31 +95,32 @@ def test_an_unexpected_error_fails_the_runs_files_and_keeps_its_stack_trace(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A bug, not a bad file: an exception the op does not expect, injected where it stages
-    each file. The files are failed with its message, its trace is kept, and `alchemy
-    status` counts them failed until a later sample."""
+    the second file of a run. That file fails with the exception's message, the first stays
+    sampled, the trace is kept, and `alchemy status` counts the file failed until sampled."""
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
     write_raw("env1/a.csv", b"v\n2\n", 2.0)
     ingest(layout)
     job = defs.resolve_job_def(spec.job_name)
 
-    def broken(*args: object) -> None:
-        raise ZeroDivisionError("injected")
+    def broken(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
+        if due.key == "env1/a.csv":
+            raise ZeroDivisionError("injected")
+        return stage_file(layout, due, rows)
 
     with monkeypatch.context() as patch:
         patch.setattr(assets_module, "stage_file", broken)
         report = stage_dataset(instance, job, spec, layout)
-    assert report.failed == {
-        "env0/a.csv": "ZeroDivisionError: injected",
-        "env1/a.csv": "ZeroDivisionError: injected",
-    }
+    assert report.sampled == 1
+    assert report.failed == {"env1/a.csv": "ZeroDivisionError: injected"}
     (error,) = report.errors
     assert error.startswith("run ")
     assert 'in broken\n    raise ZeroDivisionError("injected")' in error
     # Dagster's console logger printed nothing: the report is the only account.
     assert "STEP_FAILURE" not in capsys.readouterr().err
     keys = ["env0/a.csv", "env1/a.csv"]
-    assert failed_partitions(instance, spec, keys) == dict.fromkeys(keys, "run failed")
-    # Fixed: the next stage samples them (the manifest lines are read again after a reset).
+    assert failed_partitions(instance, spec, keys) == {"env1/a.csv": "run failed"}
+    # Fixed: the next stage samples it (the manifest lines are read again after a reset).
     instance.run_storage.set_cursor_values({cursor_key(spec): ""})
-    assert stage_dataset(instance, job, spec, layout).sampled == 2
+    again = stage_dataset(instance, job, spec, layout)
+    assert (again.sampled, again.unchanged) == (1, 1)
     assert failed_partitions(instance, spec, keys) == {}

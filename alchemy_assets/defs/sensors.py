@@ -5,7 +5,6 @@ import logging
 import dagster as dg
 
 from alchemy_assets.defs.observations import manifest_observation
-from alchemy_assets.defs.pools import ensure_pool_limit
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import TickPlan, add_requests, plan_tick, run_request
@@ -57,8 +56,6 @@ def build_sensor(spec: DatasetSpec) -> dg.SensorDefinition:
                 if plan.batch.backlog_bytes
                 else "no new manifest line"
             )
-        if plan.runs:
-            ensure_pool_limit(context.instance, spec.pool)
         return dg.SensorResult(
             run_requests=[run_request(spec, run) for run in plan.runs],
             dynamic_partitions_requests=add_requests(spec, plan.new_keys),

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+# The payloads of a run's failure events: Dagster has no public name for them.
+from dagster._core.events import JobFailureData
+from dagster_shared.error import SerializableErrorInfo
+
 from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import add_requests, plan_tick, run_config, run_tags
@@ -46,26 +50,33 @@ def cursor_key(spec: DatasetSpec) -> str:
     return f"{CURSOR_PREFIX}{spec.dataset_id}"
 
 
-def _failures(result: dg.ExecuteInProcessResult, run: list[DueFile]) -> tuple[dict[str, str], str]:
+def _failures(
+    result: dg.ExecuteInProcessResult, run: list[DueFile], sampled: set[str]
+) -> tuple[dict[str, str], str]:
     """Per-file reasons from the step failure; or, when the failure is not about the files
-    (an unexpected exception), its message for every file and its full text with the
-    stack trace as the second item."""
+    (an unexpected exception), its innermost message for each file the run had not sampled
+    and, as the second item, its full text with the stack trace."""
+    error: SerializableErrorInfo | None = None
     for event in result.all_events:
-        if event.event_type is not dg.DagsterEventType.STEP_FAILURE:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None:
-            failed = data.user_failure_data.metadata.get("failed")
-            if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
-                return {str(k): str(v) for k, v in failed.value.items()}, ""
-        # Dagster wraps the exception raised in the op: the reason is the innermost cause.
-        cause = data.error
-        while cause is not None and cause.cause is not None:
-            cause = cause.cause
-        message = cause.message.strip() if cause else "step failed"
-        detail = data.error.to_string() if data.error else message
-        return {d.key: message for d in run}, f"run {result.run_id}: {detail}"
-    return {d.key: "run failed" for d in run}, f"run {result.run_id} failed before its step"
+        if event.event_type is dg.DagsterEventType.STEP_FAILURE:
+            data = event.step_failure_data
+            if data.user_failure_data is not None:
+                failed = data.user_failure_data.metadata.get("failed")
+                if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
+                    return {str(k): str(v) for k, v in failed.value.items()}, ""
+            error = data.error
+            break
+        if event.event_type is dg.DagsterEventType.RUN_FAILURE:
+            failure = event.event_specific_data
+            error = failure.error if isinstance(failure, JobFailureData) else None
+    # Dagster wraps the exception raised in the op: the reason is the innermost cause.
+    cause = error
+    while cause is not None and cause.cause is not None:
+        cause = cause.cause
+    message = cause.message.strip() if cause is not None else "run failed"
+    detail = error.to_string() if error is not None else message
+    unsampled = {d.key: message for d in run if d.key not in sampled}
+    return unsampled, f"run {result.run_id}: {detail}"
 
 
 # Dagster records a run over a partition range as one "planned" event per partition (~20 ms
@@ -102,11 +113,11 @@ def execute_run(
             raise_on_error=False,
         )
     sampled = {
-        m.partition
+        m.partition or ""
         for m in result.get_asset_materialization_events()
         if m.asset_key == spec.sample_key
     }
-    failed, error = ({}, "") if result.success else _failures(result, run)
+    failed, error = ({}, "") if result.success else _failures(result, run, sampled)
     return len(sampled), failed, error
 
 

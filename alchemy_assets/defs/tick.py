@@ -108,8 +108,8 @@ def run_key(run: list[DueFile]) -> str:
 
 
 def run_tags(spec: DatasetSpec, run: list[DueFile]) -> dict[str, str]:
-    """The run's dataset (what deploy/dagster.yaml limits concurrency by) and partitions:
-    one key, or the range from first to last."""
+    """The run's dataset (to filter runs by in the UI) and partitions: one key, or the range
+    from first to last."""
     if len(run) == 1:
         return {"dagster/partition": run[0].key, DATASET_TAG: str(spec.dataset_id)}
     return {
