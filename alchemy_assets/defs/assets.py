@@ -15,6 +15,20 @@ from alchemy_assets.sampling import SampleError
 from alchemy_assets.stage_file import StagedFile, SupersededError, stage_file
 from alchemy_assets.staging import DueFile, due_on_demand
 
+# The sample step's dg.Failure metadata entry: failed partition key → reason.
+FAILED_FILES = "failed"
+
+
+def failed_files(event: dg.DagsterEvent) -> dict[str, str] | None:
+    """The per-file reasons a failed sample step recorded, or None (it failed otherwise)."""
+    data = event.step_failure_data
+    if data.user_failure_data is None:
+        return None
+    failed = data.user_failure_data.metadata.get(FAILED_FILES)
+    if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
+        return {str(k): str(v) for k, v in failed.value.items()}
+    return None
+
 
 class DueFileConfig(dg.Config):
     """One file the sensor found due: partition key, manifest line and reason."""
@@ -139,7 +153,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(keys)} file(s) could not be sampled: "
                 + "; ".join(f"{key}: {reason}" for key, reason in sorted(failed.items())[:10]),
-                metadata={"failed": dg.MetadataValue.json(failed)},
+                metadata={FAILED_FILES: dg.MetadataValue.json(failed)},
             )
 
     return sample

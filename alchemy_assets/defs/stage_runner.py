@@ -18,6 +18,7 @@ import dagster as dg
 from dagster._core.events import JobFailureData
 from dagster_shared.error import SerializableErrorInfo
 
+from alchemy_assets.defs.assets import failed_files
 from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import add_requests, plan_tick, run_config, run_tags
@@ -59,12 +60,10 @@ def _failures(
     error: SerializableErrorInfo | None = None
     for event in result.all_events:
         if event.event_type is dg.DagsterEventType.STEP_FAILURE:
-            data = event.step_failure_data
-            if data.user_failure_data is not None:
-                failed = data.user_failure_data.metadata.get("failed")
-                if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
-                    return {str(k): str(v) for k, v in failed.value.items()}, ""
-            error = data.error
+            failed = failed_files(event)
+            if failed is not None:
+                return failed, ""
+            error = event.step_failure_data.error
             break
         if event.event_type is dg.DagsterEventType.RUN_FAILURE:
             failure = event.event_specific_data

@@ -15,6 +15,7 @@ import dagster as dg
 # Not exported by dagster: the instigator type selects sensor states among schedule states.
 from dagster._core.scheduler.instigation import InstigatorType
 
+from alchemy_assets.defs.assets import failed_files
 from alchemy_assets.defs.lookup import latest_records, latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import cursor_key
@@ -59,12 +60,7 @@ def _run_failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, 
     event = records[0].event_log_entry.dagster_event
     if event is None:
         return None
-    data = event.step_failure_data
-    if data.user_failure_data is not None:
-        failed = data.user_failure_data.metadata.get("failed")
-        if isinstance(failed, dg.JsonMetadataValue) and isinstance(failed.value, dict):
-            return {str(k): str(v) for k, v in failed.value.items()}, records[0].timestamp
-    return {}, records[0].timestamp
+    return failed_files(event) or {}, records[0].timestamp
 
 
 def _run_keys(run: dg.DagsterRun) -> list[str]:
