@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -37,6 +37,7 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 VIEWPORT = {"width": 1400, "height": 900}
 
 Box = tuple[float, float, float, float]  # x, y, width, height of a node in the graph's SVG
+T = TypeVar("T")
 Edge = tuple[float, float, float, float]  # start x, y and end x, y of an arrow
 
 
@@ -329,6 +330,19 @@ def arrow_between(edges: list[Edge], source: Box, target: Box, slack: float = 15
     )
 
 
+def _settled(
+    page: Page, read: Callable[[], T], done: Callable[[T], bool], timeout: float = 30.0
+) -> T:
+    """What ``read`` finds on ``page`` once ``done`` holds for it, polled every 250 ms; after
+    ``timeout`` s what it finds then (the caller's assertions say what is missing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read()
+        if done(found) or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(250)
+
+
 class Browser:
     """Headless Chromium pages on the Dagster UI."""
 
@@ -365,13 +379,12 @@ class Browser:
     def graph_edges(self, page: Page, at_least: int = 1) -> list[Edge]:
         """The arrows of a lineage graph, as start and end points, once ``at_least`` of them
         are drawn (or after 30 s)."""
-        deadline = time.monotonic() + 30.0
-        while True:
+
+        def read() -> list[Edge]:
             paths: list[str] = page.evaluate(_EDGES)
-            edges = [edge for edge in map(_edge, paths) if edge is not None]
-            if len(edges) >= at_least or time.monotonic() > deadline:
-                return edges
-            page.wait_for_timeout(250)
+            return [edge for edge in map(_edge, paths) if edge is not None]
+
+        return _settled(page, read, lambda edges: len(edges) >= at_least)
 
     def partition_list(self, page: Page) -> list[str]:
         """The partition keys listed on an asset's Partitions tab (the rows in view)."""
@@ -387,15 +400,13 @@ class Browser:
         value (Markdown values render after the rest; up to 30 s): label → the text shown in
         ``value_column`` (1 on a partition page; 2 on an asset's overview, after the time)."""
         page.get_by_role("cell", name=first, exact=True).first.wait_for()
-        deadline = time.monotonic() + 30.0
-        while True:
+
+        def read() -> dict[str, str]:
             rows: list[list[str]] = page.evaluate(_METADATA_ROWS)
             table: dict[str, str] = {}
             for cells in rows:
                 if len(cells) > value_column:
                     table.setdefault(cells[0], cells[value_column])
-            if all(table.get(label, "").strip() for label in require):
-                return table
-            if time.monotonic() > deadline:
-                return table  # the caller's assertions say what is missing
-            page.wait_for_timeout(250)
+            return table
+
+        return _settled(page, read, lambda t: all(t.get(label, "").strip() for label in require))
