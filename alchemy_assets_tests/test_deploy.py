@@ -40,8 +40,16 @@ def _team_home(tmp_path: Path, postgres_url: str) -> tuple[Path, dict[str, str]]
 
 
 def _alchemy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return _run(env, sys.executable, "-m", "alchemy_assets.cli", *args)
+
+
+def _dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return _run(env, str(Path(sys.executable).with_name("dagster")), *args)
+
+
+def _run(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "alchemy_assets.cli", *args],
+        command,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -111,11 +119,7 @@ def test_the_daemon_dequeues_and_runs_the_sensors_runs_on_postgres(
     keys = {f"env{i % 2}/f{i}.csv" for i in range(6)}
     path = [*spec.sample_key.path]
     # The deploy step the README asks for: the dataset's pool limit, before its first runs.
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    limit = [dagster, "instance", "concurrency", "set", spec.pool, "2"]
-    done = subprocess.run(
-        limit, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = _dagster(env, "instance", "concurrency", "set", spec.pool, "2")
     assert done.returncode == 0, done.stderr
     with (
         dg.instance_for_test(overrides={"storage": storage_config(postgres_url)}) as instance,
