@@ -1,10 +1,13 @@
-"""Take the first N rows of a bronze file and write them, in the file's own format, as its sample.
+"""Take the first N records of a bronze file and write them, in its own format, as its sample.
 
-Only what the first N rows need is read: text formats (CSV, TSV, JSON Lines, and their
-gzip-compressed forms) are read as a growing byte prefix that polars parses until it yields
-N complete rows; Parquet is read through pyarrow without pre-buffering, so only the footer
-and the first pages are fetched. Time and memory do not grow with the size of the file.
-The sample is written to a temp file beside its target and renamed into place.
+Text formats (CSV, TSV, JSON Lines, and their gzip-compressed forms): the sample is the
+file's own bytes from its start through the end of its N-th record (after the header), never
+parsed and written back, so encodings, quoting and number formats are kept; only those bytes
+(plus a read-ahead chunk) are read, at most ``max_prefix_bytes``. Parquet: exactly min(N, rows)
+rows, read from the row groups that hold them without pre-buffering, written with the file's
+Arrow schema and key-value metadata. What the sample holds (row count, columns and types,
+first rows, oddities) is described from the kept records only. The sample is written to a
+temp file beside its target and renamed into place.
 """
 
 from __future__ import annotations
@@ -15,19 +18,25 @@ import io
 import os
 import stat
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alchemy_assets.describe import (
+    Contents,
+    describe_delimited,
+    describe_json_lines,
+    describe_table,
+)
 from alchemy_assets.file_formats import FileFormat, Kind, detect_format
+from alchemy_assets.records import ByteSource, RecordError, find_records
 
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
-_FIRST_PREFIX = 64 * 1024
 
 
 class SampleError(Exception):
@@ -36,27 +45,32 @@ class SampleError(Exception):
 
 @dataclass(frozen=True)
 class Sample:
-    """The first rows of a file: typed for display, plus what it cost to read them."""
+    """What a sample holds (see :class:`Contents`) and how many bytes of the file were read."""
 
-    frame: pl.DataFrame
+    contents: Contents
     bytes_read: int
 
     @property
+    def rows(self) -> int:
+        return self.contents.rows
+
+    @property
     def schema(self) -> list[tuple[str, str]]:
-        """Column names and polars type names, in order."""
-        return [(name, str(dtype)) for name, dtype in self.frame.schema.items()]
+        """Column names and type names, in file order."""
+        return list(self.contents.columns)
 
-
-class _ByteSource(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
+    @property
+    def notes(self) -> dict[str, str]:
+        return self.contents.notes
 
 
 class _CountingReader(io.RawIOBase):
-    """A read-only file that counts the bytes handed out (seeks are allowed)."""
+    """A read-only file that measures how much of it was read: the union of the byte ranges
+    handed out, so a range read twice (Parquet footers) counts once."""
 
     def __init__(self, inner: IO[bytes]) -> None:
-        self._inner = inner
-        self.bytes_read = 0
+        self.inner = inner
+        self.ranges: list[list[int]] = []
 
     def readable(self) -> bool:
         return True
@@ -65,16 +79,30 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._inner.seek(offset, whence)
+        return self.inner.seek(offset, whence)
 
     def tell(self) -> int:
-        return self._inner.tell()
+        return self.inner.tell()
 
     def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(len(buffer))
+        start = self.inner.tell()
+        data = self.inner.read(len(buffer))
         buffer[: len(data)] = data
-        self.bytes_read += len(data)
+        if data:
+            if self.ranges and self.ranges[-1][1] == start:
+                self.ranges[-1][1] += len(data)
+            else:
+                self.ranges.append([start, start + len(data)])
         return len(data)
+
+    @property
+    def bytes_read(self) -> int:
+        total, reach = 0, 0
+        for start, end in sorted(self.ranges):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
 
 def _open_regular(path: Path) -> IO[bytes]:
@@ -97,22 +125,41 @@ def read_sample(
     max_prefix_bytes: int = MAX_PREFIX_BYTES,
     expect_mtime: float | None = None,
 ) -> tuple[Sample, bytes]:
-    """Read the first ``rows`` rows of ``path``; return them and the sample file's bytes.
+    """Read the first ``rows`` records of ``path``; return what they hold and the sample's bytes.
 
     With ``expect_mtime``, the opened file must carry that mtime before and after reading,
-    so a file rewritten in between is never sampled.
+    so a file rewritten in between is never sampled. Any failure, whatever raised it, is a
+    :class:`SampleError` naming the file.
     """
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     fmt = detect_format(str(path))
-    try:
-        with _open_regular(path) as raw:
-            _check_mtime(raw, path, expect_mtime)
-            result = _read_open(raw, fmt, rows, max_prefix_bytes, path)
-            _check_mtime(raw, path, expect_mtime)
-            return result
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise SampleError(f"{path}: cannot read: {err}") from err
+    with _open_regular(path) as raw:
+        _check_mtime(raw, path, expect_mtime)
+        counter = _CountingReader(raw)
+        try:
+            result = _read_open(counter, fmt, rows, max_prefix_bytes)
+        except RecordError as err:
+            raise SampleError(f"{path}: {err}") from err
+        except (OSError, EOFError, zlib.error) as err:
+            where = f" after {counter.bytes_read} bytes" if fmt.gzip else ""
+            raise SampleError(f"{path}: cannot read{where}: {err}") from err
+        except pa.ArrowException as err:
+            raise SampleError(f"{path}: cannot read as parquet: {err}") from err
+        except Exception as err:
+            raise SampleError(f"{path}: cannot read as {fmt.kind.value}: {_what(err)}") from err
+        except BaseException as err:
+            # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
+            # file's failure, not the process's. Interrupts and exits go on up.
+            if type(err).__name__ != "PanicException":
+                raise
+            raise SampleError(f"{path}: reader crashed on it: {_what(err)}") from err
+        _check_mtime(raw, path, expect_mtime)
+        return result
+
+
+def _what(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def _check_mtime(raw: IO[bytes], path: Path, expect_mtime: float | None) -> None:
@@ -127,106 +174,60 @@ def _check_mtime(raw: IO[bytes], path: Path, expect_mtime: float | None) -> None
 
 
 def _read_open(
-    raw: IO[bytes], fmt: FileFormat, rows: int, max_prefix_bytes: int, path: Path
+    counter: _CountingReader, fmt: FileFormat, rows: int, max_prefix_bytes: int
 ) -> tuple[Sample, bytes]:
-    counter = _CountingReader(raw)
     if fmt.kind is Kind.PARQUET:
-        return _parquet_sample(counter, rows, path)
+        table = _parquet_head(counter, rows)
+        out = pa.BufferOutputStream()
+        pq.write_table(table, out)
+        return Sample(describe_table(table), counter.bytes_read), out.getvalue().to_pybytes()
     with contextlib.ExitStack() as stack:
-        stream: _ByteSource = counter
+        stream: ByteSource = counter
         if fmt.gzip:
             buffered = io.BufferedReader(counter)
             stream = stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))
-        data, complete = _prefix(stream, fmt, rows, max_prefix_bytes, path)
-    sample, content = _text_sample(data, complete, fmt, rows, path)
-    return Sample(sample.frame, counter.bytes_read), content
-
-
-def _prefix(
-    stream: _ByteSource, fmt: FileFormat, rows: int, max_bytes: int, path: Path
-) -> tuple[bytes, bool]:
-    """The shortest byte prefix holding ``rows`` complete rows (or the whole stream).
-
-    Returns the prefix cut after its last ``\\n`` and whether the stream ended in it.
-    """
-    buf = bytearray()
-    want = _FIRST_PREFIX
-    while True:
-        while len(buf) < want:
-            chunk = stream.read(want - len(buf))
-            if not chunk:
-                return bytes(buf), True
-            buf += chunk
-        cut = bytes(buf[: buf.rfind(b"\n") + 1])
-        if cut and _enough_rows(cut, fmt, rows):
-            return cut, False
-        if want >= max_bytes:
-            raise SampleError(
-                f"{path}: no {rows} complete rows in the first {max_bytes} bytes "
-                "(an unterminated quote, or lines longer than that)"
-            )
-        want = min(want * 4, max_bytes)
-
-
-def _enough_rows(data: bytes, fmt: FileFormat, rows: int) -> bool:
-    if fmt.kind is Kind.JSONL:
-        return sum(1 for line in data.split(b"\n") if line.strip()) >= rows
-    try:
-        frame = pl.read_csv(
-            data, separator=fmt.separator, n_rows=rows + 1, infer_schema=False, quote_char='"'
+        delimited = fmt.kind is not Kind.JSONL
+        prefix = find_records(
+            stream,
+            rows + 1 if delimited else rows,
+            fmt.separator if delimited else None,
+            cap=max_prefix_bytes,
+            at_least=2 if delimited else 1,
         )
-    except pl.exceptions.PolarsError:
-        return False  # a cut inside a quoted field: read more
-    return frame.height > rows
-
-
-def _text_sample(
-    data: bytes, complete: bool, fmt: FileFormat, rows: int, path: Path
-) -> tuple[Sample, bytes]:
-    try:
-        if fmt.kind is Kind.JSONL:
-            lines = [line for line in data.split(b"\n") if line.strip()][:rows]
-            content = b"".join(line + b"\n" for line in lines)
-            frame = pl.read_ndjson(content) if lines else pl.DataFrame()
-        else:
-            if not data.strip():
-                frame, content = pl.DataFrame(), b""
-            else:
-                # Strings keep every value as written ("007" stays "007") in the sample file;
-                # the typed frame is for the schema and the preview.
-                as_text = pl.read_csv(
-                    data, separator=fmt.separator, n_rows=rows, infer_schema=False
-                )
-                frame = pl.read_csv(
-                    data, separator=fmt.separator, n_rows=rows, infer_schema_length=rows
-                )
-                content = as_text.write_csv(separator=fmt.separator).encode()
-    except pl.exceptions.PolarsError as err:
-        raise SampleError(f"{path}: cannot parse as {fmt.kind.value}: {err}") from err
-    if not complete and frame.height < rows:
-        raise SampleError(f"{path}: found {frame.height} rows where {rows} were expected")
-    if fmt.gzip:
-        content = gzip.compress(content, mtime=0)
-    return Sample(frame, 0), content
-
-
-def _parquet_sample(counter: _CountingReader, rows: int, path: Path) -> tuple[Sample, bytes]:
-    try:
-        parquet = pq.ParquetFile(counter, pre_buffer=False, buffer_size=64 * 1024)
-        batch = next(parquet.iter_batches(batch_size=rows, use_threads=False), None)
-        table = (
-            pa.Table.from_batches([batch])
-            if batch is not None
-            else parquet.schema_arrow.empty_table()
+    contents = (
+        describe_delimited(prefix.data, fmt.separator)
+        if delimited
+        else describe_json_lines(prefix.data)
+    )
+    if prefix.cut_at_cap:
+        contents.notes["cut"] = (
+            f"only {contents.rows} of the first {rows} records end within the first "
+            f"{max_prefix_bytes} bytes; the sample holds those"
         )
-    except (pa.ArrowException, OSError) as err:
-        raise SampleError(f"{path}: cannot read as parquet: {err}") from err
-    table = table.slice(0, rows)
-    out = pa.BufferOutputStream()
-    pq.write_table(table, out)
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return Sample(frame, counter.bytes_read), out.getvalue().to_pybytes()
+    content = gzip.compress(prefix.data, mtime=0) if fmt.gzip else prefix.data
+    return Sample(contents, counter.bytes_read), content
+
+
+def _parquet_head(source: io.RawIOBase, rows: int) -> pa.Table:
+    """The first ``rows`` rows of a Parquet file, from only the row groups that hold them."""
+    parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=64 * 1024)
+    schema = parquet.schema_arrow
+    groups, total = [], 0
+    for index in range(parquet.metadata.num_row_groups):
+        if total >= rows:
+            break
+        groups.append(index)
+        total += parquet.metadata.row_group(index).num_rows
+    batches: list[pa.RecordBatch] = []
+    taken = 0
+    if groups:
+        # Batches do not cross row groups (nor, for some encodings, pages): gather them.
+        for batch in parquet.iter_batches(batch_size=rows, row_groups=groups, use_threads=False):
+            batches.append(batch.slice(0, rows - taken))
+            taken += batches[-1].num_rows
+            if taken >= rows:
+                break
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def write_atomically(target: Path, content: bytes) -> None:

@@ -1,7 +1,8 @@
 """Schema drift between samples: which columns a sample added, removed or retyped.
 
 A schema is the ordered ``(column name, type name)`` pairs of one sample, as recorded in its
-``dagster/column_schema`` metadata (type names are polars dtypes, e.g. ``Int64``, ``String``).
+``dagster/column_schema`` metadata (type names as :mod:`alchemy_assets.describe` gives
+them, e.g. ``Int64``, ``String``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,27 @@ class SchemaError(ValueError):
 
 
 def schema_of(columns: Iterable[tuple[object, object]]) -> Schema:
-    """``columns`` as a :data:`Schema`; raise :class:`SchemaError` for a malformed one."""
+    """``columns`` as a :data:`Schema`; raise :class:`SchemaError` for a malformed one.
+
+    Names are kept as the file wrote them: empty and repeated names are valid.
+    """
     schema = tuple(columns)
     for name, dtype in schema:
-        if not isinstance(name, str) or not name or not isinstance(dtype, str):
+        if not isinstance(name, str) or not isinstance(dtype, str) or not dtype:
             raise SchemaError(f"column {name!r} of type {dtype!r} is not a named, typed column")
-    names = [name for name, _ in schema]
-    duplicates = sorted({str(name) for name in names if names.count(name) > 1})
-    if duplicates:
-        raise SchemaError(f"duplicate column(s) {', '.join(duplicates)}")
     return schema  # type: ignore[return-value]  # every pair was checked to be (str, str) above
+
+
+def _labelled(schema: Schema) -> Schema:
+    """``schema`` with each column named uniquely for comparison: the second ``a`` is ``a #2``,
+    an empty name is ``(no name)``."""
+    seen: Counter[str] = Counter()
+    labelled = []
+    for name, dtype in schema:
+        label = name or "(no name)"
+        seen[label] += 1
+        labelled.append((label if seen[label] == 1 else f"{label} #{seen[label]}", dtype))
+    return tuple(labelled)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class SchemaDiff:
 
 def diff_schemas(old: Schema, new: Schema) -> SchemaDiff:
     """The columns ``new`` added, removed and retyped compared with ``old``."""
+    old, new = _labelled(old), _labelled(new)
     old_types, new_types = dict(old), dict(new)
     return SchemaDiff(
         added=[{"name": n, "type": t} for n, t in new if n not in old_types],

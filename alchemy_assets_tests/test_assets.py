@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from alchemy_assets.defs.datasets import build_defs
 from alchemy_assets.defs.resources import AlchemyRoot
@@ -12,6 +13,7 @@ from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
+from alchemy_assets.stage_file import StagedFile, stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -177,3 +179,60 @@ def test_bronze_events_can_be_turned_off(
     )
     keys = [e.materialization.asset_key for e in result.get_asset_materialization_events()]
     assert keys == [spec.sample_key]
+
+
+def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_with_notes(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_raw("env0/a_latin1.csv", "nom,ville\nJosé,Zürich\n".encode("latin-1"), 1.0)
+    write_raw("env0/b_corrupt.parquet", b"PAR1 not really", 2.0)
+    write_raw("env0/c_surprise.csv", b"v\n1\n", 3.0)
+    write_raw("env0/d_ragged.csv", b"a,b\n1,2\n3\n", 4.0)
+    report = ingest(layout)
+    keys = [Path(c.raw).relative_to("raw").as_posix() for c in report.copied]
+    instance.add_dynamic_partitions(spec.partitions_name, keys)
+    real_stage_file = stage_file
+
+    def stage_or_fail(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
+        if due.key == "env0/c_surprise.csv":
+            raise KeyError("a bug in our code")  # what no reader is expected to raise
+        return real_stage_file(layout, due, rows)
+
+    monkeypatch.setattr("alchemy_assets.defs.assets.stage_file", stage_or_fail)
+    run = [
+        DueFile(k, c.raw, c.bronze, c.mtime, "new file")
+        for k, c in zip(keys, report.copied, strict=True)
+    ]
+    result = defs.resolve_job_def(spec.job_name).execute_in_process(
+        instance=instance,
+        run_config=run_config(spec, run),
+        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    events = [e.materialization for e in result.get_asset_materialization_events()]
+    sampled = {str(m.partition): m for m in events if m.asset_key == spec.sample_key}
+    assert sorted(sampled) == ["env0/a_latin1.csv", "env0/d_ragged.csv"]
+    latin = sampled["env0/a_latin1.csv"]
+    assert latin.metadata["encoding"] == dg.MetadataValue.text(
+        "not UTF-8 (0xe9 at byte 13 (line 2)); decoded as cp1252 for the preview"
+    )
+    assert (latin.description or "").endswith("; odd: encoding")
+    ragged = sampled["env0/d_ragged.csv"].metadata
+    assert ragged["ragged"] == dg.MetadataValue.text(
+        "record 2 (line 3) has 1 fields, the header 2; 1 of 2 records differ"
+    )
+    (failure,) = [e for e in result.all_events if e.event_type is dg.DagsterEventType.STEP_FAILURE]
+    user = failure.step_failure_data.user_failure_data
+    assert user is not None and isinstance(user.metadata["failed"], dg.JsonMetadataValue)
+    failed = user.metadata["failed"].value
+    assert isinstance(failed, dict)
+    assert sorted(failed) == ["env0/b_corrupt.parquet", "env0/c_surprise.csv"]
+    assert "cannot read as parquet" in failed["env0/b_corrupt.parquet"]
+    assert failed["env0/c_surprise.csv"] == (
+        f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code'"
+    )

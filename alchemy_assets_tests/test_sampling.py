@@ -3,14 +3,23 @@ import io
 import os
 import stat
 import struct
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from alchemy_assets.file_formats import UnknownFormatError
-from alchemy_assets.sampling import MAX_PREFIX_BYTES, SampleError, read_sample, take_sample
+from alchemy_assets.preview import markdown_table
+from alchemy_assets.sampling import (
+    MAX_PREFIX_BYTES,
+    Sample,
+    SampleError,
+    read_sample,
+    take_sample,
+)
 from alchemy_assets_tests.conftest import FIGURES
 
 ROWS = 1000
@@ -51,8 +60,8 @@ def test_the_first_rows_are_written_in_the_sources_format(tmp_path: Path, name: 
     source = _write(tmp_path / name, _frame())
     target = tmp_path / "out" / f"sample-{name}"
     sample = take_sample(source, target, rows=10)
-    assert sample.frame.height == 10
-    assert sample.frame["id"].to_list() == list(range(10))
+    assert sample.rows == 10
+    assert [row[0] for row in sample.contents.head] == [str(i) for i in range(10)]
     assert [n for n, _ in sample.schema] == ["id", "code", "note", "value"]
     data = target.read_bytes()
     if name.endswith(".gz"):
@@ -85,7 +94,7 @@ def test_only_a_prefix_of_a_large_file_is_read(tmp_path: Path) -> None:
     for name in ("d.csv", "d.csv.gz", "d.parquet"):
         source = _write(tmp_path / name, big)
         sample, _ = read_sample(source, 100)
-        assert sample.frame.height == 100
+        assert sample.rows == 100
         # A footer with 2,000 row groups is itself large: compare with the file, not a constant.
         assert sample.bytes_read < source.stat().st_size // 4, (name, sample.bytes_read)
     assert (tmp_path / "d.csv").stat().st_size > 5_000_000
@@ -94,14 +103,14 @@ def test_only_a_prefix_of_a_large_file_is_read(tmp_path: Path) -> None:
 def test_a_file_shorter_than_n_rows_gives_all_its_rows(tmp_path: Path) -> None:
     source = _write(tmp_path / "d.csv", _frame(3))
     sample, _ = read_sample(source, 100)
-    assert sample.frame.height == 3
+    assert sample.rows == 3
 
 
 def test_an_empty_csv_gives_an_empty_sample(tmp_path: Path) -> None:
     source = tmp_path / "d.csv"
     source.write_bytes(b"")
     sample = take_sample(source, tmp_path / "s.csv")
-    assert (sample.frame.height, sample.schema) == (0, [])
+    assert (sample.rows, sample.schema) == (0, [])
 
 
 def test_an_unknown_format_fails_with_the_name(tmp_path: Path) -> None:
@@ -114,14 +123,21 @@ def test_an_unknown_format_fails_with_the_name(tmp_path: Path) -> None:
 def test_a_csv_with_an_unterminated_quote_fails_within_the_prefix_limit(tmp_path: Path) -> None:
     source = tmp_path / "d.csv"
     source.write_bytes(b'a,b\n1,"never closed\n' + b"x,y\n" * 400_000)
-    with pytest.raises(SampleError, match="no 100 complete rows in the first 1048576 bytes"):
+    with pytest.raises(
+        SampleError,
+        match=r"d\.csv: unterminated quote: the quoted field opened on line 2 \(byte 6\) "
+        "does not close within the first 1048576 bytes",
+    ):
         read_sample(source, 100, max_prefix_bytes=1024 * 1024)
 
 
 def test_a_single_huge_line_fails_without_reading_it_all(tmp_path: Path) -> None:
     source = tmp_path / "d.csv"
     source.write_bytes(b"a,b\n" + b"x" * (8 * 1024 * 1024))
-    with pytest.raises(SampleError, match="no 100 complete rows in the first 1048576 bytes"):
+    with pytest.raises(
+        SampleError,
+        match="the record on line 2 does not end within the first 1048576 bytes",
+    ):
         read_sample(source, 100, max_prefix_bytes=1024 * 1024)
 
 
@@ -174,7 +190,9 @@ def test_a_single_200_mb_csv_line_fails_after_reading_at_most_64_mib(tmp_path: P
         chunk = b"x" * (8 * 1024 * 1024)
         for _ in range(25):
             f.write(chunk)
-    with pytest.raises(SampleError, match=f"no 100 complete rows in the first {MAX_PREFIX_BYTES}"):
+    with pytest.raises(
+        SampleError, match=f"record on line 2 does not end within the first {MAX_PREFIX_BYTES}"
+    ):
         take_sample(source, tmp_path / "out" / "s.csv")
     assert not (tmp_path / "out").exists()
 
@@ -187,3 +205,135 @@ def test_a_device_file_fails_without_hanging(tmp_path: Path) -> None:
         pytest.skip("creating a device node needs root")
     with pytest.raises(SampleError, match="not a regular file"):
         read_sample(device)
+
+
+# Each class of wrong or refused sample seen on real files (issue 11), one test each.
+
+
+def _sampled(tmp_path: Path, name: str, data: bytes, rows: int) -> tuple[Sample, bytes]:
+    source = tmp_path / name
+    source.write_bytes(data)
+    target = tmp_path / "out" / name
+    sample = take_sample(source, target, rows=rows)
+    return sample, target.read_bytes()
+
+
+def test_values_after_the_kept_rows_never_fail_the_file(tmp_path: Path) -> None:
+    csv_data = b"id,price\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(10)) + b"10,17.5\n"
+    sample, content = _sampled(tmp_path, "d.csv", csv_data, 7)
+    assert content == b"".join(csv_data.splitlines(keepends=True)[:8])
+    assert sample.schema == [("id", "Int64"), ("price", "Int64")]
+    lines = [b'{"v": %d}\n' % i for i in range(150)] + [b'{"v": "text"}\n', b'{"v": 1.5}\n']
+    sample, content = _sampled(tmp_path, "d.jsonl", b"".join(lines), 150)
+    assert (sample.rows, sample.schema, content) == (150, [("v", "Int64")], b"".join(lines[:150]))
+
+
+def test_parquet_gives_exactly_n_rows_across_small_row_groups_with_dictionary_columns(
+    tmp_path: Path,
+) -> None:
+    table = pa.table(
+        {
+            "id": list(range(1000)),
+            "cat": pa.array([f"c{i % 3}" for i in range(1000)]).dictionary_encode(),
+        }
+    )
+    source = tmp_path / "d.parquet"
+    pq.write_table(table, source, row_group_size=30, use_dictionary=True)
+    sample = take_sample(source, tmp_path / "s.parquet", rows=100)
+    written = pq.read_table(tmp_path / "s.parquet")
+    assert sample.rows == 100 and written.num_rows == 100
+    assert written.equals(pq.read_table(source).slice(0, 100))
+    assert sample.bytes_read <= source.stat().st_size
+
+
+def test_cr_only_line_endings_end_records(tmp_path: Path) -> None:
+    data = b"a,b\r" + b"".join(b"%d,x\r" % i for i in range(50))
+    sample, content = _sampled(tmp_path, "mac.csv", data, 10)
+    assert (sample.rows, sample.schema) == (10, [("a", "Int64"), ("b", "String")])
+    assert content == b"a,b\r" + b"".join(b"%d,x\r" % i for i in range(10))
+
+
+def test_repeated_and_empty_header_names_are_kept_as_written(tmp_path: Path) -> None:
+    data = b"0.00,0.00,,x\n1,2,3,4\n5,6,7,8\n"
+    sample, content = _sampled(tmp_path, "d.csv", data, 5)
+    assert content == data
+    assert [name for name, _ in sample.schema] == ["0.00", "0.00", "", "x"]
+    assert "header" in sample.notes
+
+
+def test_blank_last_lines_backslash_quotes_and_quoted_crlf_are_kept_as_written(
+    tmp_path: Path,
+) -> None:
+    sample, content = _sampled(tmp_path, "blank.csv", b"a,b\n1,2\n\n", 5)
+    assert (sample.rows, content) == (1, b"a,b\n1,2\n")
+    data = b'a,b\r\n"say \\"hi\\"",1\r\n"two\r\nlines",2\r\n'
+    sample, content = _sampled(tmp_path, "quotes.csv", data, 5)
+    assert (sample.rows, content) == (2, data)
+    preview = markdown_table([n for n, _ in sample.schema], sample.contents.head)
+    assert "\r" not in preview and "| two lines | 2 |" in preview
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([Decimal("1.5"), None], pa.decimal256(50, 3)),
+        pa.array([0, 1], pa.timestamp("ms", tz="+05:30")),
+        pa.array([[1], []], pa.list_(pa.int64())),
+        pa.array([{"k": 1}, None], pa.struct([("k", pa.int64())])),
+    ],
+    ids=["decimal256", "fixed-offset-tz", "list", "struct"],
+)
+def test_parquet_types_that_crashed_readers_are_sampled(tmp_path: Path, column: pa.Array) -> None:
+    source = tmp_path / "d.parquet"
+    table = pa.table({"c": column}).replace_schema_metadata({"vendor": "kept"})
+    pq.write_table(table, source)
+    sample = take_sample(source, tmp_path / "s.parquet", rows=1)
+    written = pq.read_table(tmp_path / "s.parquet")
+    assert written.equals(table.slice(0, 1))
+    assert written.schema.metadata == {b"vendor": b"kept"}
+    assert sample.schema == [("c", str(pq.read_schema(source).field("c").type))]
+
+
+def test_a_reader_panic_fails_only_that_file_with_its_own_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic
+        pass
+
+    def panic(data: bytes, separator: str) -> None:
+        raise PanicException("decimal256 not implemented")
+
+    monkeypatch.setattr("alchemy_assets.sampling.describe_delimited", panic)
+    source = tmp_path / "d.csv"
+    source.write_bytes(b"a\n1\n")
+    with pytest.raises(SampleError, match=r"d\.csv: reader crashed on it: PanicException: decimal"):
+        read_sample(source)
+
+
+def test_a_wide_file_gives_a_valid_preview_and_small_parquet_reads_at_most_its_size(
+    tmp_path: Path,
+) -> None:
+    header = ",".join(f"column_{i}" for i in range(2500)).encode()
+    data = header + b"\n" + b",".join(b"1" for _ in range(2500)) + b"\n"
+    sample, content = _sampled(tmp_path, "wide.csv", data, 5)
+    assert content == data and len(sample.schema) == 2500
+    lines = markdown_table([n for n, _ in sample.schema], sample.contents.head).splitlines()
+    assert len({line.count(" | ") for line in lines[:3] if line.startswith("| ")}) == 1
+    source = _write(tmp_path / "small.parquet", _frame(5))
+    small = take_sample(source, tmp_path / "s.parquet", rows=100)
+    assert 0 < small.bytes_read <= source.stat().st_size
+
+
+def test_a_latin1_file_is_sampled_and_the_encoding_is_noted(tmp_path: Path) -> None:
+    data = "nom,ville\nJosé,Zürich\n".encode("latin-1")
+    sample, content = _sampled(tmp_path, "fr.csv", data, 5)
+    assert content == data
+    assert sample.contents.head == (("José", "Zürich"),)
+    assert sample.notes["encoding"].startswith("not UTF-8 (0xe9 at byte 13 (line 2))")
+
+
+def test_a_gzip_sample_holds_exactly_the_first_records_as_written(tmp_path: Path) -> None:
+    data = b"\xef\xbb\xbfa;b,c\r\n" + b"".join(b'%d;x,"q"""\r\n' % i for i in range(500))
+    sample, content = _sampled(tmp_path, "d.csv.gz", gzip.compress(data), 3)
+    assert gzip.decompress(content) == b"".join(data.splitlines(keepends=True)[:4])
+    assert sample.rows == 3

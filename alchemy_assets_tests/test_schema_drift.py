@@ -73,8 +73,8 @@ def test_without_a_prevailing_schema_only_the_previous_sample_counts() -> None:
 @pytest.mark.parametrize(
     ("columns", "message"),
     [
-        ([("a", "Int64"), ("a", "String")], "duplicate column(s) a"),
-        ([("", "Int64")], "column '' of type 'Int64' is not a named, typed column"),
+        ([("a", "")], "column 'a' of type '' is not a named, typed column"),
+        ([(1, "Int64")], "column 1 of type 'Int64' is not a named, typed column"),
         ([("a", None)], "column 'a' of type None is not a named, typed column"),
     ],
 )
@@ -84,3 +84,12 @@ def test_a_malformed_schema_is_refused_with_the_reason(
     with pytest.raises(SchemaError) as err:
         schema_of(columns)
     assert str(err.value) == message
+
+
+def test_repeated_and_empty_header_names_are_compared_by_position_among_their_namesakes() -> None:
+    old = schema_of([("a", "Int64"), ("a", "Int64"), ("", "String")])
+    new = schema_of([("a", "Int64"), ("a", "Float64"), ("", "String"), ("", "Int64")])
+    diff = diff_schemas(old, new)
+    assert diff.retyped == [{"name": "a #2", "old": "Int64", "new": "Float64"}]
+    assert diff.added == [{"name": "(no name) #2", "type": "Int64"}]
+    assert diff.removed == []

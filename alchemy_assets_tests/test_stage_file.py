@@ -23,7 +23,7 @@ def test_a_due_file_is_sampled_to_its_sample_path(
     staged = stage_file(layout, _due(layout), rows=1)
     assert staged.sample_relpath == "samples/env0/a_sample.csv"
     assert (layout.root / staged.sample_relpath).read_text() == "x,y\n1,2\n"
-    assert staged.bronze_size == 12 and staged.sample.frame.height == 1
+    assert staged.bronze_size == 12 and staged.sample.rows == 1
 
 
 def test_a_missing_bronze_file_fails(layout: DatasetLayout, write_raw: RawWriter) -> None:

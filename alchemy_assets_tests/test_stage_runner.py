@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from alchemy_assets.defs import assets as assets_module
+from alchemy_assets.defs.checks import RunChecks
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key, stage_dataset
 from alchemy_assets.defs.status_lookup import failed_partitions
@@ -94,33 +95,54 @@ def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A bug, not a bad file: an exception the op does not expect, injected where it stages
-    the second file of a run. That file fails with the exception's message, the first stays
-    sampled, the trace is kept, and `alchemy status` counts the file failed until sampled."""
+    """A bug, not a bad file: an exception the op does not expect. Raised where it stages one
+    file, it fails that file alone (its trace in the run's log); raised outside the per-file
+    loop, it fails the files not sampled, with the trace in the report."""
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
     write_raw("env1/a.csv", b"v\n2\n", 2.0)
     ingest(layout)
     job = defs.resolve_job_def(spec.job_name)
 
     def broken(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
-        if due.key == "env1/a.csv":
+        if due.key == "env0/a.csv":
             raise ZeroDivisionError("injected")
         return stage_file(layout, due, rows)
 
     with monkeypatch.context() as patch:
         patch.setattr(assets_module, "stage_file", broken)
         report = stage_dataset(instance, job, spec, layout)
-    assert report.sampled == 1
-    assert report.failed == {"env1/a.csv": "ZeroDivisionError: injected"}
+    assert report.sampled == 1 and report.errors == []
+    (reason,) = report.failed.values()
+    assert list(report.failed) == ["env0/a.csv"]
+    assert reason.endswith(": unexpected ZeroDivisionError: injected")
+    logs = instance.all_logs(instance.get_runs(limit=1)[0].run_id)
+    assert any('raise ZeroDivisionError("injected")' in (e.message or "") for e in logs)
+    keys = ["env0/a.csv", "env1/a.csv"]
+    assert failed_partitions(instance, spec, keys) == {"env0/a.csv": reason}
+
+    write_raw("env0/b.csv", b"v\n3\n", 3.0)
+    ingest(layout)
+
+    def read_broken(*args: object) -> None:
+        raise ZeroDivisionError("injected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RunChecks, "read", read_broken)
+        report = stage_dataset(instance, job, spec, layout)
+    assert report.sampled == 0
+    assert report.failed == {"env0/b.csv": "ZeroDivisionError: injected"}
     (error,) = report.errors
     assert error.startswith("run ")
-    assert 'in broken\n    raise ZeroDivisionError("injected")' in error
+    assert 'in read_broken\n    raise ZeroDivisionError("injected")' in error
     # Dagster's console logger printed nothing: the report is the only account.
     assert "STEP_FAILURE" not in capsys.readouterr().err
-    keys = ["env0/a.csv", "env1/a.csv"]
-    assert failed_partitions(instance, spec, keys) == {"env1/a.csv": "run failed"}
+    keys = ["env0/a.csv", "env0/b.csv", "env1/a.csv"]
+    assert failed_partitions(instance, spec, keys) == {
+        "env0/a.csv": reason,
+        "env0/b.csv": "run failed",
+    }
     # Fixed: the next stage samples it (the manifest lines are read again after a reset).
     instance.run_storage.set_cursor_values({cursor_key(spec): ""})
     again = stage_dataset(instance, job, spec, layout)
-    assert (again.sampled, again.unchanged) == (1, 1)
+    assert (again.sampled, again.unchanged) == (2, 1)
     assert failed_partitions(instance, spec, keys) == {}

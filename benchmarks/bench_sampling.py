@@ -33,7 +33,7 @@ from alchemy_assets.sampling import read_sample
 started = time.perf_counter()
 if method == "sample":
     sample, _ = read_sample(path, 100)
-    rows = sample.frame.height
+    rows = sample.rows
 else:
     frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
     rows = frame.head(100).height

@@ -1,5 +1,6 @@
 """Per dataset: the ``bronze`` files (written by ``alchemy ingest``) and their ``sample``s."""
 
+import traceback
 import warnings
 from collections.abc import Iterator
 
@@ -91,7 +92,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         partitions_def=spec.partitions_def,
         group_name=spec.group_name,
         skippable=True,
-        kinds={"polars"},
+        kinds={"file"},
         description=(
             f"The first {rows} rows of each bronze file of {spec.dataset_id}, in the file's "
             "own format, at samples/<env>/<path>/<stem>_sample<ext>. Metadata `mtime` is the "
@@ -139,6 +140,11 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 failed[due.key] = str(err)
                 tried[due.key] = due
                 context.log.error(f"{due.key}: {err}")
+                continue
+            except Exception as err:  # a bug or a reader's surprise fails this file alone
+                failed[due.key] = f"{due.bronze}: unexpected {type(err).__name__}: {err}"
+                tried[due.key] = due
+                context.log.error(f"{due.key}: {failed[due.key]}\n{traceback.format_exc()}")
                 continue
             if spec.options.bronze_events:
                 yield bronze_event(spec, staged)

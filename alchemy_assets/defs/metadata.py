@@ -3,38 +3,11 @@
 from __future__ import annotations
 
 import dagster as dg
-import polars as pl
 
 from alchemy_assets.defs.lookup import DATA_VERSION_TAG
 from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.preview import markdown_table
 from alchemy_assets.stage_file import StagedFile
-
-PREVIEW_ROWS = 20
-
-
-def preview_markdown(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
-    """The first ``rows`` rows as a Markdown table (the types are in the column schema)."""
-    if frame.width == 0:
-        return "_no columns_"
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        tbl_rows=rows,
-        tbl_cols=-1,
-        fmt_str_lengths=60,
-        tbl_width_chars=10_000,
-    ):
-        return str(_escaped(frame.head(rows)))
-
-
-def _escaped(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells with ``|`` escaped and line breaks folded, so they stay inside their cell."""
-    return frame.with_columns(
-        pl.col(pl.String)
-        .str.replace_all("|", "\\|", literal=True)
-        .str.replace_all("\n", " ", literal=True)
-    )
 
 
 def _version(mtime: float) -> dict[str, str]:
@@ -65,10 +38,11 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
     schema = dg.TableSchema(
         columns=[dg.TableColumn(name=name, type=dtype) for name, dtype in sample.schema]
     )
+    odd = f"; odd: {', '.join(sample.notes)}" if sample.notes else ""
     return dg.AssetMaterialization(
         asset_key=spec.sample_key,
         partition=due.key,
-        description=f"first {sample.frame.height} rows of {due.raw}",
+        description=f"first {sample.rows} records of {due.raw}{odd}",
         metadata={
             "mtime": dg.MetadataValue.float(due.mtime),
             "reason": due.reason,
@@ -77,10 +51,14 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
             "bronze_size": dg.MetadataValue.int(staged.bronze_size),
             "sample": staged.sample_relpath,
             "sample_path": dg.MetadataValue.path(str(staged.sample_path)),
-            "dagster/row_count": dg.MetadataValue.int(sample.frame.height),
+            "dagster/row_count": dg.MetadataValue.int(sample.rows),
             "dagster/column_schema": dg.MetadataValue.table_schema(schema),
-            "preview": dg.MetadataValue.md(preview_markdown(sample.frame)),
+            "preview": dg.MetadataValue.md(
+                markdown_table([name for name, _ in sample.schema], sample.contents.head)
+            ),
             "bytes_read": dg.MetadataValue.int(sample.bytes_read),
+            # What is odd about the kept records, by topic (encoding, ragged, header, ...).
+            **{topic: dg.MetadataValue.text(note) for topic, note in sample.notes.items()},
         },
         tags=_version(due.mtime),
     )
