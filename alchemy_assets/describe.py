@@ -55,9 +55,10 @@ def decode(data: bytes) -> tuple[str, str | None]:
     except UnicodeDecodeError as err:
         where = f"byte {err.start} (line {line_number(data, err.start)})"
         first = f"0x{data[err.start]:02x}"
+    body = data.removeprefix(b"\xef\xbb\xbf")
     for encoding in ("cp1252", "latin-1"):
         try:
-            text = data.decode(encoding)
+            text = body.decode(encoding)
         except UnicodeDecodeError:
             continue
         return text, f"not UTF-8 ({first} at {where}); decoded as {encoding} for the preview"

@@ -18,6 +18,7 @@ CHUNK = 64 * 1024
 _CR, _LF, _QUOTE = 13, 10, 34
 _CSV_SPECIALS = re.compile(rb'[\r\n"]')
 _LINE_ENDS = re.compile(rb"[\r\n]")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32's little-endian BOM starts the same
 
 
 class RecordError(ValueError):
@@ -139,6 +140,11 @@ def find_records(
             return _at_cap(scanner, cap, at_least)
         chunk = stream.read(min(CHUNK, cap - len(scanner.buf)))
         if chunk:
+            if not scanner.buf and chunk[:2] in _UTF16_BOMS:
+                raise RecordError(
+                    f"UTF-16 text (byte order mark {chunk[:2].hex(' ').upper()}): only "
+                    "ASCII-compatible encodings (UTF-8, Latin-1, cp1252, ...) can be sampled"
+                )
             scanner.buf += chunk
         else:
             eof = True

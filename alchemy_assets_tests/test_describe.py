@@ -72,3 +72,9 @@ def test_a_table_keeps_its_arrow_types_and_shows_exotic_values_as_text() -> None
         ("m", "map<string, int64>"),
     )
     assert contents.head == (("1.50", "1970-01-01 05:30:00+05:30", '[["k", 1]]'),)
+
+
+def test_a_bom_is_not_part_of_the_first_name_whatever_the_encoding() -> None:
+    contents = describe_delimited(b"\xef\xbb\xbfname\nJos\xe9\n", ",")
+    assert contents.columns == (("name", "String"),)
+    assert contents.head == (("José",),)

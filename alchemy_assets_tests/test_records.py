@@ -142,3 +142,9 @@ def test_records_end_where_the_csv_module_ends_them(
         assert _quote_open_at_the_end(data, separator)  # the only thing refused
         return
     assert found == _reference(data, records, separator)
+
+
+def test_utf16_text_is_refused_because_its_bytes_cannot_be_cut_at_line_endings() -> None:
+    data = "a,b\n1,2\n".encode("utf-16")
+    with pytest.raises(RecordError, match=r"UTF-16 text \(byte order mark FF FE\): only ASCII"):
+        find_records(io.BytesIO(data), 2, ",", cap=1 << 20)
