@@ -8,10 +8,10 @@ must be of the latest manifest line for its raw file (a later line not yet sampl
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass, field
 
+from alchemy_assets import confined
 from alchemy_assets.layout import DatasetLayout, LayoutError
 
 
@@ -74,11 +74,11 @@ def _bronze_problems(
     layout: DatasetLayout, sampled: SampledFile, compared: dict[str, str | float | int | None]
 ) -> list[str]:
     try:
-        info = os.stat(layout.resolve(sampled.bronze))
+        info = confined.lstat(layout.root, sampled.bronze)
+    except confined.MissingError:
+        return [f"{sampled.bronze}: bronze file is missing"]
     except LayoutError as err:
         return [f"{sampled.bronze}: refused: {err}"]
-    except FileNotFoundError:
-        return [f"{sampled.bronze}: bronze file is missing"]
     except OSError as err:
         return [f"{sampled.bronze}: cannot be read: {err.strerror}"]
     if not stat.S_ISREG(info.st_mode):

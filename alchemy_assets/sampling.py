@@ -131,44 +131,59 @@ def read_sample(
     so a file rewritten in between is never sampled. Any failure, whatever raised it, is a
     :class:`SampleError` naming the file.
     """
+    detect_format(str(path))
+    with _open_regular(path) as raw:
+        return sample_open_file(
+            raw, path, rows, max_prefix_bytes=max_prefix_bytes, expect_mtime=expect_mtime
+        )
+
+
+def sample_open_file(
+    raw: IO[bytes],
+    path: Path | str,
+    rows: int = DEFAULT_ROWS,
+    *,
+    max_prefix_bytes: int = MAX_PREFIX_BYTES,
+    expect_mtime: float | None = None,
+) -> tuple[Sample, bytes]:
+    """:func:`read_sample` of a file already open (``path`` names it: format and messages)."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     fmt = detect_format(str(path))
-    with _open_regular(path) as raw:
-        _check_mtime(raw, path, expect_mtime)
-        counter = _CountingReader(raw)
-        try:
-            result = _read_open(counter, fmt, rows, max_prefix_bytes)
-        except RecordError as err:
-            raise SampleError(f"{path}: {err}") from err
-        except (OSError, EOFError, zlib.error) as err:
-            where = f" after {counter.bytes_read} bytes" if fmt.gzip else ""
-            raise SampleError(f"{path}: cannot read{where}: {err}") from err
-        except pa.ArrowException as err:
-            raise SampleError(f"{path}: cannot read as parquet: {err}") from err
-        except Exception as err:
-            raise SampleError(f"{path}: cannot read as {fmt.kind.value}: {_what(err)}") from err
-        except BaseException as err:
-            # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
-            # file's failure, not the process's. Interrupts and exits go on up.
-            if type(err).__name__ != "PanicException":
-                raise
-            raise SampleError(f"{path}: reader crashed on it: {_what(err)}") from err
-        _check_mtime(raw, path, expect_mtime)
-        return result
+    _check_mtime(raw, path, expect_mtime)
+    counter = _CountingReader(raw)
+    try:
+        result = _read_open(counter, fmt, rows, max_prefix_bytes)
+    except RecordError as err:
+        raise SampleError(f"{path}: {err}") from err
+    except (OSError, EOFError, zlib.error) as err:
+        where = f" after {counter.bytes_read} bytes" if fmt.gzip else ""
+        raise SampleError(f"{path}: cannot read{where}: {err}") from err
+    except pa.ArrowException as err:
+        raise SampleError(f"{path}: cannot read as parquet: {err}") from err
+    except Exception as err:
+        raise SampleError(f"{path}: cannot read as {fmt.kind.value}: {_what(err)}") from err
+    except BaseException as err:
+        # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
+        # file's failure, not the process's. Interrupts and exits go on up.
+        if type(err).__name__ != "PanicException":
+            raise
+        raise SampleError(f"{path}: reader crashed on it: {_what(err)}") from err
+    _check_mtime(raw, path, expect_mtime)
+    return result
 
 
 def _what(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _check_mtime(raw: IO[bytes], path: Path, expect_mtime: float | None) -> None:
+def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -> None:
     if expect_mtime is None:
         return
     actual = os.fstat(raw.fileno()).st_mtime
     if actual != expect_mtime:
         raise SampleError(
-            f"{path}: mtime {actual!r} differs from the expected {expect_mtime!r} "
+            f"{path}: mtime {actual!r} differs from the manifest's {expect_mtime!r} "
             "(rewritten after ingest, or while being sampled)"
         )
 

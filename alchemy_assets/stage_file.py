@@ -1,24 +1,35 @@
 """Sample one due file: check its bronze copy against the manifest line, then take the sample.
 
-Every path is resolved inside the dataset root first, so a manifest line can never make the
-platform read or write outside it.
+Every file is opened relative to the dataset root without following links
+(:mod:`alchemy_assets.confined`), so neither a manifest line nor a link swapped in mid-run can
+make staging read or write outside ``bronze/`` and ``samples/``. Each sample has a lock file
+and a provenance file beside it (the delivery it holds and the run that took it): under the
+lock, a delivery already sampled and recorded is not sampled again (exactly once, whoever
+runs), and a delivery older than the one the sample holds never replaces it ("older" is
+earlier in the manifest, never a clock-derived name).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import stat
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from alchemy_assets import confined
 from alchemy_assets.file_formats import sample_relpath
-from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.sampling import Sample, SampleError, take_sample, write_atomically
+from alchemy_assets.layout import DatasetLayout, LayoutError
+from alchemy_assets.manifest_reader import read_whole_manifest
+from alchemy_assets.sampling import Sample, SampleError, sample_open_file
 from alchemy_assets.staging import DueFile
+
+# Whether the instance already holds a sample of this delivery (the partition's latest
+# sample was taken at this mtime): asked under the lock, after the provenance says so.
+Recorded = Callable[[DueFile], bool]
 
 
 @dataclass(frozen=True)
@@ -33,67 +44,153 @@ class StagedFile:
     sample: Sample
 
 
-def stage_file(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
-    """Write the sample of ``due``; raise :class:`SampleError` (or ``LayoutError``) if it fails.
-
-    The bronze file must exist and still carry the manifest's mtime: bronze is immutable, so
-    a different mtime means it was rewritten after its line was written, and no sample of
-    unknown content is taken. Runs writing the same sample are serialized, and a sample of an
-    older delivery never replaces that of a newer one (:class:`SupersededError`).
-    """
-    bronze = layout.resolve(due.bronze)
-    try:
-        info = os.stat(bronze)
-    except FileNotFoundError:
-        raise SampleError(f"{due.bronze}: bronze file is missing") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SampleError(f"{due.bronze}: not a regular file")
-    if info.st_mtime != due.mtime:
-        raise SampleError(
-            f"{due.bronze}: mtime {info.st_mtime!r} differs from the manifest's {due.mtime!r} "
-            "(bronze rewritten after ingest?)"
-        )
-    relpath = sample_relpath(due.raw)
-    target = layout.resolve(relpath)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target):
-        current = read_provenance(target)
-        if current is not None and current > due.bronze:
-            raise SupersededError(
-                f"{relpath} already holds the sample of the newer {current}; "
-                f"{due.bronze} is not sampled over it"
-            )
-        sample = take_sample(bronze, target, rows, expect_mtime=due.mtime)
-        write_atomically(_provenance_path(target), json.dumps({"bronze": due.bronze}).encode())
-    return StagedFile(due, bronze, info.st_size, target, relpath, sample)
-
-
 class SupersededError(Exception):
-    """A newer delivery of the file was sampled already (two runs raced): nothing to do."""
+    """A later delivery of the file (later in the manifest) was sampled already."""
 
 
-def _provenance_path(sample: Path) -> Path:
-    return sample.with_name(f".{sample.name}.source.json")
+class AlreadySampledError(Exception):
+    """This very delivery was sampled and recorded already, by another run."""
 
 
-def read_provenance(sample: Path) -> str | None:
-    """The bronze path (relative to ``R``) the sample at ``sample`` was taken from, if known.
+@dataclass(frozen=True)
+class Provenance:
+    """What a sample holds: the delivery (bronze path, mtime) and the run that took it."""
 
-    Bronze paths sort by time of ingest, so the larger of two is the newer delivery.
-    """
-    try:
-        value = json.loads(_provenance_path(sample).read_bytes()).get("bronze")
-    except (FileNotFoundError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+    bronze: str
+    mtime: float | None = None
+    run_id: str = ""
+
+    def holds(self, due: DueFile) -> bool:
+        return self.bronze == due.bronze and self.mtime == due.mtime
+
+
+class DeliveryOrder:
+    """The position of each bronze file's line in the manifest, read once when first needed
+    (only when two deliveries of one file meet), and again for a delivery it does not know."""
+
+    def __init__(self, layout: DatasetLayout) -> None:
+        self._layout = layout
+        self._positions: dict[str, int] | None = None
+
+    def _read(self) -> dict[str, int]:
+        positions: dict[str, int] = {}
+        for batch in read_whole_manifest(self._layout.manifest, self._layout.root):
+            if batch.restarted:
+                positions.clear()
+            for entry in batch.entries:
+                positions[entry.bronze] = len(positions)
+        return positions
+
+    def later(self, held: str, due: str) -> bool:
+        """Whether bronze file ``held``'s line comes after ``due``'s in the manifest."""
+        if self._positions is None or held not in self._positions:
+            self._positions = self._read()
+        held_at, due_at = self._positions.get(held), self._positions.get(due)
+        return held_at is not None and (due_at is None or held_at > due_at)
+
+
+def stage_file(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
+    """Write the sample of ``due`` (see :func:`staging`) unless a later delivery's is there."""
+    with staging(layout, due, rows, order=DeliveryOrder(layout)) as staged:
+        return staged
 
 
 @contextlib.contextmanager
-def _locked(sample: Path) -> Iterator[None]:
-    """Serialize the runs writing one sample (two runs of one partition may race)."""
-    fd = os.open(sample.with_name(f".{sample.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+def staging(
+    layout: DatasetLayout,
+    due: DueFile,
+    rows: int,
+    *,
+    run_id: str = "",
+    recorded: Recorded | None = None,
+    order: DeliveryOrder | None = None,
+) -> Iterator[StagedFile]:
+    """Write the sample of ``due`` and hold its lock while the caller records it.
+
+    Raises :class:`SampleError` (or ``LayoutError``) if the bronze file cannot be sampled:
+    missing, a link, rewritten (its mtime differs from the manifest's: bronze is immutable),
+    or unreadable. With ``recorded``, a delivery the provenance and the instance both say was
+    sampled raises :class:`AlreadySampledError`; with ``order``, a delivery earlier in the
+    manifest than the one the sample holds raises :class:`SupersededError`.
+    """
+    confined.plain_parts(layout.root, due.bronze)
+    folder, name = posixpath.split(due.bronze)
+    relpath = sample_relpath(due.raw)
+    sample_folder, sample_name = posixpath.split(relpath)
+    if not due.bronze.startswith("bronze/"):
+        raise LayoutError(f"{due.bronze}: not a file under bronze/: staging reads no other")
+    with contextlib.ExitStack() as stack:
+        source_folder = stack.enter_context(confined.folder(layout.root, folder))
+        source = stack.enter_context(_open_bronze(source_folder, name, due))
+        info = os.fstat(source.fileno())
+        if info.st_mtime != due.mtime:  # checked before anything is created for it
+            raise SampleError(
+                f"{due.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
+                f"{due.mtime!r} (bronze rewritten after ingest?)"
+            )
+        out = stack.enter_context(confined.folder(layout.root, sample_folder, create=True))
+        stack.enter_context(confined.locked(out, sample_name))
+        held = read_provenance_at(out, sample_name)
+        if held is not None and recorded is not None and held.holds(due) and recorded(due):
+            raise AlreadySampledError(
+                f"{relpath} already holds this delivery ({due.bronze} at mtime {due.mtime!r}), "
+                f"sampled and recorded by run {held.run_id or '(unknown)'}: not sampled again"
+            )
+        if (
+            held is not None
+            and order is not None
+            and held.bronze != due.bronze
+            and order.later(held.bronze, due.bronze)
+        ):
+            raise SupersededError(
+                f"{relpath} already holds the sample of {held.bronze}, a later manifest line; "
+                f"{due.bronze} is not sampled over it"
+            )
+        sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=due.mtime)
+        confined.write_atomically(out, sample_name, content)
+        provenance = {"bronze": due.bronze, "mtime": due.mtime, "run_id": run_id}
+        confined.write_atomically(
+            out, confined.aux_name(sample_name, ".source.json"), json.dumps(provenance).encode()
+        )
+        yield StagedFile(
+            due, layout.root / due.bronze, info.st_size, layout.root / relpath, relpath, sample
+        )
+
+
+def _open_bronze(folder: int, name: str, due: DueFile) -> IO[bytes]:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        return confined.open_regular(folder, name, due.bronze)
+    except confined.MissingError:
+        raise SampleError(f"{due.bronze}: bronze file is missing") from None
+    except confined.ConfinementError as err:
+        raise SampleError(str(err)) from None
+
+
+def read_provenance_at(folder: int, sample_name: str) -> Provenance | None:
+    """The provenance of sample ``sample_name`` in ``folder``, if it has a readable one."""
+    data = confined.read_small(folder, confined.aux_name(sample_name, ".source.json"))
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("bronze"), str):
+        return None
+    mtime = value.get("mtime")
+    return Provenance(
+        value["bronze"],
+        float(mtime) if isinstance(mtime, int | float) and not isinstance(mtime, bool) else None,
+        str(value.get("run_id") or ""),
+    )
+
+
+def read_provenance(sample: Path) -> str | None:
+    """The bronze path (relative to ``R``) the sample at ``sample`` was taken from, if known."""
+    try:
+        fd = os.open(sample.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        held = read_provenance_at(fd, sample.name)
     finally:
         os.close(fd)
+    return held.bronze if held else None

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
@@ -106,13 +107,21 @@ def _race_one(root: str, dataset: str, due: DueFile, start_after: float) -> str:
     return "written"
 
 
+@pytest.mark.parametrize(
+    "names",
+    [("000001--a.csv", "000002--a.csv"), ("000002--a.csv", "000001--a.csv")],
+    ids=["clock-forward", "clock-set-back"],
+)
 def test_two_racing_sample_runs_leave_the_newer_deliverys_sample(
-    fp_prefix: Path, layout: DatasetLayout
+    fp_prefix: Path, layout: DatasetLayout, names: tuple[str, str]
 ) -> None:
-    _bronze(layout, "000001--a.csv", 1.0, "v\nold\n")
-    _bronze(layout, "000002--a.csv", 2.0, "v\nnew\n")
-    old = DueFile("env0/a.csv", "raw/env0/a.csv", "bronze/2026/01/01/000001--a.csv", 1.0, "x")
-    new = DueFile("env0/a.csv", "raw/env0/a.csv", "bronze/2026/01/01/000002--a.csv", 2.0, "y")
+    """ "Newer" is the later manifest line, also when the re-delivery was ingested with a
+    clock behind the first ingest (its bronze name sorts before the older one's)."""
+    layout.manifest.write_bytes(
+        _bronze(layout, names[0], 1.0, "v\nold\n") + _bronze(layout, names[1], 2.0, "v\nnew\n")
+    )
+    old = DueFile("env0/a.csv", "raw/env0/a.csv", f"bronze/2026/01/01/{names[0]}", 1.0, "x")
+    new = DueFile("env0/a.csv", "raw/env0/a.csv", f"bronze/2026/01/01/{names[1]}", 2.0, "y")
     sample = layout.samples / "env0" / "a_sample.csv"
     rng = random.Random(3)
     ctx = multiprocessing.get_context("spawn")

@@ -1,4 +1,7 @@
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -10,7 +13,7 @@ from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key,
 from alchemy_assets.defs.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.stage_file import StagedFile, stage_file
+from alchemy_assets.stage_file import StagedFile, staging
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -103,13 +106,17 @@ def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace
     ingest(layout)
     job = defs.resolve_job_def(spec.job_name)
 
-    def broken(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
+    @contextlib.contextmanager
+    def broken(
+        layout: DatasetLayout, due: DueFile, rows: int, **options: Any
+    ) -> Iterator[StagedFile]:
         if due.key == "env0/a.csv":
             raise ZeroDivisionError("injected")
-        return stage_file(layout, due, rows)
+        with staging(layout, due, rows, **options) as staged:
+            yield staged
 
     with monkeypatch.context() as patch:
-        patch.setattr(assets_module, "stage_file", broken)
+        patch.setattr(assets_module, "staging", broken)
         report = stage_dataset(instance, job, spec, layout)
     assert report.sampled == 1 and report.errors == []
     (reason,) = report.failed.values()

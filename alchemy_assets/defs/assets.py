@@ -1,5 +1,6 @@
 """Per dataset: the ``bronze`` files (written by ``alchemy ingest``) and their ``sample``s."""
 
+import contextlib
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -7,13 +8,21 @@ from collections.abc import Iterator
 import dagster as dg
 
 from alchemy_assets.defs.checks import RunChecks, check_specs, evaluate_recorded, selected_checks
+from alchemy_assets.defs.lookup import latest_sampled_mtimes
 from alchemy_assets.defs.metadata import bronze_event, sample_event
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError
-from alchemy_assets.stage_file import StagedFile, SupersededError, stage_file
+from alchemy_assets.stage_file import (
+    AlreadySampledError,
+    DeliveryOrder,
+    Recorded,
+    StagedFile,
+    SupersededError,
+    staging,
+)
 from alchemy_assets.staging import DueFile, due_on_demand
 
 # The sample step's dg.Failure metadata entry: failed partition key → reason.
@@ -46,6 +55,15 @@ class SampleConfig(dg.Config):
     at the mtime of its latest manifest line."""
 
     files: list[DueFileConfig] = []  # noqa: RUF012 - pydantic copies field defaults
+
+
+def _recorded(instance: dg.DagsterInstance, spec: DatasetSpec) -> Recorded:
+    """Whether the instance's latest sample of a due file's partition is at its mtime."""
+
+    def recorded(due: DueFile) -> bool:
+        return latest_sampled_mtimes(instance, spec.sample_key, [due.key]).get(due.key) == due.mtime
+
+    return recorded
 
 
 def manifest_spec(spec: DatasetSpec) -> dg.AssetSpec:
@@ -130,25 +148,41 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         run_checks = RunChecks.read(context.instance, spec, checks, work)
         staged_files: list[StagedFile] = []
         tried: dict[str, DueFile] = {}
+        order = DeliveryOrder(layout)
+        # Files the sensor or `alchemy stage` planned are sampled once per delivery, whoever
+        # runs; a person asking for a partition (no file list) gets a new sample regardless.
+        recorded = _recorded(context.instance, spec) if config.files else None
         for due in work:
-            try:
-                staged = stage_file(layout, due, rows)
-            except SupersededError as err:
-                context.log.info(f"{due.key}: {err}")
-                continue
-            except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
-                failed[due.key] = str(err)
-                tried[due.key] = due
-                context.log.error(f"{due.key}: {err}")
-                continue
-            except Exception as err:  # a bug or a reader's surprise fails this file alone
-                failed[due.key] = f"{due.bronze}: unexpected {type(err).__name__}: {err}"
-                tried[due.key] = due
-                context.log.error(f"{due.key}: {failed[due.key]}\n{traceback.format_exc()}")
-                continue
-            if spec.options.bronze_events:
-                yield bronze_event(spec, staged)
-            yield sample_event(spec, staged)
+            with contextlib.ExitStack() as held:
+                try:
+                    staged = held.enter_context(
+                        staging(
+                            layout,
+                            due,
+                            rows,
+                            run_id=context.run.run_id,
+                            recorded=recorded,
+                            order=order,
+                        )
+                    )
+                except (SupersededError, AlreadySampledError) as err:
+                    context.log.info(f"{due.key}: {err}")
+                    continue
+                except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
+                    failed[due.key] = str(err)
+                    tried[due.key] = due
+                    context.log.error(f"{due.key}: {err}")
+                    continue
+                except Exception as err:  # a bug or a reader's surprise fails this file alone
+                    failed[due.key] = f"{due.bronze}: unexpected {type(err).__name__}: {err}"
+                    tried[due.key] = due
+                    context.log.error(f"{due.key}: {failed[due.key]}\n{traceback.format_exc()}")
+                    continue
+                # Recorded while the sample's lock is held: a run that takes the lock next
+                # finds this delivery sampled and recorded.
+                if spec.options.bronze_events:
+                    yield bronze_event(spec, staged)
+                yield sample_event(spec, staged)
             staged_files.append(staged)
         if checks:
             unsampled = {
