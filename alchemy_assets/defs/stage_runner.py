@@ -45,6 +45,7 @@ class StageReport:
     quarantined: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lines: int = 0
+    skipped: int = 0  # due files another run had sampled (at this delivery, or a later one)
 
 
 def cursor_key(spec: DatasetSpec) -> str:
@@ -147,6 +148,7 @@ def stage_dataset(
         for run in plan.runs:
             sampled, failed, error = execute_run(job, instance, spec, run)
             report.sampled += sampled
+            report.skipped += len(run) - sampled - len(failed)
             report.failed.update(failed)
             if error:
                 report.errors.append(error)
@@ -154,4 +156,9 @@ def stage_dataset(
             on_progress(done, due_total)
         instance.run_storage.set_cursor_values({key: plan.cursor})
         if plan.batch.at_end:
+            if report.skipped:
+                report.notes.append(
+                    f"{report.skipped} file(s) not sampled again: another run had sampled this "
+                    "delivery or a later one (see the run's log)"
+                )
             return report
