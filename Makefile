@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-DEMO ?= .demo
-FP_PREFIX ?= $(abspath $(DEMO))/fp
-DAGSTER_HOME ?= $(abspath $(DEMO))/dagster_home
+# The demo's own folders. Set with := and names of their own, so an FP_PREFIX or DAGSTER_HOME
+# exported for real work (see the README's configuration) never sends demo files there.
+DEMO := .demo
+DEMO_ROOT := $(abspath $(DEMO))/fp
+DEMO_HOME := $(abspath $(DEMO))/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
@@ -42,16 +44,16 @@ screenshots: $(STAMP)
 	mkdir -p docs
 	url=$$(scripts/services.sh) && ALCHEMY_SCREENSHOTS=$(abspath docs) ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m ui -q
 
-## Demo data: two datasets under $(FP_PREFIX), ingested (the prod side).
+## Demo data: two datasets under $(DEMO)/fp, ingested (the prod side).
 demo-data: $(STAMP)
-	$(BIN)/python -m alchemy_assets.demo_data $(FP_PREFIX)
-	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(FP_PREFIX)
-	mkdir -p $(DAGSTER_HOME)
-	test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m alchemy_assets.demo_data $(DEMO_ROOT)
+	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(DEMO_ROOT)
+	mkdir -p $(DEMO_HOME)
+	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DEMO_HOME)/dagster.yaml
 
 ## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
 demo: demo-data
-	FP_PREFIX=$(FP_PREFIX) DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)

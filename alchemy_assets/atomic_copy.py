@@ -1,9 +1,11 @@
 """Copy files the way rsync would, but safely: whole or not at all, never overwriting.
 
 The bytes go to a temp file in the target folder and get the source's mtime; they are
-fsynced (a batch of copies at once), then hard-linked under the final name (``link`` fails
-if the name exists, so nothing is ever overwritten, even by a racing writer); the temp name
-is removed and the folder fsynced.
+fsynced (a batch of copies at once), given the source's permission bits, then hard-linked
+under the final name (``link`` fails if the name exists, so nothing is ever overwritten, even
+by a racing writer); the temp name is removed and the folder fsynced. The temp name is short
+and fixed in length (``.alchemy-XXXXXXXX.tmp``), so any final name the file system accepts
+can be staged.
 """
 
 from __future__ import annotations
@@ -61,10 +63,17 @@ class StagedCopy:
     temp: Path
     name_for: Callable[[int], Path]
     size: int
+    mtime: float
+    """The source's own ``st_mtime`` (the copy keeps it as far as its file system can)."""
+    mode: int
+    """The source's permission bits (``rwx`` for user, group, others), given to the copy."""
 
 
 def copy_to_temp(src: Path, name_for: Callable[[int], Path]) -> StagedCopy:
     """Copy ``src`` into a temp file in the folder of ``name_for(0)``, keeping its mtime.
+
+    The staged copy records the source's own mtime and permission bits: a file system with
+    coarser timestamps may truncate the copy's mtime, so callers record the source's.
 
     Not durable yet (see :func:`make_durable`) and not published (see :func:`publish`).
     Raises :class:`CopyError` if ``src`` is not a regular file or changes while being copied;
@@ -78,7 +87,7 @@ def copy_to_temp(src: Path, name_for: Callable[[int], Path]) -> StagedCopy:
         before = os.fstat(src_fd)
         if not stat.S_ISREG(before.st_mode):
             raise CopyError(f"{src}: not a regular file")
-        tmp_fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{first.name}.", suffix=".tmp")
+        tmp_fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".alchemy-", suffix=".tmp")
         tmp = Path(tmp_name)
         try:
             try:
@@ -96,7 +105,14 @@ def copy_to_temp(src: Path, name_for: Callable[[int], Path]) -> StagedCopy:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        return StagedCopy(src, tmp, name_for, before.st_size)
+        return StagedCopy(
+            src,
+            tmp,
+            name_for,
+            before.st_size,
+            before.st_mtime,
+            stat.S_IMODE(before.st_mode) & 0o777,
+        )
     finally:
         os.close(src_fd)
 
@@ -126,9 +142,12 @@ def _fsync_path(path: Path) -> None:
 def publish(copy: StagedCopy) -> Path:
     """Link the (durable) temp file to the first free name and remove the temp name.
 
-    The caller fsyncs the folder afterwards (:func:`fsync_dir`), once per batch.
+    The copy gets the source's permission bits first (set here, after the fsync, so a
+    write-only or unreadable mode cannot stop the flush). The caller fsyncs the folder
+    afterwards (:func:`fsync_dir`), once per batch.
     """
     try:
+        os.chmod(copy.temp, copy.mode)
         return _link_to_free_name(copy.temp, copy.name_for)
     finally:
         discard(copy)

@@ -4,12 +4,23 @@ The env folder and any sub folders are dropped, the UTC date of ingest becomes t
 the UTC time of day the ``HHMMSS--`` prefix. A second file with the same name in the same
 second gets ``HHMMSS-001--name``, ``HHMMSS-002--name``, …: distinct, and still sorted by time
 (``-`` sorts before every digit, so the plain name comes first).
+
+A name the prefix would push past the file system's 255-byte limit is shortened: the prefix,
+as much of the name's stem as fits (cut between characters), ``~`` and 12 hex digits of the
+SHA-256 of the whole raw name, then its extension (``.csv``, ``.csv.gz``), in 255 bytes. It
+stays sorted by time, distinct for distinct raw names, and keeps the format the extension says.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from datetime import UTC, datetime
+
+from alchemy_assets.file_formats import split_extension
+
+NAME_MAX = 255
+_MAX_KEPT_EXTENSION = 32
 
 
 def bronze_relpath(raw_relpath: str, ingested_at: datetime, attempt: int = 0) -> str:
@@ -26,7 +37,24 @@ def bronze_relpath(raw_relpath: str, ingested_at: datetime, attempt: int = 0) ->
     stamp = when.strftime("%H%M%S")
     if attempt:
         stamp = f"{stamp}-{attempt:03d}"
-    return f"bronze/{when:%Y/%m/%d}/{stamp}--{name}"
+    return f"bronze/{when:%Y/%m/%d}/{_fit(f'{stamp}--', name)}"
+
+
+def _encoded(text: str) -> bytes:
+    # The bytes the file system stores (a name that is not UTF-8 arrives surrogate-escaped).
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _fit(prefix: str, name: str) -> str:
+    if len(_encoded(prefix + name)) <= NAME_MAX:
+        return prefix + name
+    stem, ext = split_extension(name)
+    if len(_encoded(ext)) > _MAX_KEPT_EXTENSION:
+        stem, ext = name, ""
+    digest = "~" + hashlib.sha256(_encoded(name)).hexdigest()[:12]
+    room = NAME_MAX - len(_encoded(prefix + digest + ext))
+    head = _encoded(stem)[:room].decode("utf-8", "ignore")
+    return f"{prefix}{head}{digest}{ext}"
 
 
 def day_of(ingested_at: datetime) -> str:

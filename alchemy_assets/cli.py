@@ -17,7 +17,7 @@ from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import stage_dataset
 from alchemy_assets.defs.status_lookup import dataset_status, sensor_cursors
-from alchemy_assets.ingest import ingest
+from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
 from alchemy_assets.options import OptionsError
 from alchemy_assets.status import format_status, status_document
@@ -56,7 +56,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             print(f"{dataset_id}: FAILED: no raw folder at {layout.raw}", file=sys.stderr)
             status = EXIT_FAILED
             continue
-        report = ingest(layout)
+        try:
+            report = ingest(layout)
+        except IngestError as err:
+            print(f"{dataset_id}: FAILED: {err}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
         print(
             f"{dataset_id}: {len(report.copied)} copied, {report.unchanged} unchanged, "
             f"{len(report.failed)} failed"
@@ -218,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Scan raw/env*/ of each dataset, copy every file that is new or whose mtime "
             "differs from its last manifest line into bronze/YYYY/MM/DD/HHMMSS--NAME "
-            "(temp file, fsync, rename; mtime kept), then append "
-            '{"raw", "bronze", "mtime"} to manifests/processed.jsonl and '
+            "(temp file, fsync, link; raw mtime and permission bits kept), then append "
+            '{"raw", "bronze", "mtime", "size"} to manifests/processed.jsonl and '
             "manifests/processed_YYYY-MM-DD.jsonl. Running it again with nothing changed "
             "appends nothing. Exits 1 naming each file that failed."
         ),

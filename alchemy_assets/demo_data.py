@@ -1,5 +1,10 @@
 """A small demo data root: two datasets with CSV, Parquet, gzip CSV, TSV and JSON Lines files,
-and the same file name under two envs. ``python -m alchemy_assets.demo_data PATH``."""
+and the same file name under two envs. ``python -m alchemy_assets.demo_data PATH``.
+
+The demo writes only into a folder of its own: PATH must be missing, empty, or already hold
+the demo's ``.alchemy-demo`` marker, so a real data root (an exported ``FP_PREFIX``) is
+refused rather than overwritten.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,22 @@ from alchemy_assets.layout import DatasetId, DatasetLayout
 
 DATASETS = (DatasetId("sp", "gics_cwiq_pipe", "1.0"), DatasetId("acme", "prices", "2"))
 _BASE_MTIME = 1737200000.0
+MARKER = ".alchemy-demo"
+
+
+class DemoRootError(ValueError):
+    """A folder the demo will not write into; the message says why."""
+
+
+def _claim(fp_prefix: Path) -> None:
+    if fp_prefix.is_dir() and not (fp_prefix / MARKER).exists() and any(fp_prefix.iterdir()):
+        raise DemoRootError(
+            f"{fp_prefix} is not empty and holds no {MARKER} marker: "
+            "the demo writes only into its own folder (a demo folder made before the marker "
+            "existed: remove it and run again)"
+        )
+    fp_prefix.mkdir(parents=True, exist_ok=True)
+    (fp_prefix / MARKER).touch()
 
 
 def _frame(rows: int, seed: int) -> pl.DataFrame:
@@ -34,7 +55,11 @@ def _write(path: Path, data: bytes, mtime: float) -> None:
 
 
 def make_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
-    """Write the demo raw files under ``fp_prefix`` (existing files are replaced)."""
+    """Write the demo raw files under ``fp_prefix`` (the demo's own earlier files are replaced).
+
+    Raises :class:`DemoRootError` for a folder that holds anything but an earlier demo.
+    """
+    _claim(fp_prefix)
     gics = DatasetLayout.under(fp_prefix, DATASETS[0])
     prices = DatasetLayout.under(fp_prefix, DATASETS[1])
     for layout in (gics, prices):
@@ -58,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m alchemy_assets.demo_data FP_PREFIX", file=sys.stderr)
         return 2
-    for layout in make_demo(Path(args[0])):
+    try:
+        layouts = make_demo(Path(args[0]))
+    except DemoRootError as err:
+        print(f"demo_data: {err}", file=sys.stderr)
+        return 2
+    for layout in layouts:
         print(f"demo dataset {layout.dataset_id} at {layout.root}")
     return 0
 

@@ -1,15 +1,20 @@
 """The prod side: copy new or changed raw files into bronze and append their manifest lines.
 
-A raw file is copied when its path is not in the manifest yet, or when its mtime differs from
-the mtime of the last manifest line for that path. The manifest line is appended only after
-the bronze copy is durable, so every line names a bronze file that exists whole. Files are
-committed in groups (up to 512 files or 256 MiB): their copies are flushed together, then
-their lines appended with one write and one fsync per manifest.
+A raw file is copied when its path is not in the manifest yet, or when its own ``st_mtime``
+differs from the mtime of the last manifest line for that path; the line records the raw
+file's mtime (never the bronze copy's, which a file system with coarser timestamps
+truncates) and the bronze file's size. The manifest line is appended only after the bronze
+copy is durable, so every line names a bronze file that exists whole; when the append fails,
+the copies it would have recorded are removed again, so no bronze file is left that no line
+names. Files are committed in groups (up to 512 files or 256 MiB): their copies are flushed
+together, then their lines appended with one write and one fsync per manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -31,10 +36,17 @@ from alchemy_assets.manifest_line import Rejection, encode_line
 from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
 from alchemy_assets.manifest_writer import append_lines
 
+NOT_FOLLOWED = "a symlinked folder; it is not followed"
+OUTSIDE_ENV = "not inside an env folder (raw/<env>/...); not ingested"
+
 LOCK_NAME = ".ingest.lock"
 # A group commit: copies are flushed together, then their lines appended with one write.
 BATCH_FILES = 512
 BATCH_BYTES = 256 * 1024 * 1024
+
+
+class IngestError(OSError):
+    """A dataset could not be ingested at all; the message names the path and why."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class Copied:
     raw: str
     bronze: str
     mtime: float
+    size: int
 
 
 @dataclass
@@ -71,21 +84,32 @@ def last_mtimes(layout: DatasetLayout) -> tuple[dict[str, float], list[Rejection
             return mtimes, rejects
 
 
-def raw_files(layout: DatasetLayout) -> Iterator[str]:
-    """Paths (relative to ``R``) of everything under ``raw/<env>/``, sorted.
+def raw_files(layout: DatasetLayout) -> Iterator[tuple[str, str | None]]:
+    """Paths (relative to ``R``) of everything under ``raw/``, sorted, each with the reason it
+    is not ingested (``None`` for a candidate file under ``raw/<env>/``).
 
-    Hidden names (``.partial`` files an upstream copy is still writing) are left out.
+    Hidden names (``.partial`` files an upstream copy is still writing) are left out silently;
+    symlinked folders (never followed) and entries directly under ``raw/`` are reported.
     """
     if not layout.raw.is_dir():
         return
     for env in sorted(layout.raw.iterdir()):
-        if env.name.startswith(".") or not env.is_dir() or env.is_symlink():
+        if env.name.startswith("."):
+            continue
+        if env.is_symlink() and env.is_dir():
+            yield layout.relative(env), NOT_FOLLOWED
+            continue
+        if not env.is_dir() or env.is_symlink():
+            yield layout.relative(env), OUTSIDE_ENV
             continue
         for dirpath, dirnames, filenames in os.walk(env):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
+            folder = Path(dirpath)
+            visible = sorted(d for d in dirnames if not d.startswith("."))
+            dirnames[:] = [d for d in visible if not (folder / d).is_symlink()]
+            linked = {d for d in visible if (folder / d).is_symlink()}
+            for name in sorted([*filenames, *linked]):
                 if not name.startswith("."):
-                    yield layout.relative(Path(dirpath) / name)
+                    yield layout.relative(folder / name), NOT_FOLLOWED if name in linked else None
 
 
 def ingest(
@@ -96,10 +120,20 @@ def ingest(
     """Copy every new or changed raw file of ``layout`` into bronze and record it.
 
     Runs under an exclusive lock per dataset, so two ingests never copy the same file twice.
-    A file that fails is reported and the others go on.
+    A file that fails is reported and the others go on. Raises :class:`IngestError` when the
+    dataset's folders or its lock file cannot be created.
     """
-    layout.ensure()
-    lock_fd = os.open(layout.manifests / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        layout.ensure()
+    except OSError as err:
+        raise IngestError(
+            f"cannot create the dataset folders under {layout.root}: {err.strerror or err}"
+        ) from None
+    lock = layout.manifests / LOCK_NAME
+    try:
+        lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise IngestError(f"cannot create the lock file {lock}: {err.strerror or err}") from None
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         return _ingest_locked(layout, clock)
@@ -116,8 +150,13 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
     report = IngestReport(quarantined=rejects)
     batch: list[tuple[StagedCopy, datetime]] = []
     batch_bytes = 0
-    for raw_rel in raw_files(layout):
+    for raw_rel, skipped in raw_files(layout):
         source = layout.root / raw_rel
+        problem = skipped or _not_utf8(raw_rel)
+        if problem is not None:
+            shown = _printable(raw_rel)
+            report.failed.append((shown, f"{layout.root}/{shown}: {problem}"))
+            continue
         try:
             info = os.lstat(source)
             if stat.S_ISLNK(info.st_mode):
@@ -141,6 +180,21 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
     return report
 
 
+def _not_utf8(raw_rel: str) -> str | None:
+    # A name that is not UTF-8 cannot be written into a JSON manifest line losslessly (the
+    # readers, partition keys and UI all expect text): it fails alone, before any copy.
+    try:
+        raw_rel.encode("utf-8")
+    except UnicodeEncodeError as err:
+        byte = os.fsencode(raw_rel[err.start])[0]
+        return f"the name is not valid UTF-8 (byte 0x{byte:02x}); rename the file to ingest it"
+    return None
+
+
+def _printable(raw_rel: str) -> str:
+    return os.fsencode(raw_rel).decode("utf-8", "backslashreplace")
+
+
 def _commit(
     layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime]], report: IngestReport
 ) -> None:
@@ -159,23 +213,29 @@ def _commit(
             report.failed.append((layout.relative(staged.source), str(err)))
         return
     published: list[tuple[Copied, datetime]] = []
-    for staged, when in batch:
-        raw_rel = layout.relative(staged.source)
-        try:
-            target = publish(staged)
-        except OSError as err:
-            report.failed.append((raw_rel, str(err)))
-            continue
-        mtime = target.stat().st_mtime
-        published.append((Copied(raw_rel, layout.relative(target), mtime), when))
-    for folder in sorted({(layout.root / c.bronze).parent for c, _ in published}):
-        fsync_dir(folder)
-    lines = [encode_line(c.raw, c.bronze, c.mtime) for c, _ in published]
+    recorded = False
     try:
-        append_lines(layout.manifest, lines)
-    except OSError as err:
-        report.failed += [(c.raw, str(err)) for c, _ in published]
-        return
+        for staged, when in batch:
+            raw_rel = layout.relative(staged.source)
+            try:
+                target = publish(staged)
+            except OSError as err:
+                report.failed.append((raw_rel, str(err)))
+                continue
+            copied = Copied(raw_rel, layout.relative(target), staged.mtime, staged.size)
+            published.append((copied, when))
+        for folder in sorted({(layout.root / c.bronze).parent for c, _ in published}):
+            fsync_dir(folder)
+        lines = [encode_line(c.raw, c.bronze, c.mtime, c.size) for c, _ in published]
+        try:
+            append_lines(layout.manifest, lines)
+        except OSError as err:
+            report.failed += [(c.raw, str(err)) for c, _ in published]
+            return
+        recorded = True
+    finally:
+        if not recorded:
+            _remove_unrecorded(layout, [c for c, _ in published])
     for day in sorted({day_of(when) for _, when in published}):
         day_lines = [
             line for line, (_, when) in zip(lines, published, strict=True) if day_of(when) == day
@@ -188,3 +248,37 @@ def _commit(
                 (c.raw, f"day manifest: {err}") for c, w in published if day_of(w) == day
             ]
     report.copied += [c for c, _ in published]
+
+
+def _remove_unrecorded(layout: DatasetLayout, published: list[Copied]) -> None:
+    """Remove the bronze copies of a group whose lines did not reach the manifest.
+
+    A copy is kept if the manifest names it after all (a failed write whose cut-back failed
+    too): a line must never name a missing bronze file; an unnamed copy is only clutter.
+    """
+    if not published:
+        return
+    named = _bronze_named_after(layout, {c.bronze for c in published})
+    for copied in published:
+        if copied.bronze not in named:
+            with contextlib.suppress(FileNotFoundError):
+                (layout.root / copied.bronze).unlink()
+    for folder in sorted({(layout.root / c.bronze).parent for c in published}):
+        with contextlib.suppress(OSError):
+            fsync_dir(folder)
+
+
+def _bronze_named_after(layout: DatasetLayout, candidates: set[str]) -> set[str]:
+    # Only names this group just published can be in question; one scan of the manifest
+    # (read in full: a failure path, and rare) says which of them a line names.
+    try:
+        data = layout.manifest.read_bytes()
+    except FileNotFoundError:
+        return set()
+    except OSError:
+        return candidates  # cannot tell: keep every copy rather than risk a dangling line
+    return {name for name in candidates if _json_string(name) in data}
+
+
+def _json_string(text: str) -> bytes:
+    return json.dumps(text, ensure_ascii=False).encode()

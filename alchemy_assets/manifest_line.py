@@ -1,7 +1,9 @@
 """One manifest line: ``{"raw": ..., "bronze": ..., "mtime": ...}`` followed by ``\\n``.
 
 ``raw`` and ``bronze`` are POSIX paths relative to the dataset root ``R``; ``mtime`` is the raw
-file's ``st_mtime`` in float seconds. Unknown extra keys are allowed and ignored.
+file's ``st_mtime`` in float seconds. An optional ``size`` (the bronze file's size in bytes,
+written by ``alchemy ingest``) is a non-negative integer. Unknown extra keys are allowed and
+ignored.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ _BOM = b"\xef\xbb\xbf"
 class ManifestEntry:
     """A valid manifest line: the bronze copy ``bronze`` of ``raw``, taken at raw ``mtime``.
 
-    ``offset`` is the byte offset of the line in the manifest file it was read from.
+    ``offset`` is the byte offset of the line in the manifest file it was read from; ``size``
+    the bronze file's size in bytes when the line records it (``None`` for other writers).
     """
 
     raw: str
     bronze: str
     mtime: float
     offset: int = 0
+    size: int | None = None
 
     @property
     def env_path(self) -> str:
@@ -47,11 +51,15 @@ class Rejection:
         return f"{self.file}:{self.offset}: {self.reason}"
 
 
-def encode_line(raw: str, bronze: str, mtime: float) -> bytes:
+def encode_line(raw: str, bronze: str, mtime: float, size: int | None = None) -> bytes:
     """The exact bytes appended to the manifest for one file, newline included."""
     if not math.isfinite(mtime):
         raise ValueError(f"mtime must be finite, got {mtime!r}")
-    doc = {"raw": raw, "bronze": bronze, "mtime": float(mtime)}
+    doc: dict[str, object] = {"raw": raw, "bronze": bronze, "mtime": float(mtime)}
+    if size is not None:
+        if size < 0:
+            raise ValueError(f"size must be non-negative, got {size}")
+        doc["size"] = size
     return (json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
@@ -59,8 +67,9 @@ class LineError(ValueError):
     """Why a manifest line is not valid."""
 
 
-_FIELDS = ("raw", "bronze", "mtime")
-_QUOTED_FIELDS = tuple(f'"{name}"' for name in _FIELDS)
+_REQUIRED = ("raw", "bronze", "mtime")
+_FIELDS = (*_REQUIRED, "size")
+_QUOTED_REQUIRED = tuple(f'"{name}"' for name in _REQUIRED)
 
 
 def _no_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -102,7 +111,7 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         raise LineError(f"not UTF-8 ({err.reason} at byte {err.start})") from None
     # Each field name appearing once in the text rules out a duplicate: parse without the
     # (slower) hook then. Quotes inside JSON strings are escaped, so this cannot miss one.
-    once = all(text.count(name) == 1 for name in _QUOTED_FIELDS)
+    once = all(text.count(name) == 1 for name in _QUOTED_REQUIRED) and text.count('"size"') <= 1
     try:
         doc = (_DECODER if once else _CHECKING_DECODER).decode(text)
     except json.JSONDecodeError as err:
@@ -111,7 +120,7 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         raise LineError("invalid JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise LineError(f"expected a JSON object, got {type(doc).__name__}")
-    missing = [key for key in ("raw", "bronze", "mtime") if key not in doc]
+    missing = [key for key in _REQUIRED if key not in doc]
     if missing:
         raise LineError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
     raw, bronze, mtime = doc["raw"], doc["bronze"], doc["mtime"]
@@ -126,6 +135,12 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         raise LineError("mtime must be a finite number, got an integer too large") from None
     if not math.isfinite(mtime):
         raise LineError(f"mtime must be a finite number, got {mtime}")
+    size = doc.get("size")
+    if "size" in doc and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        shown = (
+            size if isinstance(size, int) and not isinstance(size, bool) else type(size).__name__
+        )
+        raise LineError(f"size must be a non-negative integer, got {shown}")
     try:
         raw_rel = normalize_relpath(raw, root)
         bronze_rel = normalize_relpath(bronze, root)
@@ -136,4 +151,4 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         raise LineError(f"raw path {raw_rel!r} is not under raw/<env>/")
     if not bronze_rel.startswith("bronze/"):
         raise LineError(f"bronze path {bronze_rel!r} is not under bronze/")
-    return ManifestEntry(raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset)
+    return ManifestEntry(raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset, size=size)

@@ -1,4 +1,5 @@
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +93,32 @@ def test_a_discarded_temp_copy_leaves_nothing(tmp_path: Path) -> None:
     staged = copy_to_temp(_source(tmp_path), lambda n: tmp_path / "out" / f"{n}.csv")
     discard(staged)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644, 0o755, 0o444])
+def test_a_copy_keeps_the_sources_permission_bits_whatever_the_umask(
+    tmp_path: Path, mode: int
+) -> None:
+    src = _source(tmp_path)
+    src.chmod(mode)
+    old_umask = os.umask(0o077)
+    try:
+        target = copy_new_file(src, lambda i: tmp_path / "out" / f"{i}.csv")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_a_staged_copy_carries_the_sources_own_mtime(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    os.utime(src, ns=(1_737_200_000_123_456_789, 1_737_200_000_123_456_789))
+    staged = copy_to_temp(src, lambda i: tmp_path / "out" / f"{i}.csv")
+    discard(staged)
+    assert (staged.mtime, staged.size) == (src.stat().st_mtime, 8)
+
+
+def test_the_temp_name_does_not_grow_with_the_final_name(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    name = "n" * 255
+    target = copy_new_file(src, lambda i: tmp_path / "out" / (name if i == 0 else f"{i}"))
+    assert target.name == name

@@ -39,3 +39,31 @@ def test_same_name_in_the_same_second_gets_distinct_names_that_sort_by_time() ->
 def test_a_negative_attempt_is_refused() -> None:
     with pytest.raises(ValueError, match="attempt must be >= 0, got -1"):
         bronze_relpath("raw/env0/data.csv", WHEN, -1)
+
+
+def test_a_name_too_long_for_the_prefix_is_shortened_uniquely_keeping_its_extension() -> None:
+    long_a = "a" * 240 + "-one.csv.gz"
+    long_b = "a" * 240 + "-two.csv.gz"
+    names = [
+        bronze_relpath(f"raw/env0/{n}", WHEN, attempt).rsplit("/", 1)[1]
+        for n in (long_a, long_b)
+        for attempt in (0, 1)
+    ]
+    assert len(set(names)) == 4
+    for name in names:
+        assert len(name.encode()) == 255
+        assert name.endswith(".csv.gz")
+    assert names[0].startswith("143000--aaaa") and names[1].startswith("143000-001--aaaa")
+    assert names[0][:-20] == names[2][:-20]  # same head, told apart by the hash of the name
+    assert sorted(names)[:2] == sorted([names[0], names[2]])  # plain names sort first
+
+
+def test_a_shortened_name_cuts_between_characters() -> None:
+    name = bronze_relpath("raw/env0/" + "é" * 125 + "xx.csv", WHEN).rsplit("/", 1)[1]
+    assert len(name.encode()) <= 255
+    assert name.encode().decode() == name
+
+
+def test_a_name_that_fits_is_kept_as_it_is() -> None:
+    name = "a" * 243 + ".csv"
+    assert bronze_relpath(f"raw/env0/{name}", WHEN, 0) == f"bronze/2026/01/18/143000--{name}"

@@ -316,3 +316,22 @@ def test_status_reports_an_unreadable_manifest_and_goes_on_with_the_others(
     assert f"acme/prices/2: FAILED: [Errno 21] Is a directory: '{broken.manifest}'" in err
     assert out.startswith("sp/gics_cwiq_pipe/1.0\n")
     assert "acme/prices/2" not in out
+
+
+def test_a_lock_that_cannot_be_created_fails_its_dataset_in_one_line_and_the_others_go_on(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = DatasetLayout.under(fp_prefix, DatasetId.parse("acme/prices/2"))
+    other.ensure()
+    (other.raw / "env0").mkdir()
+    (other.raw / "env0" / "p.csv").write_bytes(b"p\n")
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    (layout.manifests / ".ingest.lock").mkdir()
+    argv = ["ingest", "sp/gics_cwiq_pipe/1.0", "acme/prices/2", "--root", str(fp_prefix)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"sp/gics_cwiq_pipe/1.0: FAILED: cannot create the lock file "
+        f"{layout.manifests}/.ingest.lock: Is a directory\n"
+    )
+    assert captured.out == "acme/prices/2: 1 copied, 0 unchanged, 0 failed\n"

@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alchemy_assets.ingest import ingest, last_mtimes
+from alchemy_assets.ingest import IngestError, ingest, last_mtimes
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, RawWriter
 
@@ -31,11 +33,13 @@ def test_new_files_are_copied_to_bronze_and_recorded(
             "raw": "raw/env0/data.csv",
             "bronze": "bronze/2026/01/18/143000--data.csv",
             "mtime": 1737200000.5,
+            "size": 8,
         },
         {
             "raw": "raw/env1/file.parquet",
             "bronze": "bronze/2026/01/18/143000--file.parquet",
             "mtime": 1737200100.0,
+            "size": 4,
         },
     ]
     assert layout.daily_manifest("2026-01-18").read_bytes() == layout.manifest.read_bytes()
@@ -198,4 +202,209 @@ def test_more_files_than_one_group_commit_are_all_copied_in_order(
     assert layout.daily_manifest("2026-01-18").read_bytes() == layout.manifest.read_bytes()
     assert [(layout.root / c.bronze).read_bytes() for c in report.copied] == [
         b"a\n%d\n" % i for i in range(10)
+    ]
+
+
+@pytest.fixture
+def one_second_bronze(layout: DatasetLayout) -> Iterator[Path]:
+    """``bronze/`` on an ext4 file system with 1-second timestamps (128-byte inodes), where
+    this machine allows a loop mount; ``raw/`` stays on a file system with nanoseconds."""
+    mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+    image = layout.root.parent / "one_second.img"
+    with image.open("wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    made = subprocess.run(
+        [mkfs, "-q", "-F", "-I", "128", str(image)], capture_output=True, text=True, check=False
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an ext4 image here: {made.stderr.strip()}")
+    mounted = subprocess.run(
+        ["mount", "-o", "loop", str(image), str(layout.bronze)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount a file system here: {mounted.stderr.strip()}")
+    try:
+        yield layout.bronze
+    finally:
+        subprocess.run(["umount", str(layout.bronze)], check=True)
+
+
+def _bronze_files(layout: DatasetLayout) -> list[str]:
+    return sorted(
+        layout.relative(p)
+        for p in layout.bronze.rglob("*")
+        if p.is_file() and "lost+found" not in p.parts
+    )
+
+
+def test_bronze_with_one_second_timestamps_copies_nothing_when_nothing_changed(
+    layout: DatasetLayout, write_raw: RawWriter, one_second_bronze: Path
+) -> None:
+    stamps = [1_737_200_000_123_456_789, 1_737_200_100_999_999_999]
+    for name, ns in zip(("a.csv", "b.csv"), stamps, strict=True):
+        os.utime(write_raw(f"env0/{name}", b"x\n", 0.0), ns=(ns, ns))
+    assert len(ingest(layout, clock=lambda: WHEN).copied) == 2
+    again = ingest(layout, clock=lambda: WHEN)
+    assert (len(again.copied), again.unchanged, again.failed) == (0, 2, [])
+    raw_mtimes = [(layout.raw / "env0" / n).stat().st_mtime for n in ("a.csv", "b.csv")]
+    assert [e["mtime"] for e in _lines(layout.manifest)] == raw_mtimes
+    # The bronze copy keeps the mtime as far as its file system can: whole seconds here.
+    assert [(layout.root / e["bronze"]).stat().st_mtime for e in _lines(layout.manifest)] == [  # type: ignore[operator]
+        1737200000.0,
+        1737200100.0,
+    ]
+    assert len(_bronze_files(layout)) == 2
+
+
+_FAILING_APPEND = """
+import resource, sys
+from pathlib import Path
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetId, DatasetLayout
+layout = DatasetLayout.under(Path(sys.argv[1]), DatasetId.parse("sp/gics_cwiq_pipe/1.0"))
+limit = layout.manifest.stat().st_size + 40  # room for the copies, not for their lines
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+report = ingest(layout)
+print(len(report.copied), *sorted({reason.split(": ", 1)[1][:11] for _, reason in report.failed}))
+"""
+
+
+def test_a_failed_manifest_append_leaves_no_bronze_file_unrecorded(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    history = [
+        {"raw": f"raw/old/{i}.csv", "bronze": f"bronze/old/{i}.csv", "mtime": 1.0}
+        for i in range(20)
+    ]
+    layout.manifest.write_text("".join(json.dumps(doc) + "\n" for doc in history))
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    write_raw("env0/b.csv", b"b\n", 2.0)
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-c", _FAILING_APPEND, str(fp_prefix)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout == "0 short write\n", result.stdout + result.stderr
+        assert _bronze_files(layout) == []
+        assert _leftovers(layout) == []
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv", "raw/env0/b.csv"]
+    assert _bronze_files(layout) == sorted(e["bronze"] for e in _lines(layout.manifest)[20:])  # type: ignore[type-var]
+
+
+def test_bronze_copies_keep_the_raw_files_permission_bits(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    modes = {"private.csv": 0o600, "shared.csv": 0o644, "group.csv": 0o640, "ro.csv": 0o444}
+    for name, mode in modes.items():
+        write_raw(f"env0/{name}", b"x\n", 1.0).chmod(mode)
+    old_umask = os.umask(0o077)
+    try:
+        report = ingest(layout, clock=lambda: WHEN)
+    finally:
+        os.umask(old_umask)
+    assert {
+        c.raw.rsplit("/", 1)[1]: stat.S_IMODE((layout.root / c.bronze).stat().st_mode)
+        for c in report.copied
+    } == modes
+
+
+def test_a_file_name_that_is_not_utf8_fails_alone_and_is_never_copied(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    write_raw(os.fsdecode(b"env0/caf\xe9.csv"), b"c\n", 1.0)
+    write_raw("env0/z.csv", b"z\n", 1.0)
+    for run in range(2):
+        report = ingest(layout, clock=lambda: WHEN)
+        assert [c.raw for c in report.copied] == (
+            [] if run else ["raw/env0/a.csv", "raw/env0/z.csv"]
+        )
+        assert report.failed == [
+            (
+                "raw/env0/caf\\xe9.csv",
+                f"{layout.raw}/env0/caf\\xe9.csv: the name is not valid UTF-8 (byte 0xe9); "
+                "rename the file to ingest it",
+            )
+        ]
+    assert [e["raw"] for e in _lines(layout.manifest)] == ["raw/env0/a.csv", "raw/env0/z.csv"]
+    assert len(_bronze_files(layout)) == 2
+
+
+def test_every_name_the_file_system_accepts_is_ingested(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    names = ["a" * (length - 4) + ".csv" for length in (200, 233, 234, 247, 248, 250, 255)] + [
+        "é" * 124 + "xx.csv",
+        "a" * 246 + "-b.csv.gz",
+    ]
+    for name in names:
+        write_raw(f"env0/{name}", b"x\n", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert report.failed == []
+    assert sorted(c.raw for c in report.copied) == sorted(f"raw/env0/{n}" for n in names)
+    bronze_names = [c.bronze.rsplit("/", 1)[1] for c in report.copied]
+    assert len(set(bronze_names)) == len(names)
+    for copied, bronze_name in zip(report.copied, bronze_names, strict=True):
+        raw_name = copied.raw.rsplit("/", 1)[1]
+        assert len(bronze_name.encode()) <= 255
+        assert bronze_name.startswith("143000--")
+        if len(raw_name.encode()) <= 247:
+            assert bronze_name == f"143000--{raw_name}"
+        else:
+            assert bronze_name.endswith(".csv.gz" if raw_name.endswith(".gz") else ".csv")
+    again = ingest(layout, clock=lambda: WHEN)
+    assert (len(again.copied), again.unchanged) == (0, len(names))
+
+
+def test_each_line_records_the_bronze_files_size(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"a,b\n1,2\n", 1.0)
+    write_raw("env0/empty.csv", b"", 2.0)
+    ingest(layout, clock=lambda: WHEN)
+    assert [(e["raw"], e["size"]) for e in _lines(layout.manifest)] == [
+        ("raw/env0/a.csv", 8),
+        ("raw/env0/empty.csv", 0),
+    ]
+
+
+def test_a_lock_file_that_cannot_be_created_fails_the_dataset_with_its_path(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    (layout.manifests / ".ingest.lock").mkdir()
+    with pytest.raises(IngestError) as raised:
+        ingest(layout, clock=lambda: WHEN)
+    assert str(raised.value) == (
+        f"cannot create the lock file {layout.manifests}/.ingest.lock: Is a directory"
+    )
+    assert _bronze_files(layout) == []
+
+
+def test_symlinked_folders_and_files_outside_an_env_folder_are_reported(
+    layout: DatasetLayout, write_raw: RawWriter, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.csv").write_bytes(b"secret\n")
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    (layout.raw / "env1").symlink_to(outside)
+    (layout.raw / "env0" / "linked").symlink_to(outside)
+    (layout.raw / "notes.txt").write_bytes(b"n\n")
+    (layout.raw / ".hidden").write_bytes(b"h\n")
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv"]
+    assert report.failed == [
+        ("raw/env0/linked", f"{layout.raw}/env0/linked: a symlinked folder; it is not followed"),
+        ("raw/env1", f"{layout.raw}/env1: a symlinked folder; it is not followed"),
+        (
+            "raw/notes.txt",
+            f"{layout.raw}/notes.txt: not inside an env folder (raw/<env>/...); not ingested",
+        ),
     ]

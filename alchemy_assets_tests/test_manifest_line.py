@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,34 @@ def test_each_kind_of_malformed_line_is_rejected_with_its_reason(kind: str) -> N
     with pytest.raises(LineError) as err:
         parse_line(data, ROOT)
     assert reason in str(err.value)
+
+
+def test_an_optional_size_is_read_into_the_entry() -> None:
+    line = encode_line("raw/env0/a.csv", "bronze/2026/01/18/143000--a.csv", 1.5, size=1024)
+    assert json.loads(line)["size"] == 1024
+    assert parse_line(line[:-1], ROOT).size == 1024
+    assert parse_line(GOOD, ROOT).size is None
+    assert b"size" not in encode_line("raw/env0/a.csv", "bronze/a.csv", 1.5)
+
+
+@pytest.mark.parametrize(
+    ("size", "reason"),
+    [
+        (b"-1", "size must be a non-negative integer, got -1"),
+        (b"1.5", "size must be a non-negative integer, got float"),
+        (b"10.0", "size must be a non-negative integer, got float"),
+        (b'"10"', "size must be a non-negative integer, got str"),
+        (b"true", "size must be a non-negative integer, got bool"),
+        (b"null", "size must be a non-negative integer, got NoneType"),
+        (b"1e999", "size must be a non-negative integer, got float"),
+    ],
+)
+def test_a_malformed_size_rejects_the_line_with_its_reason(size: bytes, reason: str) -> None:
+    line = GOOD[:-1] + b', "size": ' + size + b"}"
+    with pytest.raises(LineError, match=f"^{re.escape(reason)}$"):
+        parse_line(line, ROOT)
+
+
+def test_a_duplicate_size_rejects_the_line() -> None:
+    with pytest.raises(LineError, match=r"^duplicate key 'size'$"):
+        parse_line(GOOD[:-1] + b', "size": 1, "size": 2}', ROOT)
