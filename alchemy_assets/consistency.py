@@ -8,6 +8,7 @@ must be of the latest manifest line for its raw file (a later line not yet sampl
 
 from __future__ import annotations
 
+import math
 import stat
 from dataclasses import dataclass, field
 
@@ -85,7 +86,7 @@ def _bronze_problems(
         return [f"{sampled.bronze}: not a regular file"]
     compared["bronze_mtime"], compared["bronze_size"] = info.st_mtime, info.st_size
     problems = []
-    if info.st_mtime != sampled.mtime:
+    if not same_mtime(info.st_mtime, sampled.mtime):
         problems.append(
             f"{sampled.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
             f"{sampled.mtime!r} (bronze rewritten after ingest?)"
@@ -96,3 +97,10 @@ def _bronze_problems(
             f"{sampled.bronze_size} bytes recorded when it was sampled"
         )
     return problems
+
+
+def same_mtime(bronze: float, manifest: float) -> bool:
+    """Whether a bronze file's mtime is the manifest's: equal, or that mtime cut to whole
+    seconds (a bronze filesystem that keeps 1-second timestamps; the line keeps the raw
+    file's own, finer one)."""
+    return bronze == manifest or bronze == float(math.floor(manifest))

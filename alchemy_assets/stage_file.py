@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from alchemy_assets import confined
+from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.manifest_reader import read_whole_manifest
@@ -123,10 +124,16 @@ def staging(
         source_folder = stack.enter_context(confined.folder(layout.root, folder))
         source = stack.enter_context(_open_bronze(source_folder, name, due))
         info = os.fstat(source.fileno())
-        if info.st_mtime != due.mtime:  # checked before anything is created for it
+        # Checked before anything is created for it.
+        if not same_mtime(info.st_mtime, due.mtime):
             raise SampleError(
                 f"{due.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
                 f"{due.mtime!r} (bronze rewritten after ingest?)"
+            )
+        if due.size is not None and info.st_size != due.size:
+            raise SampleError(
+                f"{due.bronze}: {info.st_size} bytes where the manifest line says {due.size} "
+                "(bronze truncated or rewritten after ingest?)"
             )
         out = stack.enter_context(confined.folder(layout.root, sample_folder, create=True))
         stack.enter_context(confined.locked(out, sample_name))
@@ -146,7 +153,7 @@ def staging(
                 f"{relpath} already holds the sample of {held.bronze}, a later manifest line; "
                 f"{due.bronze} is not sampled over it"
             )
-        sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=due.mtime)
+        sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=info.st_mtime)
         confined.write_atomically(out, sample_name, content)
         provenance = {"bronze": due.bronze, "mtime": due.mtime, "run_id": run_id}
         confined.write_atomically(

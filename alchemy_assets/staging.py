@@ -35,8 +35,9 @@ class DueFile:
     bronze: str
     mtime: float
     reason: str
+    size: int | None = None  # the bronze file's size, where the manifest line records it
 
-    def to_dict(self) -> dict[str, str | float]:
+    def to_dict(self) -> dict[str, str | float | int | None]:
         """Plain data for run config (``dataclasses.asdict`` is ~10x slower)."""
         return {
             "key": self.key,
@@ -44,6 +45,7 @@ class DueFile:
             "bronze": self.bronze,
             "mtime": self.mtime,
             "reason": self.reason,
+            "size": self.size,
         }
 
 
@@ -72,7 +74,12 @@ def decide(
         if previous != entry.mtime:
             due.append(
                 DueFile(
-                    key, entry.raw, entry.bronze, entry.mtime, reason_for(previous, entry.mtime)
+                    key,
+                    entry.raw,
+                    entry.bronze,
+                    entry.mtime,
+                    reason_for(previous, entry.mtime),
+                    entry.size,
                 )
             )
     return due, len(latest) - len(due)
@@ -115,7 +122,7 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
             if key in wanted:
                 latest[key] = entry
     due = [
-        DueFile(key, e.raw, e.bronze, e.mtime, "on demand")
+        DueFile(key, e.raw, e.bronze, e.mtime, "on demand", e.size)
         for key in sorted(wanted)
         if (e := latest.get(key)) is not None
     ]

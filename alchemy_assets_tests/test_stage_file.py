@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,24 @@ def test_a_fifo_in_bronze_fails_that_file_without_hanging(layout: DatasetLayout)
     due = DueFile("env0/p.csv", "raw/env0/p.csv", "bronze/pipe.csv", fifo.stat().st_mtime, "x")
     with pytest.raises(SampleError, match=r"bronze/pipe\.csv: not a regular file"):
         stage_file(layout, due, 10)
+
+
+def test_a_bronze_file_whose_size_differs_from_the_line_is_refused(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x\n" + b"1\n" * 100, 10.0)
+    due = _due(layout)
+    bronze = layout.root / due.bronze
+    bronze.write_bytes(b"x\n" + b"1\n" * 5)  # truncated, its mtime restored
+    os.utime(bronze, (10.0, 10.0))
+    with pytest.raises(SampleError, match=r"12 bytes where the manifest line says 202 \(bronze"):
+        stage_file(layout, replace(due, size=202), 10)
+
+
+def test_a_bronze_mtime_cut_to_whole_seconds_is_the_manifests(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x\n1\n", 10.0)
+    due = replace(_due(layout), mtime=10.25)  # the raw file's finer mtime, on the line
+    staged = stage_file(layout, due, 10)
+    assert staged.sample.rows == 1

@@ -48,6 +48,7 @@ class DueFileConfig(dg.Config):
     bronze: str
     mtime: float
     reason: str
+    size: int | None = None
 
 
 class SampleConfig(dg.Config):
