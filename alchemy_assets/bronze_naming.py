@@ -13,13 +13,11 @@ stays sorted by time, distinct for distinct raw names, and keeps the format the 
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from datetime import UTC, datetime
 
-from alchemy_assets.file_formats import split_extension
+from alchemy_assets.file_formats import NAME_MAX, encoded, fit_name, split_extension
 
-NAME_MAX = 255
 _MAX_KEPT_EXTENSION = 32
 
 
@@ -40,21 +38,13 @@ def bronze_relpath(raw_relpath: str, ingested_at: datetime, attempt: int = 0) ->
     return f"bronze/{when:%Y/%m/%d}/{_fit(f'{stamp}--', name)}"
 
 
-def _encoded(text: str) -> bytes:
-    # The bytes the file system stores (a name that is not UTF-8 arrives surrogate-escaped).
-    return text.encode("utf-8", "surrogateescape")
-
-
 def _fit(prefix: str, name: str) -> str:
-    if len(_encoded(prefix + name)) <= NAME_MAX:
+    if len(encoded(prefix + name)) <= NAME_MAX:
         return prefix + name
     stem, ext = split_extension(name)
-    if len(_encoded(ext)) > _MAX_KEPT_EXTENSION:
+    if len(encoded(ext)) > _MAX_KEPT_EXTENSION:
         stem, ext = name, ""
-    digest = "~" + hashlib.sha256(_encoded(name)).hexdigest()[:12]
-    room = NAME_MAX - len(_encoded(prefix + digest + ext))
-    head = _encoded(stem)[:room].decode("utf-8", "ignore")
-    return f"{prefix}{head}{digest}{ext}"
+    return prefix + fit_name(stem, ext, name, NAME_MAX - len(encoded(prefix)))
 
 
 def day_of(ingested_at: datetime) -> str:

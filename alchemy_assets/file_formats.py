@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
 from enum import Enum
@@ -70,10 +71,31 @@ def detect_format(name: str) -> FileFormat:
     )
 
 
+NAME_MAX = 255
+
+
+def encoded(text: str) -> bytes:
+    """The bytes a file system stores for ``text`` (a name that is not UTF-8 arrives
+    surrogate-escaped)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def fit_name(stem: str, tail: str, whole: str, limit: int = NAME_MAX) -> str:
+    """``stem + tail`` if it fits in ``limit`` bytes (a file name: 255); else as much of
+    ``stem`` as fits (cut between characters), ``~`` and 12 hex digits of the SHA-256 of
+    ``whole``, then ``tail``: distinct for distinct ``whole`` names."""
+    if len(encoded(stem + tail)) <= limit:
+        return stem + tail
+    digest = "~" + hashlib.sha256(encoded(whole)).hexdigest()[:12]
+    room = limit - len(encoded(digest + tail))
+    return encoded(stem)[:room].decode("utf-8", "ignore") + digest + tail
+
+
 def sample_relpath(raw_relpath: str) -> str:
-    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R)."""
+    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R);
+    a name too long for the file system keeps a shortened stem (:func:`fit_name`)."""
     if not raw_relpath.startswith("raw/"):
         raise ValueError(f"raw path {raw_relpath!r} is not under raw/")
     folder, name = posixpath.split(raw_relpath[len("raw/") :])
     stem, ext = split_extension(name)
-    return posixpath.join("samples", folder, f"{stem}_sample{ext}")
+    return posixpath.join("samples", folder, fit_name(stem, f"_sample{ext}", name))

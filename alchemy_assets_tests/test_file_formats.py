@@ -46,3 +46,12 @@ def test_the_sample_path_keeps_env_and_sub_folders() -> None:
     assert sample_relpath("raw/env0/a/b/x.csv.gz") == "samples/env0/a/b/x_sample.csv.gz"
     with pytest.raises(ValueError, match="is not under raw/"):
         sample_relpath("bronze/x.csv")
+
+
+def test_a_sample_name_too_long_for_the_file_system_is_shortened_uniquely() -> None:
+    long_a, long_b = "é" * 124 + "a.csv", "é" * 124 + "b.csv"
+    a, b = sample_relpath(f"raw/env0/{long_a}"), sample_relpath(f"raw/env0/{long_b}")
+    name_a = a.rsplit("/", 1)[1]
+    assert a != b and name_a.endswith("_sample.csv") and "~" in name_a
+    assert len(name_a.encode()) <= 255
+    assert sample_relpath("raw/env0/short.csv") == "samples/env0/short_sample.csv"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from alchemy_assets.ingest import ingest
-from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.sampling import SampleError
 from alchemy_assets.stage_file import stage_file
 from alchemy_assets.staging import DueFile
@@ -84,3 +84,25 @@ def test_a_bronze_mtime_cut_to_whole_seconds_is_the_manifests(
     due = replace(_due(layout), mtime=10.25)  # the raw file's finer mtime, on the line
     staged = stage_file(layout, due, 10)
     assert staged.sample.rows == 1
+
+
+def test_a_raw_name_of_255_bytes_is_sampled(layout: DatasetLayout, write_raw: RawWriter) -> None:
+    name = "x" * 251 + ".csv"
+    write_raw(f"env0/{name}", b"v\n1\n", 10.0)
+    (copied,) = ingest(layout).copied
+    due = DueFile(f"env0/{name}", copied.raw, copied.bronze, copied.mtime, "new file")
+    staged = stage_file(layout, due, 10)
+    assert staged.sample_path.read_bytes() == b"v\n1\n"
+    assert all(len(p.name.encode()) <= 255 for p in staged.sample_path.parent.iterdir())
+
+
+def test_samples_as_a_link_to_raw_is_refused_and_raw_is_untouched(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x\n1\n", 10.0)
+    due = _due(layout)
+    layout.samples.rmdir()
+    layout.samples.symlink_to(layout.raw)
+    with pytest.raises(LayoutError, match=r"^samples is a symbolic link: staging never follows"):
+        stage_file(layout, due, 10)
+    assert sorted(p.name for p in (layout.raw / "env0").iterdir()) == ["a.csv"]
