@@ -18,7 +18,7 @@ PORT ?= 3000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,realdata]'
 	touch $(STAMP)
 
 install: $(STAMP)

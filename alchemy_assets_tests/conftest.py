@@ -27,6 +27,8 @@ RawWriter = Callable[[str, bytes, float], Path]
 # What the reliability tests tried and found, printed at the end of the run (the README's
 # "Guarantees" figures come from the last `make test-all`).
 FIGURES: Counter[str] = Counter()
+# Tables a test prints at the end of the run, by title (the real-data corpus results per kind).
+REPORTS: dict[str, list[str]] = {}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -34,6 +36,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "guarantee figures")
         for name, value in sorted(FIGURES.items()):
             terminalreporter.write_line(f"{name}: {value}")
+    for title, lines in REPORTS.items():
+        terminalreporter.write_sep("-", title)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

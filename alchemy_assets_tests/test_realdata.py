@@ -1,0 +1,455 @@
+"""Real files that no one here wrote, end to end: every file of the corpus (``corpus.py``) is
+ingested and staged by ``alchemy`` at N = 100 and at N = 7, and every sample, with the row
+count and column names recorded for it, is compared with what an independent reader (the
+csv and json modules, pyarrow) makes of the file's first N records. A file may be refused
+only where that reader refuses it too."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from alchemy_assets.cli import main
+from alchemy_assets.defs.lookup import latest_records
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets_tests.conftest import FIGURES, REPORTS
+from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus
+
+# One dataset per sample size, each holding the whole corpus under raw/env0/. The second
+# records only the sample events (half the stored events: the test stays well under 90 s).
+DATASETS = {100: DatasetId("corpus", "rows100", "1"), 7: DatasetId("corpus", "rows7", "1")}
+OPTIONS = {100: "", 7: "bronze_events = false\nasset_checks = false\n"}
+ENV = "env0"
+BOM = b"\xef\xbb\xbf"
+_FORMATS = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"}
+
+
+@dataclass
+class Reference:
+    """What an independent reader makes of the first N records of a file: the bytes through
+    the last of them (text formats), their values, the row count and the header's names."""
+
+    refusal: str | None = None
+    lenient: bool = False  # refused only by the strict csv reader: a lenient sample passes too
+    content: bytes = b""
+    values: list[Any] = field(default_factory=list)
+    row_count: int = 0
+    columns: list[str] = field(default_factory=list)
+    table: pa.Table | None = None
+
+
+def _csv_prefix(
+    data: bytes, rows: int, delimiter: str, *, strict: bool
+) -> tuple[int, list[list[str]]]:
+    """The length of the prefix through the header and ``rows`` records, and those rows: the
+    csv module reads lines one by one and each non-empty row ends after the lines consumed."""
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(data.decode("latin-1"), newline=""):
+            consumed += len(line)
+            yield line
+
+    found: list[list[str]] = []
+    end = 0
+    for row in csv.reader(lines(), delimiter=delimiter, strict=strict):
+        if row:
+            found.append(row)
+            end = consumed
+            if len(found) > rows:
+                break
+    return end, found
+
+
+def _column_name(value: str, first: bool) -> str:
+    raw = value.encode("latin-1")
+    if first and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def csv_reference(data: bytes, rows: int, delimiter: str) -> Reference:
+    """The header and first ``rows`` records as Python's csv module reads them."""
+    try:
+        end, found = _csv_prefix(data, rows, delimiter, strict=True)
+        refusal, lenient = None, False
+    except csv.Error as err:
+        refusal = f"csv module (strict): {err}"
+        if "unexpected end of data" in str(err):  # an unterminated quote: refused, no sample
+            return Reference(refusal=refusal)
+        try:
+            end, found = _csv_prefix(data, rows, delimiter, strict=False)
+        except csv.Error as lenient_err:
+            return Reference(refusal=f"csv module: {lenient_err}")
+        lenient = True
+    header = found[0] if found else []
+    return Reference(
+        refusal=refusal,
+        lenient=lenient,
+        content=data[:end],
+        values=found,
+        row_count=max(len(found) - 1, 0),
+        columns=[_column_name(v, i == 0) for i, v in enumerate(header)],
+    )
+
+
+def jsonl_reference(data: bytes, rows: int) -> Reference:
+    """The first ``rows`` records: lines ending at LF, CRLF or CR, whitespace-only ones skipped."""
+    kept: list[bytes] = []
+    end = position = 0
+    for line in data.splitlines(keepends=True):
+        position += len(line)
+        if not line.strip():
+            continue
+        if len(kept) == rows:
+            break
+        kept.append(line)
+        end = position
+    try:
+        values = [json.loads(line) for line in kept]
+    except ValueError as err:
+        return Reference(refusal=f"json: {err}")
+    keys = dict.fromkeys(k for v in values if isinstance(v, dict) for k in v)
+    return Reference(content=data[:end], values=values, row_count=len(values), columns=list(keys))
+
+
+def parquet_reference(path: Path, rows: int) -> Reference:
+    """``pq.read_table(path).slice(0, rows)``."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        return Reference(refusal=f"pyarrow: {err}")
+    return Reference(
+        table=table.slice(0, rows).combine_chunks(),
+        row_count=min(rows, table.num_rows),
+        columns=list(table.schema.names),
+    )
+
+
+def file_format(relpath: str) -> tuple[str, bool]:
+    """(``csv`` | ``tsv`` | ``jsonl`` | ``parquet``, gzip-compressed) of a corpus file."""
+    name = relpath.lower()
+    compressed = name.endswith(".gz")
+    ext = name.removesuffix(".gz").rsplit(".", 1)[1]
+    return ("parquet" if ext in ("parquet", "pq") else _FORMATS[ext]), compressed
+
+
+def reference(path: Path, relpath: str, rows: int) -> Reference:
+    fmt, compressed = file_format(relpath)
+    if fmt == "parquet":
+        return parquet_reference(path, rows)
+    data = path.read_bytes()
+    if compressed:
+        data = gzip.decompress(data)
+    if fmt == "jsonl":
+        return jsonl_reference(data, rows)
+    return csv_reference(data, rows, "\t" if fmt == "tsv" else ",")
+
+
+def sample_path(layout: DatasetLayout, relpath: str) -> Path:
+    """``samples/env0/<folder>/<stem>_sample<ext>``, as DESIGN.md lays it out."""
+    folder, _, name = relpath.rpartition("/")
+    lower = name.lower()
+    cut = 2 if lower.endswith(".gz") and lower.count(".") >= 2 else 1
+    stem, *exts = name.rsplit(".", cut)
+    return layout.samples / ENV / folder / f"{stem}_sample.{'.'.join(exts)}"
+
+
+def _clip(value: object, width: int = 100) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _first_difference(got: bytes, want: bytes) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+    at = min(len(got), len(want)) if at is None else at
+    start = max(0, at - 15)
+    return (
+        f"{len(got)} bytes, expected {len(want)}; first difference at byte {at}: "
+        f"expected {want[start : at + 25]!r}, got {got[start : at + 25]!r}"
+    )
+
+
+def _bytes_class(got: bytes, want: bytes) -> str:
+    def lf(data: bytes) -> bytes:
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+    if want.startswith(BOM) and not got.startswith(BOM):
+        return "bytes differ: BOM dropped"
+    if lf(got) == lf(want):
+        return "bytes differ: line endings rewritten"
+    if want.startswith(got):
+        return "bytes differ: sample ends early"
+    if got.startswith(want):
+        return "bytes differ: sample runs past the last kept record"
+    return "bytes differ: rewritten"
+
+
+def _list_difference(got: list[Any], want: list[Any]) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+    if at is None:
+        return f"{len(got)} items, expected {len(want)}"
+    return (
+        f"item {at} of {len(want)}: expected {_clip(want[at])}, got {_clip(got[at])}"
+        f"{'' if len(got) == len(want) else f' ({len(got)} items)'}"
+    )
+
+
+def _sample_values(data: bytes, fmt: str) -> list[Any]:
+    if fmt == "jsonl":
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+    _, found = _csv_prefix(data, len(data) + 1, "\t" if fmt == "tsv" else ",", strict=False)
+    return found
+
+
+def check_text(path: Path, relpath: str, ref: Reference) -> list[tuple[str, str]]:
+    """What differs between a text sample and the reference's bytes and values."""
+    fmt, compressed = file_format(relpath)
+    data = path.read_bytes()
+    if compressed:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            return [("sample is not gzip", str(err))]
+    problems = []
+    if data != ref.content:
+        problems.append((_bytes_class(data, ref.content), _first_difference(data, ref.content)))
+    try:
+        values = _sample_values(data, fmt)
+    except (ValueError, csv.Error) as err:
+        return [*problems, ("values differ", f"sample unreadable: {err}")]
+    if values != ref.values:
+        problems.append(("values differ", _list_difference(values, ref.values)))
+    return problems
+
+
+def check_parquet(path: Path, ref: Reference) -> list[tuple[str, str]]:
+    """What differs between a Parquet sample and ``read_table(source).slice(0, N)``."""
+    assert ref.table is not None
+    try:
+        got = pq.read_table(path).combine_chunks()
+    except (pa.ArrowException, OSError) as err:
+        return [("sample unreadable as parquet", str(err))]
+    want = ref.table
+    problems = []
+    if not got.schema.equals(want.schema):
+        problems.append(("parquet schema differs", f"expected {want.schema}, got {got.schema}"))
+    elif not got.equals(want):
+        problems.append(("parquet values differ", f"{got.num_rows} rows, expected {want.num_rows}"))
+    if got.schema.metadata != want.schema.metadata:
+        keys = sorted(set(want.schema.metadata or {}) ^ set(got.schema.metadata or {}))
+        problems.append(("parquet schema metadata differs", f"keys differing: {keys}"))
+    return problems
+
+
+def check_metadata(record: dg.EventLogRecord | None, ref: Reference) -> list[tuple[str, str]]:
+    """What differs between the recorded row count and column names and the reference's."""
+    event = record.asset_materialization if record else None
+    if event is None:
+        return [("no materialization recorded", "")]
+    problems = []
+    count = event.metadata.get("dagster/row_count")
+    recorded = count.value if isinstance(count, dg.IntMetadataValue) else None
+    if recorded != ref.row_count:
+        problems.append(("row_count", f"recorded {recorded!r}, expected {ref.row_count}"))
+    schema = event.metadata.get("dagster/column_schema")
+    names = (
+        [column.name for column in schema.schema.columns]
+        if isinstance(schema, dg.TableSchemaMetadataValue)
+        else None
+    )
+    if names != ref.columns:
+        detail = "none recorded" if names is None else _list_difference(names, ref.columns)
+        problems.append(("column names", detail))
+    return problems
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A sample (or a count) that is not what the contract says."""
+
+    rows: int
+    where: str
+    kind: str
+    what: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"N={self.rows} {self.where} [{self.kind}] {self.what}: {self.detail}"
+
+
+def _stage_failures(stderr: str) -> dict[str, str]:
+    """The ``  FAILED key: reason`` lines that ``alchemy stage`` printed."""
+    failed = {}
+    for line in stderr.splitlines():
+        if line.startswith("  FAILED "):
+            key, _, reason = line[len("  FAILED ") :].partition(": ")
+            failed[key] = reason
+    return failed
+
+
+def _status_failures(
+    rows: int, doc: dict[str, Any], total: int, refused: int, stage_line: str
+) -> list[Failure]:
+    expected = {
+        "files": total,
+        "partitions": total,
+        "sampled": total - refused,
+        "up_to_date": total - refused,
+        "stale": 0,
+        "unsampled": refused,
+        "failed": refused,
+    }
+    got = {key: doc.get(key) for key in expected}
+    out = []
+    if got != expected:
+        out.append(Failure(rows, "alchemy status --json", "-", "counts", f"{got} != {expected}"))
+    summary = (
+        f"{doc.get('dataset')}: {total} new partitions, {total - refused} sampled, "
+        f"0 unchanged, {refused} failed, 0 quarantined lines"
+    )
+    if stage_line != summary:
+        out.append(Failure(rows, "alchemy stage", "-", "summary", f"{stage_line!r}"))
+    return out
+
+
+def _table(files: list[CorpusFile], outcomes: dict[tuple[int, str], str]) -> list[str]:
+    """Per kind: files, and at each N how many passed and how many both refused."""
+    sizes = sorted(DATASETS, reverse=True)
+    columns = "".join(f"  pass@{n:<3}  refused@{n:<3}" for n in sizes)
+    lines = [f"{'kind':<26}{'files':>6}{columns}  (refused: by sampler and reference alike)"]
+    kinds = sorted({f.kind for f in files}, key=lambda k: (k not in REAL_KINDS, k))
+    for kind in [*kinds, "total"]:
+        chosen = [f for f in files if kind in (f.kind, "total")]
+        cells = ""
+        for n in sizes:
+            results = Counter(outcomes[(n, f.relpath)] for f in chosen)
+            cells += f"  {results['pass']:>8}  {results['refused by both']:>11}"
+        lines.append(f"{kind:<26}{len(chosen):>6}{cells}")
+    return lines
+
+
+def test_the_corpus_holds_100_real_files_of_every_package_and_every_kind(tmp_path: Path) -> None:
+    corpus = build_corpus(tmp_path / "corpus")
+    real = [f for f in corpus.files if f.kind in REAL_KINDS]
+    assert len(real) >= 100
+    assert sorted(set(KINDS) - {f.kind for f in corpus.files}) == []
+    assert sorted({f.origin.split("/")[0] for f in real}) == sorted(PACKAGES)
+    again = build_corpus(tmp_path / "again")
+    assert again.files == corpus.files
+    for f in corpus.files:
+        assert (tmp_path / "corpus" / f.relpath).read_bytes() == (
+            (tmp_path / "again" / f.relpath).read_bytes()
+        ), f.relpath
+
+
+def test_every_real_file_is_sampled_as_an_independent_reader_reads_its_first_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = build_corpus(tmp_path / "corpus")
+    fp_prefix = tmp_path / "fp"
+    layouts = {}
+    for rows, dataset_id in DATASETS.items():
+        layout = DatasetLayout.under(fp_prefix, dataset_id)
+        layout.ensure()
+        shutil.copytree(tmp_path / "corpus", layout.raw / ENV)
+        (layout.root / "alchemy.toml").write_text(f"sample_rows = {rows}\n{OPTIONS[rows]}")
+        layouts[rows] = layout
+    root = ["--root", str(fp_prefix)]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    failures: list[Failure] = []
+    outcomes: dict[tuple[int, str], str] = {}
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        assert main(["ingest", *map(str, DATASETS.values()), *root]) == 0
+        capsys.readouterr()
+        refusals, summaries = {}, {}
+        for rows, dataset_id in DATASETS.items():
+            main(["stage", str(dataset_id), *root])
+            out, err = capsys.readouterr()
+            refusals[rows] = _stage_failures(err)
+            summaries[rows] = out.strip().splitlines()[-1] if out.strip() else ""
+        assert main(["status", "--json", *root]) == 0
+        status = {d["dataset"]: d for d in json.loads(capsys.readouterr().out)["datasets"]}
+
+        for rows, layout in layouts.items():
+            spec = DatasetSpec(layout.dataset_id)
+            keys = [f"{ENV}/{f.relpath}" for f in corpus.files]
+            records = latest_records(instance, spec.sample_key, keys)
+            refused = refusals[rows]
+            failures += _status_failures(
+                rows, status[str(layout.dataset_id)], len(keys), len(refused), summaries[rows]
+            )
+            for f in corpus.files:
+                key = f"{ENV}/{f.relpath}"
+                ref = reference(layout.raw / key, f.relpath, rows)
+                problems = _compare(layout, f, key, ref, refused, records.get(key))
+                for what, detail in problems:
+                    failures.append(Failure(rows, key, f.kind, what, detail))
+                if problems:
+                    outcomes[(rows, f.relpath)] = "fail"
+                else:
+                    outcomes[(rows, f.relpath)] = "refused by both" if key in refused else "pass"
+
+    REPORTS["real-data corpus: samples against independent readers"] = _table(
+        corpus.files, outcomes
+    )
+    by_class = Counter(f.what for f in failures)
+    if by_class:
+        REPORTS["real-data corpus: failures by class"] = [
+            f"{what}: {count}" for what, count in by_class.most_common()
+        ]
+    FIGURES["real-data corpus files"] = len(corpus.files)
+    FIGURES["real-data samples checked"] = len(outcomes)
+    if failures:  # every difference, not pytest's truncated assertion message
+        lines = sorted(failures, key=lambda f: (f.what, f.kind, f.where, f.rows))
+        pytest.fail(
+            f"{len(failures)} differences from the reference readers:\n"
+            + "\n".join(str(f) for f in lines),
+            pytrace=False,
+        )
+
+
+def _compare(
+    layout: DatasetLayout,
+    f: CorpusFile,
+    key: str,
+    ref: Reference,
+    refused: dict[str, str],
+    record: dg.EventLogRecord | None,
+) -> list[tuple[str, str]]:
+    """What is wrong with one file's outcome: its refusal, or its sample and metadata."""
+    path = sample_path(layout, f.relpath)
+    if key in refused:
+        if ref.refusal is None:
+            return [("refused, but the reference reads it", refused[key])]
+        if path.exists():
+            return [("refused, but a sample file exists", str(path))]
+        return []
+    if ref.refusal is not None and not ref.lenient:
+        return [("sampled, but the reference refuses it", ref.refusal)]
+    if not path.exists():
+        return [("no sample file", str(path))]
+    if ref.table is not None:
+        problems = check_parquet(path, ref)
+    else:
+        problems = check_text(path, f.relpath, ref)
+    return problems + check_metadata(record, ref)
