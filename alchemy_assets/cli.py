@@ -6,20 +6,20 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 from tqdm import tqdm
 
-from alchemy_assets.defs.datasets import build_defs, discover_specs
+from alchemy_assets.defs.datasets import BrokenDataset, build_defs, discover
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.stage_runner import stage_dataset
 from alchemy_assets.defs.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
-from alchemy_assets.options import OptionsError
 from alchemy_assets.status import format_status, status_document
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -83,42 +83,70 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _instance() -> dg.DagsterInstance:
-    if not os.environ.get("DAGSTER_HOME"):
+    """The Dagster instance of ``DAGSTER_HOME``, once the folder is known to be usable (Dagster
+    itself answers a relative, missing or read-only folder with a stack trace)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
         raise UsageError(
-            "DAGSTER_HOME is not set: samples are recorded in the Dagster instance there"
+            "DAGSTER_HOME is not set: set it to the absolute path of a writable folder, the "
+            "Dagster instance where samples are recorded"
         )
+    if not os.path.isabs(home):
+        raise UsageError(
+            f"DAGSTER_HOME {home!r} is a relative path: set it to an absolute path, "
+            f"e.g. {os.path.abspath(home)}"
+        )
+    if not os.path.isdir(home):
+        raise UsageError(
+            f"DAGSTER_HOME {home} is not a directory: create it (mkdir -p {home}) or set "
+            "DAGSTER_HOME to the Dagster instance's folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as err:
+        raise UsageError(
+            f"DAGSTER_HOME {home} is not writable ({err.strerror}): make it writable for "
+            "this user or set DAGSTER_HOME to a writable folder"
+        ) from None
     return dg.DagsterInstance.get()
 
 
-def _stage_specs(root: Path, texts: Sequence[str]) -> list[DatasetSpec]:
-    specs = discover_specs(root)
+def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], list[BrokenDataset]]:
+    found = discover(root)
     if not texts:
-        if not specs:
+        if not found.specs and not found.broken:
             raise UsageError(f"no dataset with a manifests/processed.jsonl under {root}")
-        return specs
-    by_id = {spec.dataset_id: spec for spec in specs}
-    chosen = []
+        return found.specs, found.broken
+    by_id = {spec.dataset_id: spec for spec in found.specs}
+    broken_by_id = {i: dataset for dataset in found.broken for i in dataset.dataset_ids}
+    chosen: list[DatasetSpec] = []
+    chosen_broken: list[BrokenDataset] = []
     for dataset_id in _dataset_ids(texts):
-        if dataset_id not in by_id:
+        if dataset_id in by_id:
+            chosen.append(by_id[dataset_id])
+        elif dataset_id in broken_by_id:
+            if broken_by_id[dataset_id] not in chosen_broken:
+                chosen_broken.append(broken_by_id[dataset_id])
+        else:
             raise UsageError(
                 f"dataset {dataset_id}: no manifest at "
                 f"{DatasetLayout.under(root, dataset_id).manifest} (run 'alchemy ingest' first)"
             )
-        chosen.append(by_id[dataset_id])
-    return chosen
+    return chosen, chosen_broken
 
 
-def _root_and_specs(args: argparse.Namespace) -> tuple[Path, list[DatasetSpec]]:
-    root = _root(args)
-    try:
-        specs = _stage_specs(root, args.datasets)
-    except OptionsError as err:
-        raise UsageError(str(err)) from None
-    return root, specs
+def _report_broken(broken: list[BrokenDataset]) -> int:
+    """Name each dataset that could not be loaded, with the reason; the exit status."""
+    for dataset in broken:
+        for dataset_id in dataset.dataset_ids:
+            print(f"{dataset_id}: FAILED: {dataset.reason}", file=sys.stderr)
+    return EXIT_FAILED if broken else EXIT_OK
 
 
 def _cmd_stage(args: argparse.Namespace) -> int:
-    root, specs = _root_and_specs(args)
+    root = _root(args)
+    specs, broken = _stage_specs(root, args.datasets)
     instance = _instance()
     defs = build_defs(specs, AlchemyRoot(fp_prefix=str(root)))
     status = EXIT_OK
@@ -151,11 +179,12 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             print(f"  ... and {more} more quarantined line(s)", file=sys.stderr)
         if report.failed:
             status = EXIT_FAILED
-    return status
+    return max(status, _report_broken(broken))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    root, specs = _root_and_specs(args)
+    root = _root(args)
+    specs, broken = _stage_specs(root, args.datasets)
     status = EXIT_OK
     statuses = []
     with _instance() as instance:
@@ -171,7 +200,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status_document(root, statuses), indent=2))
     else:
         print("\n\n".join(format_status(status) for status in statuses))
-    return status
+    return max(status, _report_broken(broken))
 
 
 STATUS_DESCRIPTION = """\
@@ -197,8 +226,9 @@ refresh its partition-status cache, as the UI does):
 "up_to_date", "stale", "unsampled", "failed", "backlog": {"lines", "bytes", "cursor"},
 "cursors": {"sensor", "stage"}, "quarantined": {"lines", "last"}, "examples":
 {"stale", "unsampled", "failed"}}]}; examples hold the first 10 keys (failed: key ->
-reason). Exits 0; 1 when a dataset could not be read (named on stderr, the others are
-still reported); 2 for a usage error.
+reason). Exits 0; 1 when a dataset could not be read or loaded (a bad alchemy.toml, a
+folder-name clash; named on stderr, the others are still reported); 2 for a usage error
+(DAGSTER_HOME unset, relative, missing or not writable, too).
 """
 
 
@@ -244,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
             "partition per new raw file and sample every file whose manifest mtime differs "
             "from its latest sample (the sensor's decision), recording the materializations "
             "in the Dagster instance of DAGSTER_HOME. Runs until the manifests are drained. "
-            "Exits 1 naming each partition that failed; run twice, it samples nothing the "
-            "second time."
+            "Exits 1 naming each partition that failed and each dataset that could not be "
+            "loaded (a bad alchemy.toml, a folder-name clash); run twice, it samples nothing "
+            "the second time."
         ),
     )
     stage_parser.add_argument(

@@ -1,24 +1,42 @@
 """Per-dataset staging options, read from an optional ``alchemy.toml`` in the dataset root.
 
 ```toml
-sample_rows = 100               # rows per sample
-sensor_interval_seconds = 30    # minimum time between sensor ticks
+sample_rows = 100               # rows per sample (1 to 1,000,000)
+sensor_interval_seconds = 30    # minimum time between sensor ticks (1 to 86,400: a day)
 max_lines_per_tick = 10000      # manifest lines one sensor tick (or stage cycle) reads
-partitions_per_run = 500        # most partitions sampled by one Dagster run
+                                # (1 to 100,000: a tick stays well inside Dagster's 60 s
+                                # sensor timeout)
+partitions_per_run = 500        # most partitions sampled by one Dagster run (1 to 10,000)
 bronze_events = true            # record each sampled file's bronze partition (path, mtime,
                                 # size): one more stored Dagster event per file
 asset_checks = true             # evaluate the sample's consistency and schema_drift checks:
                                 # two more stored Dagster events per file
 ```
+
+Anything else (invalid TOML, an unknown key, a value of the wrong type or out of its range,
+an ``alchemy.toml`` that is a folder or a dangling link) is an :class:`OptionsError` naming
+the file and the key.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 OPTIONS_NAME = "alchemy.toml"
+
+# The largest value of each integer option (the smallest is 1). Beyond them a sample, a tick
+# or a run no longer does what the option promises (a sample of 2^63 rows ended in a panic
+# of the Parquet reader; a tick past Dagster's 60 s sensor timeout never completes).
+MAXIMUM = {
+    "sample_rows": 1_000_000,
+    "sensor_interval_seconds": 86_400,
+    "max_lines_per_tick": 100_000,
+    "partitions_per_run": 10_000,
+}
 
 
 class OptionsError(ValueError):
@@ -36,15 +54,22 @@ class StagingOptions:
     bronze_events: bool = True
     asset_checks: bool = True
 
+    def __post_init__(self) -> None:
+        for option in fields(self):
+            problem = _problem(option.name, getattr(self, option.name))
+            if problem:
+                raise ValueError(problem)
+
     @classmethod
     def load(cls, root: Path) -> StagingOptions:
         """The options in ``root/alchemy.toml``, or the defaults where it is absent."""
         path = root / OPTIONS_NAME
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        text = _read(path)
+        if text is None:
             return cls()
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
             raise OptionsError(f"{path}: not valid TOML: {err}") from None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
@@ -53,9 +78,41 @@ class StagingOptions:
                 f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         for key, value in data.items():
-            if isinstance(getattr(cls, key), bool):
-                if not isinstance(value, bool):
-                    raise OptionsError(f"{path}: {key} must be true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OptionsError(f"{path}: {key} must be a positive integer, got {value!r}")
+            problem = _problem(key, value)
+            if problem:
+                raise OptionsError(f"{path}: {problem}")
         return cls(**data)
+
+
+def _problem(key: str, value: object) -> str | None:
+    """What is wrong with ``value`` for option ``key``, or None."""
+    if isinstance(getattr(StagingOptions, key), bool):
+        return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
+    maximum = MAXIMUM[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        return f"{key} must be an integer from 1 to {maximum:,}, got {value!r}"
+    return None
+
+
+def _read(path: Path) -> str | None:
+    """The text of ``path``, None if there is no such file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise OptionsError(
+                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+            ) from None
+        return None
+    except OSError as err:
+        raise OptionsError(f"{path}: cannot be read: {err.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise OptionsError(f"{path}: a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise OptionsError(f"{path}: not a regular file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise OptionsError(f"{path}: not valid TOML: not UTF-8 ({err})") from None
+    except OSError as err:
+        raise OptionsError(f"{path}: cannot be read: {err.strerror}") from None

@@ -1,9 +1,11 @@
 import argparse
+import errno
 import gzip
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -191,20 +193,120 @@ def test_stage_exits_one_naming_each_failed_partition(
     assert "  FAILED env0/notes.txt: " in captured.err and "unknown format '.txt'" in captured.err
 
 
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder this process cannot write to, and the error a write gets there."""
+    path = tmp_path / "read_only"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        yield path, os.strerror(errno.EACCES)
+        path.chmod(0o755)
+        return
+    # root writes through any permission bits; an immutable folder refuses even root
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"no read-only folder for root here: chattr +i: {made.stderr.strip()}")
+    yield path, os.strerror(errno.EPERM)
+    subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+FIX = "set it to the absolute path of a writable folder, the Dagster instance where samples are"
+
+
 @pytest.mark.parametrize("command", ["stage", "status"])
-def test_the_instance_commands_need_dagster_home(
+@pytest.mark.parametrize("kind", ["unset", "relative", "missing", "not writable"])
+def test_an_unusable_dagster_home_is_one_clear_line_and_exit_two(
     command: str,
+    kind: str,
     fp_prefix: Path,
     layout: DatasetLayout,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     layout.manifest.touch()
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    missing = tmp_path / "no_home"
+    if kind == "unset":
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        problem = f"DAGSTER_HOME is not set: {FIX} recorded"
+    elif kind == "relative":
+        (tmp_path / "dagster_home").mkdir()
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("DAGSTER_HOME", "dagster_home")
+        problem = (
+            "DAGSTER_HOME 'dagster_home' is a relative path: set it to an absolute path, "
+            f"e.g. {tmp_path}/dagster_home"
+        )
+    elif kind == "missing":
+        monkeypatch.setenv("DAGSTER_HOME", str(missing))
+        problem = (
+            f"DAGSTER_HOME {missing} is not a directory: create it (mkdir -p {missing}) or set "
+            "DAGSTER_HOME to the Dagster instance's folder"
+        )
+    else:
+        home, error = request.getfixturevalue("read_only_dir")
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        problem = (
+            f"DAGSTER_HOME {home} is not writable ({error}): make it writable for this user "
+            "or set DAGSTER_HOME to a writable folder"
+        )
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--root", str(fp_prefix)])
     assert exit_info.value.code == 2
-    assert f"alchemy {command}: error: DAGSTER_HOME is not set" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"alchemy {command}: error: {problem}\n"
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", ["stage", "status"])
+def test_stage_and_status_go_on_past_broken_datasets_then_exit_one_naming_them(
+    command: str,
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1000.0)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
+    bad = DatasetLayout.under(fp_prefix, DatasetId("acme", "prices", "2"))
+    for dataset in (
+        bad,
+        *(
+            DatasetLayout.under(fp_prefix, DatasetId.parse(name))
+            for name in ("sp/x/1.0", "sp/x/v1.0")
+        ),
+    ):
+        dataset.ensure()
+        dataset.manifest.touch()
+    (bad.root / "alchemy.toml").write_text("sample_rows = 9223372036854775807\n")
+    capsys.readouterr()
+
+    assert main([command, "--root", str(fp_prefix)]) == 1
+    out, err = capsys.readouterr()
+    if command == "stage":
+        assert out == (
+            "sp/gics_cwiq_pipe/1.0: 1 new partitions, 1 sampled, 0 unchanged, 0 failed, "
+            "0 quarantined lines\n"
+        )
+        assert (layout.samples / "env0" / "a_sample.csv").read_bytes() == b"v\n1\n"
+    else:
+        assert out.startswith("sp/gics_cwiq_pipe/1.0\n")
+        assert "acme" not in out and "sp/x" not in out
+    bad_options = (
+        f"acme/prices/2: FAILED: {bad.root}/alchemy.toml: sample_rows must be an integer "
+        "from 1 to 1,000,000, got 9223372036854775807"
+    )
+    clash = (
+        "FAILED: datasets sp/x/1.0 and sp/x/v1.0 both map to asset group 'sp__x__v1_0'; "
+        "none of them is loaded: rename one of their folders"
+    )
+    assert err.splitlines() == [bad_options, f"sp/x/1.0: {clash}", f"sp/x/v1.0: {clash}"]
+
+    assert main([command, "acme/prices/2", "--root", str(fp_prefix)]) == 1
+    out, err = capsys.readouterr()
+    assert err == bad_options + "\n"
 
 
 def test_stage_of_an_unknown_dataset_says_to_ingest_first(

@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 
 from alchemy_assets import definitions
-from alchemy_assets.defs.datasets import discover_specs
+from alchemy_assets.defs.datasets import discover
+from alchemy_assets.defs.sensors import BrokenDatasetError
 from alchemy_assets.layout import DatasetId, DatasetLayout
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -74,17 +75,122 @@ def test_without_fp_prefix_the_code_location_loads_empty(monkeypatch: pytest.Mon
     assert list(loaded.resolve_asset_graph().get_all_asset_keys()) == []
 
 
-def test_two_datasets_with_the_same_key_safe_name_are_refused(fp_prefix: Path) -> None:
+def _asset_keys(loaded: dg.Definitions) -> set[str]:
+    return {key.to_user_string() for key in loaded.resolve_asset_graph().get_all_asset_keys()}
+
+
+def _sensor_error(loaded: dg.Definitions, name: str, instance: dg.DagsterInstance) -> str:
+    """The error one evaluation of sensor ``name`` fails with, as the daemon would run it."""
+    sensor = loaded.resolve_sensor_def(name)
+    context = dg.build_sensor_context(
+        instance=instance, definitions=loaded, resources=dict(loaded.resources or {})
+    )
+    with pytest.raises(BrokenDatasetError) as err:
+        sensor(context)
+    return str(err.value)
+
+
+def _break_options(root: Path, kind: str) -> None:
+    path = root / "alchemy.toml"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "dangling link":
+        path.symlink_to(root / "gone.toml")
+    else:
+        path.write_text(kind)
+
+
+BAD_OPTIONS = [
+    ("sample_rows = ", "not valid TOML: Invalid value (at end of document)"),
+    (
+        "rows = 5",
+        "unknown option(s) rows; known: asset_checks, bronze_events, max_lines_per_tick, "
+        "partitions_per_run, sample_rows, sensor_interval_seconds",
+    ),
+    ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
+    (
+        "sample_rows = 9223372036854775807",
+        "sample_rows must be an integer from 1 to 1,000,000, got 9223372036854775807",
+    ),
+    ("directory", "a directory, not a file"),
+    ("dangling link", "a symbolic link to {root}/gone.toml, which does not exist"),
+]
+
+
+@pytest.mark.parametrize(("kind", "message"), BAD_OPTIONS)
+def test_a_bad_alchemy_toml_breaks_only_its_own_dataset_whose_sensor_fails_with_the_reason(
+    kind: str,
+    message: str,
+    fp_prefix: Path,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _dataset(fp_prefix, "sp/gics_cwiq_pipe/1.0")
+    broken = _dataset(fp_prefix, "acme/prices/2")
+    _break_options(broken.root, kind)
+    loaded = _load(monkeypatch, fp_prefix)
+    assert _asset_keys(loaded) == {
+        "sp/gics_cwiq_pipe/v1_0/manifest",
+        "sp/gics_cwiq_pipe/v1_0/bronze",
+        "sp/gics_cwiq_pipe/v1_0/sample",
+    }
+    loaded.resolve_job_def("sp__gics_cwiq_pipe__v1_0__sample_job")
+    sensors = {s.name: s for s in loaded.sensors or []}
+    assert sorted(sensors) == [
+        "acme__prices__v2__manifest_sensor",
+        "sp__gics_cwiq_pipe__v1_0__manifest_sensor",
+    ]
+    reason = f"{broken.root}/alchemy.toml: {message.format(root=broken.root)}"
+    broken_sensor = sensors["acme__prices__v2__manifest_sensor"]
+    assert broken_sensor.default_status is dg.DefaultSensorStatus.RUNNING
+    assert broken_sensor.description == f"Not loaded: {reason}"
+    assert _sensor_error(loaded, "acme__prices__v2__manifest_sensor", instance) == reason
+
+
+def test_folders_that_map_to_one_asset_group_are_all_refused_and_the_rest_loads(
+    fp_prefix: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dataset(fp_prefix, "sp/x/1.0")
+    _dataset(fp_prefix, "sp/x/v1.0")
     _dataset(fp_prefix, "sp/a-b/1")
     _dataset(fp_prefix, "sp/a_b/1")
-    with pytest.raises(
-        dg.DagsterInvalidDefinitionError, match="both map to asset group 'sp__a_b__v1'"
-    ):
-        discover_specs(fp_prefix)
+    _dataset(fp_prefix, "sp/a.b/1")
+    _dataset(fp_prefix, "acme/prices/2")
+    found = discover(fp_prefix)
+    assert [str(spec.dataset_id) for spec in found.specs] == ["acme/prices/2"]
+    assert [(list(map(str, b.dataset_ids)), b.sensor_name, b.reason) for b in found.broken] == [
+        (
+            ["sp/a-b/1", "sp/a.b/1", "sp/a_b/1"],
+            "sp__a_b__v1__manifest_sensor",
+            "datasets sp/a-b/1, sp/a.b/1 and sp/a_b/1 all map to asset group 'sp__a_b__v1'; "
+            "none of them is loaded: rename all but one of their folders",
+        ),
+        (
+            ["sp/x/1.0", "sp/x/v1.0"],
+            "sp__x__v1_0__manifest_sensor",
+            "datasets sp/x/1.0 and sp/x/v1.0 both map to asset group 'sp__x__v1_0'; "
+            "none of them is loaded: rename one of their folders",
+        ),
+    ]
+    loaded = _load(monkeypatch, fp_prefix)
+    assert _asset_keys(loaded) == {
+        "acme/prices/v2/manifest",
+        "acme/prices/v2/bronze",
+        "acme/prices/v2/sample",
+    }
+    assert sorted(s.name for s in loaded.sensors or []) == [
+        "acme__prices__v2__manifest_sensor",
+        "sp__a_b__v1__manifest_sensor",
+        "sp__x__v1_0__manifest_sensor",
+    ]
+    assert _sensor_error(loaded, "sp__x__v1_0__manifest_sensor", instance) == (
+        found.broken[1].reason
+    )
 
 
-def test_dg_check_defs_passes(fp_prefix: Path, tmp_path: Path) -> None:
+def test_dg_check_defs_passes_beside_a_broken_dataset(fp_prefix: Path, tmp_path: Path) -> None:
     _dataset(fp_prefix, "sp/gics_cwiq_pipe/1.0")
+    _dataset(fp_prefix, "acme/prices/2", "sample_rows = [")
     env = {**os.environ, "FP_PREFIX": str(fp_prefix), "DAGSTER_HOME": str(tmp_path)}
     dg_cli = Path(sys.executable).parent / "dg"
     result = subprocess.run(

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,12 @@ def test_options_are_read_from_alchemy_toml(tmp_path: Path) -> None:
     [
         ("sample_rows = ", "not valid TOML"),
         ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_lines_"),
-        ("sample_rows = 0", "sample_rows must be a positive integer, got 0"),
-        ("sample_rows = true", "sample_rows must be a positive integer, got True"),
-        ('sample_rows = "5"', "sample_rows must be a positive integer, got '5'"),
+        ("sample_rows = 0", "sample_rows must be an integer from 1 to 1,000,000, got 0"),
+        ("sample_rows = true", "sample_rows must be an integer from 1 to 1,000,000, got True"),
+        ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
+        ("sample_rows = 5.0", "sample_rows must be an integer from 1 to 1,000,000, got 5.0"),
         ("bronze_events = 1", "bronze_events must be true or false, got 1"),
+        ("sample_rows = [1]", "sample_rows must be an integer from 1 to 1,000,000, got [1]"),
     ],
 )
 def test_a_bad_option_names_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -38,3 +41,55 @@ def test_a_bad_option_names_the_file_and_the_key(tmp_path: Path, text: str, mess
         StagingOptions.load(tmp_path)
     assert str(err.value).startswith(f"{tmp_path}/alchemy.toml: ")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "maximum"),
+    [
+        ("sample_rows", "1,000,000"),
+        ("sensor_interval_seconds", "86,400"),
+        ("max_lines_per_tick", "100,000"),
+        ("partitions_per_run", "10,000"),
+    ],
+)
+def test_every_integer_option_is_bounded(tmp_path: Path, key: str, maximum: str) -> None:
+    (tmp_path / "alchemy.toml").write_text(f"{key} = {maximum.replace(',', '')}\n")
+    assert getattr(StagingOptions.load(tmp_path), key) == int(maximum.replace(",", ""))
+    for value in (int(maximum.replace(",", "")) + 1, 9223372036854775807, -1):
+        (tmp_path / "alchemy.toml").write_text(f"{key} = {value}\n")
+        with pytest.raises(OptionsError) as err:
+            StagingOptions.load(tmp_path)
+        assert str(err.value) == (
+            f"{tmp_path}/alchemy.toml: {key} must be an integer from 1 to {maximum}, got {value}"
+        )
+
+
+def test_options_built_in_code_are_bounded_too() -> None:
+    with pytest.raises(ValueError) as err:
+        StagingOptions(sample_rows=9223372036854775807)
+    assert str(err.value) == (
+        "sample_rows must be an integer from 1 to 1,000,000, got 9223372036854775807"
+    )
+
+
+def test_an_alchemy_toml_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "alchemy.toml").mkdir()
+    with pytest.raises(OptionsError) as err:
+        StagingOptions.load(tmp_path)
+    assert str(err.value) == f"{tmp_path}/alchemy.toml: a directory, not a file"
+
+
+def test_a_dangling_alchemy_toml_link_is_an_error_not_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "alchemy.toml").symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(OptionsError) as err:
+        StagingOptions.load(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}/alchemy.toml: a symbolic link to {tmp_path}/gone.toml, which does not exist"
+    )
+
+
+def test_an_alchemy_toml_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "alchemy.toml")
+    with pytest.raises(OptionsError) as err:
+        StagingOptions.load(tmp_path)
+    assert str(err.value) == f"{tmp_path}/alchemy.toml: not a regular file"

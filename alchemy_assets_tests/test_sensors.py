@@ -4,7 +4,7 @@ import logging
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.sensors import log_plan
+from alchemy_assets.defs.sensors import BrokenDatasetError, build_broken_sensor, log_plan
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
 from alchemy_assets.ingest import ingest
@@ -189,3 +189,18 @@ def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quara
     meta = {k: getattr(v, "value", v) for k, v in second.asset_events[0].metadata.items()}
     assert (meta["lines_consumed"], meta["quarantined_lines"], meta["backlog_bytes"]) == (6, 2, 0)
     assert "expected a JSON object, got list" in str(meta["last_quarantined"])
+
+
+def test_a_broken_datasets_sensor_fails_every_tick_with_the_reason_and_keeps_its_cursor(
+    instance: dg.DagsterInstance,
+) -> None:
+    reason = "/fp/acme/prices/2/alchemy.toml: sample_rows must be an integer from 1 to 1,000,000"
+    sensor = build_broken_sensor("acme__prices__v2__manifest_sensor", reason)
+    assert sensor.default_status is dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
+    for _ in range(2):
+        context = dg.build_sensor_context(instance=instance, cursor='{"v": 1}')
+        with pytest.raises(BrokenDatasetError) as err:
+            sensor(context)
+        assert str(err.value) == reason
+        assert context.cursor == '{"v": 1}'

@@ -2,39 +2,78 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
 from alchemy_assets.defs.assets import bronze_spec, build_sample_asset, manifest_spec
 from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.sensors import build_sensor
+from alchemy_assets.defs.sensors import build_broken_sensor, build_sensor
 from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.layout import discover_datasets
-from alchemy_assets.options import StagingOptions
+from alchemy_assets.layout import DatasetId, DatasetLayout, discover_datasets
+from alchemy_assets.options import OptionsError, StagingOptions
 
 
-def discover_specs(fp_prefix: str | Path | None) -> list[DatasetSpec]:
-    """A spec per dataset with a manifest under ``fp_prefix`` (none if it is unset)."""
+@dataclass(frozen=True)
+class BrokenDataset:
+    """Datasets that cannot be loaded (a bad ``alchemy.toml``, or several folders that map to
+    one asset group), the sensor name they would have, and why."""
+
+    dataset_ids: tuple[DatasetId, ...]
+    sensor_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The datasets under the data root: those that load, and those that cannot."""
+
+    specs: list[DatasetSpec] = field(default_factory=list)
+    broken: list[BrokenDataset] = field(default_factory=list)
+
+
+def discover(fp_prefix: str | Path | None) -> Discovery:
+    """A spec per dataset with a manifest under ``fp_prefix`` (none if it is unset).
+
+    One dataset's bad configuration never hides the others: a dataset whose ``alchemy.toml``
+    cannot be used is broken alone; datasets whose folders map to one asset group (``1.0``
+    and ``v1.0`` are both ``v1_0``) are all broken, none wins, since which one is meant
+    cannot be told from the names.
+    """
     if not fp_prefix:
-        return []
-    specs = [
-        DatasetSpec(layout.dataset_id, StagingOptions.load(layout.root))
-        for layout in discover_datasets(fp_prefix)
-    ]
-    groups: dict[str, DatasetSpec] = {}
-    for spec in specs:
-        clash = groups.setdefault(spec.group_name, spec)
-        if clash is not spec:
-            raise dg.DagsterInvalidDefinitionError(
-                f"datasets {clash.dataset_id} and {spec.dataset_id} both map to asset group "
-                f"{spec.group_name!r}; rename one of their folders"
+        return Discovery()
+    by_group: dict[str, list[DatasetLayout]] = {}
+    for layout in discover_datasets(fp_prefix):
+        by_group.setdefault(DatasetSpec(layout.dataset_id).group_name, []).append(layout)
+    found = Discovery()
+    for group, layouts in by_group.items():
+        ids = tuple(layout.dataset_id for layout in layouts)
+        sensor_name = DatasetSpec(ids[0]).sensor_name
+        if len(layouts) > 1:
+            names = ", ".join(map(str, ids[:-1])) + f" and {ids[-1]}"
+            found.broken.append(
+                BrokenDataset(
+                    ids,
+                    sensor_name,
+                    f"datasets {names} {'both' if len(ids) == 2 else 'all'} map to asset group "
+                    f"{group!r}; none of them is loaded: rename "
+                    f"{'one' if len(ids) == 2 else 'all but one'} of their folders",
+                )
             )
-    return specs
+            continue
+        try:
+            found.specs.append(DatasetSpec(ids[0], StagingOptions.load(layouts[0].root)))
+        except OptionsError as err:
+            found.broken.append(BrokenDataset(ids, sensor_name, str(err)))
+    return found
 
 
-def build_defs(specs: list[DatasetSpec], root: AlchemyRoot) -> dg.Definitions:
-    """Assets, the sample job and the sensor of each dataset, bound to ``root``."""
+def build_defs(
+    specs: list[DatasetSpec], root: AlchemyRoot, broken: list[BrokenDataset] | None = None
+) -> dg.Definitions:
+    """Assets, the sample job and the sensor of each dataset, bound to ``root``; a sensor
+    that fails every tick with the reason for each broken dataset."""
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     sensors: list[dg.SensorDefinition] = []
@@ -49,6 +88,8 @@ def build_defs(specs: list[DatasetSpec], root: AlchemyRoot) -> dg.Definitions:
             )
         )
         sensors.append(build_sensor(spec))
+    for dataset in broken or []:
+        sensors.append(build_broken_sensor(dataset.sensor_name, dataset.reason))
     return dg.Definitions(
         assets=assets, jobs=jobs, sensors=sensors, resources={"alchemy_root": root}
     )

@@ -8,6 +8,7 @@ from alchemy_assets.defs.observations import manifest_observation
 from alchemy_assets.defs.resources import AlchemyRoot
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import TickPlan, add_requests, plan_tick, run_request
+from alchemy_assets.options import StagingOptions
 
 LOGGED_REJECTS = 20
 
@@ -64,3 +65,23 @@ def build_sensor(spec: DatasetSpec) -> dg.SensorDefinition:
         )
 
     return manifest_sensor
+
+
+class BrokenDatasetError(Exception):
+    """A dataset whose configuration cannot be used; the message says why and what to fix."""
+
+
+def build_broken_sensor(name: str, reason: str) -> dg.SensorDefinition:
+    """The sensor of a dataset that could not be loaded: every tick fails with ``reason``, so
+    the sensor's page and tick history show it; its cursor is kept for when it is fixed."""
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=StagingOptions().sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Not loaded: {reason}",
+    )
+    def broken_dataset_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        raise BrokenDatasetError(reason)
+
+    return broken_dataset_sensor
