@@ -106,3 +106,16 @@ def test_samples_as_a_link_to_raw_is_refused_and_raw_is_untouched(
     with pytest.raises(LayoutError, match=r"^samples is a symbolic link: staging never follows"):
         stage_file(layout, due, 10)
     assert sorted(p.name for p in (layout.raw / "env0").iterdir()) == ["a.csv"]
+
+
+def test_samples_get_the_mode_of_a_new_file_under_the_umask(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x\n1\n", 10.0)
+    due = _due(layout)
+    old = os.umask(0o022)
+    try:
+        staged = stage_file(layout, due, 10)
+    finally:
+        os.umask(old)
+    assert staged.sample_path.stat().st_mode & 0o777 == 0o644
