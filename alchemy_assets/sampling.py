@@ -16,7 +16,6 @@ import contextlib
 import gzip
 import io
 import os
-import stat
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alchemy_assets import confined
 from alchemy_assets.describe import (
     Contents,
     describe_delimited,
@@ -106,16 +106,13 @@ class _CountingReader(io.RawIOBase):
 
 
 def _open_regular(path: Path) -> IO[bytes]:
-    # O_NONBLOCK: opening a FIFO planted in bronze must not hang the run.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SampleError(f"{path}: not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=0)
-    except BaseException:
-        os.close(fd)
-        raise
+        return confined.open_regular(parent, path.name, str(path))
+    except confined.ConfinementError as err:
+        raise SampleError(str(err)) from None
+    finally:
+        os.close(parent)
 
 
 def read_sample(
