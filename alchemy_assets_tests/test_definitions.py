@@ -203,3 +203,27 @@ def test_dg_check_defs_passes_beside_a_broken_dataset(fp_prefix: Path, tmp_path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_dagster_evaluates_a_broken_datasets_sensor_to_its_error(
+    fp_prefix: Path, tmp_path: Path
+) -> None:
+    _dataset(fp_prefix, "sp/gics_cwiq_pipe/1.0")
+    broken = _dataset(fp_prefix, "acme/prices/2", "sample_rows = 9223372036854775807\n")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "FP_PREFIX": str(fp_prefix), "DAGSTER_HOME": str(home)}
+    dagster_cli = str(Path(sys.executable).parent / "dagster")
+    sensor = "acme__prices__v2__manifest_sensor"
+    result = subprocess.run(
+        [dagster_cli, "sensor", "preview", sensor, "-m", "alchemy_assets.definitions"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (
+        f"alchemy_assets.defs.sensors.BrokenDatasetError: {broken.root}/alchemy.toml: "
+        "sample_rows must be an integer from 1 to 1,000,000, got 9223372036854775807"
+    ) in result.stdout + result.stderr
