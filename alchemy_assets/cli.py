@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -109,7 +110,16 @@ def _instance() -> dg.DagsterInstance:
             f"DAGSTER_HOME {home} is not writable ({err.strerror}): make it writable for "
             "this user or set DAGSTER_HOME to a writable folder"
         ) from None
-    return dg.DagsterInstance.get()
+    # Dagster creates a fresh SQLite instance's tables without a lock: two processes starting
+    # on a new DAGSTER_HOME at once could both try, and one failed with "table ... already
+    # exists". Whoever comes first creates them while holding a lock on the folder.
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()  # creates every storage's tables
+    finally:
+        os.close(fd)
+    return instance
 
 
 def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], list[BrokenDataset]]:

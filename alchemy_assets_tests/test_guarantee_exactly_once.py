@@ -61,6 +61,31 @@ def test_two_stages_at_once_sample_and_record_each_delivery_once(
     FIGURES["concurrent stages, duplicate materializations"] += sum(pairs.values()) - FILES
 
 
+def test_stages_started_at_once_on_a_new_dagster_home_all_finish(
+    tmp_path: Path,
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dagster creates a new SQLite instance's tables without a lock; without the CLI's own,
+    one of several processes failed with "table ... already exists" (2 in 8 pairs here)."""
+    for i in range(4):
+        write_raw(f"env0/f{i}.csv", b"v\n%d\n" % i, 1000.0 + i)
+    ingest(layout)
+    failures = []
+    for attempt in range(3):
+        home = tmp_path / f"home{attempt}"
+        home.mkdir()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        stages = [_stage(fp_prefix) for _ in range(3)]
+        for stage in stages:
+            _out, err = stage.communicate(timeout=300)
+            if stage.returncode != 0:
+                failures.append(err[-2000:])
+    assert failures == []
+
+
 _RENAME_EXCHANGE = 2
 
 
