@@ -190,6 +190,19 @@ def read_provenance_at(folder: int, sample_name: str) -> Provenance | None:
     )
 
 
+def holds_delivery(layout: DatasetLayout, raw: str, bronze: str, mtime: float) -> bool:
+    """Whether the sample of raw file ``raw`` holds the delivery (``bronze``, ``mtime``), as
+    its provenance file says (no sample, no provenance, or a folder that cannot be opened
+    without following a link: it does not)."""
+    folder, name = posixpath.split(sample_relpath(raw))
+    try:
+        with confined.folder(layout.root, folder) as fd:
+            held = read_provenance_at(fd, name)
+    except (OSError, LayoutError):
+        return False
+    return held is not None and held.bronze == bronze and held.mtime == mtime
+
+
 def read_provenance(sample: Path) -> str | None:
     """The bronze path (relative to ``R``) the sample at ``sample`` was taken from, if known."""
     try:

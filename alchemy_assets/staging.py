@@ -7,7 +7,7 @@ from the mtime of its latest sample; several lines for one file in a batch: the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alchemy_assets.layout import DatasetLayout
@@ -49,6 +49,13 @@ class DueFile:
         }
 
 
+# Why a file is sampled again although the instance records a sample at its mtime.
+UNCONFIRMED = (
+    "recorded as sampled at this mtime, but the sample on disk does not hold this delivery "
+    "(not recorded by a run of this project?)"
+)
+
+
 def reason_for(previous: float | None, mtime: float) -> str:
     """Why a sample is taken, as shown in its metadata."""
     if previous is None:
@@ -65,23 +72,26 @@ def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
 
 
 def decide(
-    latest: Mapping[str, ManifestEntry], sampled_mtimes: Mapping[str, float]
+    latest: Mapping[str, ManifestEntry],
+    sampled_mtimes: Mapping[str, float],
+    holds: Callable[[ManifestEntry], bool] | None = None,
 ) -> tuple[list[DueFile], int]:
-    """The files whose manifest mtime differs from their sampled mtime, and how many do not."""
+    """The files whose manifest mtime differs from their sampled mtime, and how many do not.
+
+    With ``holds``, a file the instance records as sampled at its manifest mtime is due all
+    the same when ``holds`` says its sample on disk does not hold that delivery: the record
+    alone can be forged (anyone who reaches the webserver can report a materialization).
+    """
     due: list[DueFile] = []
     for key, entry in latest.items():
         previous = sampled_mtimes.get(key)
         if previous != entry.mtime:
-            due.append(
-                DueFile(
-                    key,
-                    entry.raw,
-                    entry.bronze,
-                    entry.mtime,
-                    reason_for(previous, entry.mtime),
-                    entry.size,
-                )
-            )
+            reason = reason_for(previous, entry.mtime)
+        elif holds is not None and not holds(entry):
+            reason = UNCONFIRMED
+        else:
+            continue
+        due.append(DueFile(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size))
     return due, len(latest) - len(due)
 
 

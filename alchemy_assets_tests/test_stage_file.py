@@ -7,7 +7,7 @@ import pytest
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.sampling import SampleError
-from alchemy_assets.stage_file import stage_file
+from alchemy_assets.stage_file import holds_delivery, stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -119,3 +119,16 @@ def test_samples_get_the_mode_of_a_new_file_under_the_umask(
     finally:
         os.umask(old)
     assert staged.sample_path.stat().st_mode & 0o777 == 0o644
+
+
+def test_holds_delivery_reads_what_the_sample_holds_from_its_provenance(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"v\n1\n", 1000.0)
+    entry = ingest(layout).copied[0]
+    due = DueFile("env0/a.csv", "raw/env0/a.csv", entry.bronze, 1000.0, "new file")
+    assert not holds_delivery(layout, due.raw, due.bronze, due.mtime)
+    stage_file(layout, due, 5)
+    assert holds_delivery(layout, due.raw, due.bronze, due.mtime)
+    assert not holds_delivery(layout, due.raw, due.bronze, 1001.0)
+    assert not holds_delivery(layout, due.raw, "bronze/other.csv", due.mtime)

@@ -1,9 +1,11 @@
 import dagster as dg
 
+from alchemy_assets.defs.lookup import latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.defs.tick import LIST_PARTITIONS_ABOVE, plan_tick
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
+from alchemy_assets.staging import UNCONFIRMED
 from alchemy_assets_tests.conftest import sampled_mtimes
 from benchmarks.seed import seed_samples
 
@@ -51,3 +53,24 @@ def test_a_few_redelivered_files_get_a_run_each(
 ) -> None:
     runs = _sampled_then_redelivered(spec, instance, layout, 3)
     assert sorted(runs) == [["env0/f000.csv"], ["env0/f001.csv"], ["env0/f002.csv"]]
+
+
+def test_a_forged_materialization_at_the_manifest_mtime_does_not_stop_sampling(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    """What `POST /report_asset_materialization/...` with a forged data_version records: a
+    runless materialization at the manifest's mtime, with no sample on disk behind it."""
+    _manifest(layout, 2, 1.0)
+    keys = ["env0/f000.csv", "env0/f001.csv"]
+    instance.add_dynamic_partitions(spec.partitions_name, keys)
+    for key in keys:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                spec.sample_key, partition=key, tags={"dagster/data_version": "1.0"}
+            )
+        )
+    assert latest_sampled_mtimes(instance, spec.sample_key, keys) == dict.fromkeys(keys, 1.0)
+    plan = plan_tick(instance, spec, layout, None)
+    assert sorted(d.key for run in plan.runs for d in run) == keys
+    assert {d.reason for run in plan.runs for d in run} == {UNCONFIRMED}
+    assert plan.unchanged == 0

@@ -1,0 +1,113 @@
+"""Exactly once with the daemon running (issue 12, item 2): `alchemy stage`, twice at once,
+beside `dagster dev` whose sensor requests runs for the same deliveries every second; every
+(file, mtime) is sampled and recorded once, new files and re-deliveries alike."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetLayout
+from alchemy_assets_tests.conftest import FIGURES, RawWriter
+from alchemy_assets_tests.ui import DagsterDev, wait_for
+
+FILES = 30
+REDELIVERED = 10
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _stages(fp_prefix: Path, home: Path) -> list[str]:
+    """Two `alchemy stage` at once; their outputs once both are done."""
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    command = [sys.executable, "-m", "alchemy_assets.cli", "stage", "--root", str(fp_prefix)]
+    stages = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
+    outputs = []
+    for stage in stages:
+        out, _ = stage.communicate(timeout=300)
+        assert stage.returncode == 0, out.decode(errors="replace")
+        outputs.append(out.decode(errors="replace"))
+    return outputs
+
+
+def _samples(instance: dg.DagsterInstance, spec: DatasetSpec) -> Counter[tuple[str, float]]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key), limit=10_000
+    ).records
+    return Counter(
+        (r.partition_key or "", float(r.asset_materialization.metadata["mtime"].value))  # type: ignore[union-attr, arg-type]
+        for r in records
+    )
+
+
+def _settle(
+    instance: dg.DagsterInstance, spec: DatasetSpec, expected: int, dev: DagsterDev
+) -> None:
+    """Wait until ``expected`` deliveries are sampled and no run has been in progress for
+    10 s (the sensor ticks every second: it has seen the whole manifest by then)."""
+
+    def sampled() -> bool:
+        return len(_samples(instance, spec)) >= expected
+
+    wait_for(sampled, 240, f"{expected} deliveries sampled", dev.log_tail)
+    quiet_since = time.monotonic()
+
+    def quiet() -> bool:
+        nonlocal quiet_since
+        if instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
+            quiet_since = time.monotonic()
+        return time.monotonic() - quiet_since > 10
+
+    wait_for(quiet, 240, "no run in progress for 10 s", dev.log_tail)
+
+
+@pytest.mark.parametrize("instance", ["sqlite"], indirect=True)
+def test_stages_beside_the_sensors_runs_sample_each_delivery_once(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+) -> None:
+    home = Path(instance.root_directory)
+    (layout.root / "alchemy.toml").write_text(
+        "sensor_interval_seconds = 1\npartitions_per_run = 5\n"
+    )
+    for i in range(FILES):
+        write_raw(f"env0/f{i:02d}.csv", b"v\n%d\n" % i, 1000.0 + i)
+    ingest(layout)
+    with DagsterDev.start(fp_prefix=fp_prefix, dagster_home=home) as dev:
+        outputs = _stages(fp_prefix, home)
+        _settle(instance, spec, FILES, dev)
+        for i in range(REDELIVERED):
+            write_raw(f"env0/f{i:02d}.csv", b"v\n%d\n" % (i + 100), 5000.0 + i)
+        ingest(layout)
+        outputs += _stages(fp_prefix, home)
+        _settle(instance, spec, FILES + REDELIVERED, dev)
+    samples = _samples(instance, spec)
+    duplicates = {pair: n for pair, n in samples.items() if n > 1}
+    assert duplicates == {}, (duplicates, outputs)
+    assert len(samples) == FILES + REDELIVERED
+    FIGURES["stages beside the sensor, duplicate materializations"] += sum(
+        n - 1 for n in samples.values()
+    )
+    FIGURES["stages beside the sensor, deliveries left to another run"] += sum(
+        int(m.group(1))
+        for out in outputs
+        for m in re.finditer(r"(\d+) file\(s\) not sampled again", out)
+    )
