@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alchemy_assets.atomic_copy import (
+    MAX_NAME_ATTEMPTS,
     StagedCopy,
     copy_to_temp,
     discard,
@@ -40,6 +41,10 @@ NOT_FOLLOWED = "a symlinked folder; it is not followed"
 OUTSIDE_ENV = "not inside an env folder (raw/<env>/...); not ingested"
 
 LOCK_NAME = ".ingest.lock"
+# The copies a group is about to publish, written (and fsynced) before the first is linked
+# under its bronze name and removed once their lines are in the manifest: an ingest killed in
+# between leaves it, and the next ingest removes the copies no line names.
+PENDING_NAME = ".ingest.pending.json"
 # A group commit: copies are flushed together, then their lines appended with one write.
 BATCH_FILES = 512
 BATCH_BYTES = 256 * 1024 * 1024
@@ -146,6 +151,7 @@ def _bronze_names(layout: DatasetLayout, raw_rel: str, when: datetime) -> Callab
 
 
 def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> IngestReport:
+    _recover(layout)
     known, rejects = last_mtimes(layout)
     report = IngestReport(quarantined=rejects)
     batch: list[tuple[StagedCopy, datetime]] = []
@@ -214,6 +220,7 @@ def _commit(
         return
     published: list[tuple[Copied, datetime]] = []
     recorded = False
+    _write_pending(layout, batch)
     try:
         for staged, when in batch:
             raw_rel = layout.relative(staged.source)
@@ -236,6 +243,8 @@ def _commit(
     finally:
         if not recorded:
             _remove_unrecorded(layout, [c for c, _ in published])
+        with contextlib.suppress(OSError):
+            (layout.manifests / PENDING_NAME).unlink()
     for day in sorted({day_of(when) for _, when in published}):
         day_lines = [
             line for line, (_, when) in zip(lines, published, strict=True) if day_of(when) == day
@@ -266,6 +275,53 @@ def _remove_unrecorded(layout: DatasetLayout, published: list[Copied]) -> None:
     for folder in sorted({(layout.root / c.bronze).parent for c in published}):
         with contextlib.suppress(OSError):
             fsync_dir(folder)
+
+
+def _write_pending(layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime]]) -> None:
+    """Record, durably, which names the group's copies may be published under."""
+    pending = [
+        {"raw": layout.relative(staged.source), "when": when.isoformat()} for staged, when in batch
+    ]
+    path = layout.manifests / PENDING_NAME
+    tmp = path.with_name(f"{PENDING_NAME}.tmp")
+    with tmp.open("wb") as out:
+        out.write(json.dumps(pending, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    fsync_dir(layout.manifests)
+
+
+def _recover(layout: DatasetLayout) -> None:
+    """Remove the bronze copies an ingest killed mid-group published without their lines.
+
+    Every name each pending file could have been published under (attempt 0, 1, … up to the
+    first free one) is checked; a copy that no manifest line names is removed. A journal that
+    cannot be read is left in place (and said so) rather than guessed at.
+    """
+    path = layout.manifests / PENDING_NAME
+    try:
+        pending = json.loads(path.read_bytes())
+        candidates: list[str] = []
+        for item in pending:
+            when = datetime.fromisoformat(item["when"])
+            for attempt in range(MAX_NAME_ATTEMPTS):
+                name = bronze_relpath(item["raw"], when, attempt)
+                if not os.path.lexists(layout.root / name):
+                    break
+                candidates.append(name)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IngestError(
+            f"{path}: left by an interrupted ingest and unreadable ({err}); check the bronze "
+            "copies it names against the manifest, then remove it"
+        ) from None
+    named = _bronze_named_after(layout, set(candidates))
+    published = [Copied("", name, 0.0, 0) for name in candidates if name not in named]
+    _remove_unrecorded(layout, published)
+    path.unlink()
+    fsync_dir(layout.manifests)
 
 
 def _bronze_named_after(layout: DatasetLayout, candidates: set[str]) -> set[str]:

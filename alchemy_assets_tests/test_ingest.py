@@ -297,6 +297,41 @@ def test_a_failed_manifest_append_leaves_no_bronze_file_unrecorded(
     assert _bronze_files(layout) == sorted(e["bronze"] for e in _lines(layout.manifest)[20:])  # type: ignore[type-var]
 
 
+_KILLED_BEFORE_APPEND = """
+import os, signal, sys
+from pathlib import Path
+import alchemy_assets.ingest as ingest_module
+from alchemy_assets.layout import DatasetId, DatasetLayout
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # after the group's copies are published
+ingest_module.append_lines = killed
+dataset = DatasetId.parse("sp/gics_cwiq_pipe/1.0")
+ingest_module.ingest(DatasetLayout.under(Path(sys.argv[1]), dataset))
+"""
+
+
+def test_an_ingest_killed_between_publishing_and_appending_leaves_no_copy_unrecorded(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    write_raw("env0/b.csv", b"b\n", 2.0)
+    for _ in range(2):
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLED_BEFORE_APPEND, str(fp_prefix)], timeout=120
+        )
+        assert killed.returncode == -9
+    # Each killed run published both copies (the second under collision names, if in the
+    # same second); no line names them.
+    assert len(_bronze_files(layout)) >= 2 and not layout.manifest.exists()
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv", "raw/env0/b.csv"]
+    assert _bronze_files(layout) == sorted(e["bronze"] for e in _lines(layout.manifest))  # type: ignore[type-var]
+    assert not (layout.manifests / ".ingest.pending.json").exists()
+    FIGURES["ingests killed before the append, bronze copies left unrecorded"] += len(
+        _bronze_files(layout)
+    ) - len(_lines(layout.manifest))
+
+
 def test_bronze_copies_keep_the_raw_files_permission_bits(
     layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
