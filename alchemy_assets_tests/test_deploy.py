@@ -74,6 +74,8 @@ def test_the_team_instance_queues_runs_and_limits_each_datasets_pool(
         assert config.run_queue_config.tag_concurrency_limits == []
         assert config.pool_config.default_pool_limit == 2
         assert config.pool_config.pool_granularity == PoolGranularity.RUN
+        # Each dataset's sensor is evaluated in a thread of its own (P5 in benchmarks/).
+        assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 8}
 
 
 def test_the_cli_ingests_and_stages_into_the_team_instance(

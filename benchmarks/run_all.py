@@ -14,7 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_end_to_end, bench_ingest, bench_sampling, bench_sensor
+from benchmarks import (
+    bench_end_to_end,
+    bench_ingest,
+    bench_many_datasets,
+    bench_sampling,
+    bench_sensor,
+)
 from benchmarks.common import ROOT, SMOKE
 
 BENCHMARKS = {
@@ -22,6 +28,7 @@ BENCHMARKS = {
     "P2": bench_sensor.run,
     "P3": bench_end_to_end.run,
     "P4": bench_ingest.run,
+    "P5": bench_many_datasets.run,
 }
 
 
