@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,6 +24,7 @@ from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.layout import DatasetLayout, LayoutError
+from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import read_whole_manifest
 from alchemy_assets.sampling import Sample, SampleError, sample_open_file
 from alchemy_assets.staging import DueFile
@@ -61,7 +62,7 @@ class Provenance:
     mtime: float | None = None
     run_id: str = ""
 
-    def holds(self, due: DueFile) -> bool:
+    def holds(self, due: DueFile | ManifestEntry) -> bool:
         return self.bronze == due.bronze and self.mtime == due.mtime
 
 
@@ -190,17 +191,25 @@ def read_provenance_at(folder: int, sample_name: str) -> Provenance | None:
     )
 
 
-def holds_delivery(layout: DatasetLayout, raw: str, bronze: str, mtime: float) -> bool:
-    """Whether the sample of raw file ``raw`` holds the delivery (``bronze``, ``mtime``), as
-    its provenance file says (no sample, no provenance, or a folder that cannot be opened
-    without following a link: it does not)."""
-    folder, name = posixpath.split(sample_relpath(raw))
-    try:
-        with confined.folder(layout.root, folder) as fd:
-            held = read_provenance_at(fd, name)
-    except (OSError, LayoutError):
-        return False
-    return held is not None and held.bronze == bronze and held.mtime == mtime
+def holds_deliveries(layout: DatasetLayout, entries: Iterable[ManifestEntry]) -> set[str]:
+    """The raw paths among ``entries`` whose sample holds that entry's delivery (bronze
+    path and mtime), as its provenance file says. Each samples folder is opened once,
+    without following links; a folder that cannot be opened holds nothing."""
+    by_folder: dict[str, list[tuple[str, ManifestEntry]]] = {}
+    for entry in entries:
+        folder, name = posixpath.split(sample_relpath(entry.raw))
+        by_folder.setdefault(folder, []).append((name, entry))
+    held: set[str] = set()
+    for folder, named in by_folder.items():
+        try:
+            with confined.folder(layout.root, folder) as fd:
+                for name, entry in named:
+                    provenance = read_provenance_at(fd, name)
+                    if provenance is not None and provenance.holds(entry):
+                        held.add(entry.raw)
+        except (OSError, LayoutError):
+            continue
+    return held
 
 
 def read_provenance(sample: Path) -> str | None:

@@ -74,20 +74,23 @@ def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
 def decide(
     latest: Mapping[str, ManifestEntry],
     sampled_mtimes: Mapping[str, float],
-    holds: Callable[[ManifestEntry], bool] | None = None,
+    confirm: Callable[[list[ManifestEntry]], set[str]] | None = None,
 ) -> tuple[list[DueFile], int]:
     """The files whose manifest mtime differs from their sampled mtime, and how many do not.
 
-    With ``holds``, a file the instance records as sampled at its manifest mtime is due all
-    the same when ``holds`` says its sample on disk does not hold that delivery: the record
-    alone can be forged (anyone who reaches the webserver can report a materialization).
+    With ``confirm`` (the raw paths, among the entries given, whose sample on disk holds that
+    delivery), a file the instance records as sampled at its manifest mtime is due all the
+    same when its sample does not hold it: the record alone can be forged (anyone who reaches
+    the webserver can report a materialization).
     """
+    same = [e for key, e in latest.items() if sampled_mtimes.get(key) == e.mtime]
+    held = confirm(same) if confirm is not None and same else {e.raw for e in same}
     due: list[DueFile] = []
     for key, entry in latest.items():
         previous = sampled_mtimes.get(key)
         if previous != entry.mtime:
             reason = reason_for(previous, entry.mtime)
-        elif holds is not None and not holds(entry):
+        elif entry.raw not in held:
             reason = UNCONFIRMED
         else:
             continue

@@ -44,7 +44,7 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
 def test_a_file_recorded_at_its_mtime_is_due_when_its_sample_does_not_hold_it() -> None:
     latest = latest_by_key([_entry("env0/held.csv", 1), _entry("env0/forged.csv", 1)])
     sampled = {"env0/held.csv": 1.0, "env0/forged.csv": 1.0}
-    due, unchanged = decide(latest, sampled, lambda entry: entry.raw == "raw/env0/held.csv")
+    due, unchanged = decide(latest, sampled, lambda same: {"raw/env0/held.csv"})
     assert unchanged == 1
     assert [(d.key, d.reason) for d in due] == [("env0/forged.csv", UNCONFIRMED)]
 

@@ -8,10 +8,13 @@ check that the lookups then see them.
 
 from __future__ import annotations
 
+import json
 import logging
+import posixpath
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as db
@@ -19,6 +22,9 @@ from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializa
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 from dagster._core.storage.event_log.schema import AssetEventTagsTable, SqlEventLogStorageTable
+
+from alchemy_assets.confined import aux_name
+from alchemy_assets.file_formats import sample_relpath
 
 
 def seed_samples(
@@ -48,6 +54,16 @@ def seed_samples(
             ],
         )
         storage._store_asset_event(conn, entries[-1], ids[-1])  # type: ignore[attr-defined]
+
+
+def seed_provenance(root: Path, deliveries: Sequence[tuple[str, str]], mtime: float) -> None:
+    """Write the provenance file a run leaves beside each sample, for every (raw, bronze)
+    delivery in ``deliveries`` (the samples themselves are not needed by the sensor)."""
+    for raw, bronze in deliveries:
+        folder, name = posixpath.split(sample_relpath(raw))
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        provenance = {"bronze": bronze, "mtime": mtime, "run_id": "seeded"}
+        (root / folder / aux_name(name, ".source.json")).write_text(json.dumps(provenance))
 
 
 def _entry(asset_key: dg.AssetKey, key: str, mtime: float, now: float) -> EventLogEntry:

@@ -17,7 +17,7 @@ from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
 from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
-from alchemy_assets.stage_file import holds_delivery
+from alchemy_assets.stage_file import holds_deliveries
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
 # Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
@@ -68,9 +68,7 @@ def plan_tick(
     known = [key for key in latest if key in existing]
     plan.new_keys = [key for key in latest if key not in existing]
     sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
-    due, plan.unchanged = decide(
-        latest, sampled, lambda e: holds_delivery(layout, e.raw, e.bronze, e.mtime)
-    )
+    due, plan.unchanged = decide(latest, sampled, lambda same: holds_deliveries(layout, same))
     order = _partition_order(
         instance, spec, plan.new_keys, [d.key for d in due if d.key in existing]
     )
