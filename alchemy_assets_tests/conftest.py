@@ -1,6 +1,8 @@
 """Fixtures: a data root ``FP_PREFIX`` under ``tmp_path``, raw files, a real Dagster instance."""
 
 import os
+import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,9 +11,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
 from alchemy_assets_tests.postgres import ENV as POSTGRES_ENV
@@ -23,6 +25,8 @@ from alchemy_assets_tests.postgres import (
 )
 
 RawWriter = Callable[[str, bytes, float], Path]
+PROJECT = Path(__file__).resolve().parent.parent
+VENV = Path(sys.executable).parent.parent
 
 # What the reliability tests tried and found, printed at the end of the run (the README's
 # "Guarantees" figures come from the last `make test-all`).
@@ -47,6 +51,22 @@ def fp_prefix(tmp_path: Path) -> Path:
     root = tmp_path / "fp"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the dg project (its package imported from the copy: set PYTHONPATH to it)
+    that a test may change; the virtual environment is the project's own."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", copy)
+    shutil.copytree(
+        PROJECT / "alchemy_assets",
+        copy / "alchemy_assets",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (copy / ".venv").symlink_to(VENV)
+    return copy
 
 
 @pytest.fixture

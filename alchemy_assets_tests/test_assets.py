@@ -9,10 +9,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
@@ -209,7 +209,7 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
         with staging(layout, due, rows, **options) as staged:
             yield staged
 
-    monkeypatch.setattr("alchemy_assets.defs.assets.staging", stage_or_fail)
+    monkeypatch.setattr("alchemy_assets.dagster_adapters.assets.staging", stage_or_fail)
     run = [
         DueFile(k, c.raw, c.bronze, c.mtime, "new file")
         for k, c in zip(keys, report.copied, strict=True)

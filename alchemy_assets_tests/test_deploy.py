@@ -14,7 +14,7 @@ from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets_tests.conftest import RawWriter
 from alchemy_assets_tests.postgres import storage_config
 from alchemy_assets_tests.ui import DagsterDev, sample_materializations, wait_for

@@ -1,6 +1,6 @@
 import dagster as dg
 
-from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes
 
 KEY = dg.AssetKey(["sp", "x", "sample"])
 

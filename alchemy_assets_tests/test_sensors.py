@@ -4,9 +4,13 @@ import logging
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.sensors import BrokenDatasetError, build_broken_sensor, log_plan
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
+from alchemy_assets.dagster_adapters.sensors import (
+    BrokenDatasetError,
+    build_broken_sensor,
+    log_plan,
+)
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
@@ -166,8 +170,8 @@ def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quara
     layout: DatasetLayout,
     fp_prefix: object,
 ) -> None:
-    from alchemy_assets.defs.datasets import build_defs
-    from alchemy_assets.defs.resources import AlchemyRoot
+    from alchemy_assets.dagster_adapters.datasets import build_defs
+    from alchemy_assets.dagster_adapters.resources import AlchemyRoot
     from alchemy_assets.options import StagingOptions
 
     capped = DatasetSpec(layout.dataset_id, StagingOptions(max_lines_per_tick=3))

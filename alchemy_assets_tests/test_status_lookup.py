@@ -13,8 +13,8 @@ from dagster._core.scheduler.instigation import (
     SensorInstigatorData,
 )
 
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.status_lookup import (
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.status_lookup import (
     DAGSTER_MARKED_FAILED,
     dataset_status,
     failed_partitions,

@@ -7,11 +7,16 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from alchemy_assets.defs.checks import RunChecks, check_specs, evaluate_recorded, selected_checks
-from alchemy_assets.defs.lookup import latest_sampled_mtimes
-from alchemy_assets.defs.metadata import bronze_event, sample_event
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.checks import (
+    RunChecks,
+    check_specs,
+    evaluate_recorded,
+    selected_checks,
+)
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError

@@ -18,8 +18,8 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
-from alchemy_assets.defs.lookup import latest_records
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.lookup import latest_records
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
 from alchemy_assets.stage_file import StagedFile

@@ -18,10 +18,10 @@ import dagster as dg
 from dagster._core.events import JobFailureData
 from dagster_shared.error import SerializableErrorInfo
 
-from alchemy_assets.defs.assets import failed_files
-from alchemy_assets.defs.observations import manifest_observation
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import add_requests, plan_tick, run_config, run_tags
+from alchemy_assets.dagster_adapters.assets import failed_files
+from alchemy_assets.dagster_adapters.observations import manifest_observation
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import add_requests, plan_tick, run_config, run_tags
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.staging import DueFile

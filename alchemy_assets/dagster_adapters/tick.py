@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key

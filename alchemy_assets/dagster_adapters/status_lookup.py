@@ -15,10 +15,10 @@ import dagster as dg
 # Not exported by dagster: the instigator type selects sensor states among schedule states.
 from dagster._core.scheduler.instigation import InstigatorType
 
-from alchemy_assets.defs.assets import failed_files
-from alchemy_assets.defs.lookup import latest_records, latest_sampled_mtimes
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import cursor_key
+from alchemy_assets.dagster_adapters.assets import failed_files
+from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.stage_runner import cursor_key
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ManifestCursor
 from alchemy_assets.staging import StagingCursor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import DATA_VERSION_TAG
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.lookup import DATA_VERSION_TAG
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.stage_file import StagedFile
 
