@@ -328,3 +328,58 @@ def test_dagster_evaluates_a_broken_datasets_sensor_to_its_error(
         f"alchemy_assets.dagster_adapters.sensors.BrokenDatasetError: {broken.root}/alchemy.toml: "
         "sample_rows must be an integer from 1 to 1,000,000, got 9223372036854775807"
     ) in result.stdout + result.stderr
+
+
+def test_dg_list_components_lists_the_datasets_component(tmp_path: Path) -> None:
+    result = _run(["dg", "list", "components", "--json"], PROJECT, _env(tmp_path, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alchemy_assets.dagster_adapters.component.AlchemyDatasets" in {
+        component["key"] for component in json.loads(result.stdout)["items"]
+    }
+
+
+def _dagster(fp_prefix: str | None, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = _env(tmp_path, tmp_path)
+    del env["FP_PREFIX"]
+    if fp_prefix is not None:
+        env["FP_PREFIX"] = fp_prefix
+    return _run(["dagster", *args, "-m", "alchemy_assets.definitions"], PROJECT, env)
+
+
+def test_dagster_asset_list_fails_naming_an_unset_fp_prefix(tmp_path: Path) -> None:
+    result = _dagster(None, tmp_path, "asset", "list")
+    assert result.returncode == 1
+    assert (
+        "alchemy_assets.dagster_adapters.component.RootError: FP_PREFIX is not set: set it to "
+        "the data root, the folder holding {vendor}/{dataset}/{version} dataset folders"
+    ) in result.stderr
+
+
+def test_a_root_that_does_not_exist_is_the_code_locations_load_error_in_the_ui(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    missing = tmp_path / "nowhere"
+    with DagsterDev.start(missing, home, wait_loaded=False) as dev:
+        error = dev.graphql.location_error(180, dev.log_tail)
+    assert (
+        f"RootError: FP_PREFIX={missing}: the data root does not exist; set FP_PREFIX to the "
+        "folder holding {vendor}/{dataset}/{version} dataset folders"
+    ) in error
+
+
+def test_a_root_without_a_dataset_is_a_warning_in_the_log_and_a_failing_sensor(
+    fp_prefix: Path, tmp_path: Path
+) -> None:
+    reason = (
+        f"no dataset under {fp_prefix}: expected "
+        f"{fp_prefix}/<vendor>/<dataset>/<version>/manifests/processed.jsonl"
+    )
+    listed = _dagster(str(fp_prefix), tmp_path, "asset", "list")
+    assert listed.returncode == 0
+    assert reason in listed.stderr
+    preview = _dagster(
+        str(fp_prefix), tmp_path, "sensor", "preview", "alchemy_assets__no_dataset_sensor"
+    )
+    assert f"BrokenDatasetError: {reason}" in preview.stdout + preview.stderr
