@@ -200,7 +200,7 @@ def sampled_mtimes(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[tupl
         event = record.asset_materialization
         assert event is not None and event.partition is not None
         mtime = event.metadata["mtime"]
-        assert isinstance(mtime, dg.FloatMetadataValue) and mtime.value is not None
+        assert isinstance(mtime, dg.TimestampMetadataValue)
         out.append((event.partition, mtime.value))
     return out
 

@@ -56,7 +56,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert result.success
     sample = _latest(instance, spec.sample_key, "env0/data.csv")
     meta = sample.metadata
-    assert meta["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert meta["mtime"] == dg.MetadataValue.timestamp(1737200000.5)
     assert meta["reason"] == dg.MetadataValue.text("on demand")
     assert meta["raw"] == dg.MetadataValue.text("raw/env0/data.csv")
     assert meta["bronze"] == dg.MetadataValue.text(report.copied[0].bronze)
@@ -76,7 +76,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert sample.tags == {"dagster/data_version": "1737200000.5"}
     bronze = _latest(instance, spec.bronze_key, "env0/data.csv")
     assert bronze.metadata["size"] == dg.MetadataValue.int(len(CSV))
-    assert bronze.metadata["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert bronze.metadata["mtime"] == dg.MetadataValue.timestamp(1737200000.5)
     assert (layout.samples / "env0" / "data_sample.csv").read_bytes() == b"".join(
         CSV.splitlines(keepends=True)[:6]
     )
@@ -104,7 +104,7 @@ def test_dg_materialize_records_one_partition(
     assert result.success
     assert _latest(instance, spec.sample_key, "env1/x.csv").metadata[
         "mtime"
-    ] == dg.MetadataValue.float(5.0)
+    ] == dg.MetadataValue.timestamp(5.0)
     # Any run that samples the dataset, not only the sensor's, takes a slot of its pool.
     run = instance.get_run_by_id(result.run_id)
     assert run is not None and run.run_op_concurrency is not None
@@ -138,7 +138,7 @@ def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_fil
     events = [e.materialization for e in result.get_asset_materialization_events()]
     sampled = {str(m.partition): m.metadata for m in events if m.asset_key == spec.sample_key}
     assert sorted(sampled) == ["env0/a.csv", "env0/c.csv"]
-    assert sampled["env0/a.csv"]["mtime"] == dg.MetadataValue.float(1.0)
+    assert sampled["env0/a.csv"]["mtime"] == dg.MetadataValue.timestamp(1.0)
     assert sampled["env0/c.csv"]["dagster/row_count"] == dg.MetadataValue.int(2)
     (failure,) = [e for e in result.all_events if e.event_type is dg.DagsterEventType.STEP_FAILURE]
     user = failure.step_failure_data.user_failure_data
@@ -164,7 +164,7 @@ def test_the_dagster_cli_re_materializes_one_partition(
     assert result.returncode == 0, result.stderr[-2000:]
     meta = _latest(instance, spec.sample_key, "env0/data.csv").metadata
     assert (meta["mtime"], meta["reason"]) == (
-        dg.MetadataValue.float(7.0),
+        dg.MetadataValue.timestamp(7.0),
         dg.MetadataValue.text("on demand"),
     )
 
@@ -242,3 +242,14 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
     assert failed["env0/c_surprise.csv"] == (
         f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code'"
     )
+
+
+def test_asset_descriptions_hold_nothing_a_markdown_renderer_would_eat(
+    defs: dg.Definitions, spec: DatasetSpec
+) -> None:
+    graph = defs.resolve_asset_graph()
+    sample = graph.get(spec.sample_key).description or ""
+    bronze = graph.get(spec.bronze_key).description or ""
+    assert "`samples/{env}/{path}/{stem}_sample{ext}`" in sample
+    assert "<" not in sample + bronze
+    assert "a delivered file whose sample failed has no bronze materialization" in bronze

@@ -92,7 +92,7 @@ def test_a_root_without_a_dataset_warns_and_gets_a_sensor_that_fails_saying_so(
     (fp_prefix / "sp" / "x" / "1").mkdir(parents=True)  # a dataset folder without manifest
     reason = (
         f"no dataset under {fp_prefix}: expected "
-        f"{fp_prefix}/<vendor>/<dataset>/<version>/manifests/processed.jsonl"
+        f"{fp_prefix}/{{vendor}}/{{dataset}}/{{version}}/manifests/processed.jsonl"
     )
     with caplog.at_level(logging.WARNING):
         defs = dg.component_defs(component=AlchemyDatasets(root=str(fp_prefix)))

@@ -374,7 +374,7 @@ def test_a_root_without_a_dataset_is_a_warning_in_the_log_and_a_failing_sensor(
 ) -> None:
     reason = (
         f"no dataset under {fp_prefix}: expected "
-        f"{fp_prefix}/<vendor>/<dataset>/<version>/manifests/processed.jsonl"
+        f"{fp_prefix}/{{vendor}}/{{dataset}}/{{version}}/manifests/processed.jsonl"
     )
     listed = _dagster(str(fp_prefix), tmp_path, "asset", "list")
     assert listed.returncode == 0

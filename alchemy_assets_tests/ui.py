@@ -161,7 +161,11 @@ query($path: [String!]!) {
     ... on Asset {
       assetMaterializations(limit: 1000) {
         runId partition timestamp
-        metadataEntries { label ... on FloatMetadataEntry { floatValue } }
+        metadataEntries {
+          label
+          ... on FloatMetadataEntry { floatValue }
+          ... on TimestampMetadataEntry { timestamp }
+        }
       }
     }
   }
@@ -170,12 +174,18 @@ query($path: [String!]!) {
 
 
 def sample_materializations(graphql: Graphql, path: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Per partition, its materializations (newest first): run id, timestamp and ``mtime``."""
+    """Per partition, its materializations (newest first): run id, timestamp and ``mtime``
+    (a timestamp entry, or a float one in materializations older than those)."""
     data = graphql.query(_MATERIALIZATIONS, path=path)["assetOrError"]
     out: dict[str, list[dict[str, Any]]] = {}
     for event in data.get("assetMaterializations", []):
         mtime = next(
-            (e.get("floatValue") for e in event["metadataEntries"] if e["label"] == "mtime"), None
+            (
+                e.get("timestamp", e.get("floatValue"))
+                for e in event["metadataEntries"]
+                if e["label"] == "mtime"
+            ),
+            None,
         )
         entry = {"runId": event["runId"], "timestamp": event["timestamp"], "mtime": mtime}
         out.setdefault(event["partition"], []).append(entry)

@@ -18,7 +18,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
-from alchemy_assets.dagster_adapters.lookup import latest_records
+from alchemy_assets.dagster_adapters.lookup import latest_records, recorded_mtime
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
@@ -95,11 +95,12 @@ def _sampled_file(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Sa
     if not isinstance(bronze, dg.TextMetadataValue) or not bronze.value:
         errors.append("the sample's metadata has no `bronze` path")
         return None
-    if not isinstance(mtime, dg.FloatMetadataValue) or mtime.value is None:
-        errors.append("the sample's metadata has no float `mtime`")
+    sampled_mtime = recorded_mtime(mtime)
+    if sampled_mtime is None:
+        errors.append("the sample's metadata has no timestamp `mtime`")
         return None
     recorded = size.value if isinstance(size, dg.IntMetadataValue) else None
-    return SampledFile(bronze.value, mtime.value, recorded)
+    return SampledFile(bronze.value, sampled_mtime, recorded)
 
 
 def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Schema | None:

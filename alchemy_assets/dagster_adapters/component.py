@@ -24,7 +24,7 @@ from alchemy_assets.options import MAXIMUM, StagingOptions
 
 ROOT_VARIABLE = "FP_PREFIX"
 NO_DATASET_SENSOR = "alchemy_assets__no_dataset_sensor"
-DATASET_PATTERN = f"<vendor>/<dataset>/<version>/manifests/{MANIFEST_NAME}"
+DATASET_PATTERN = f"{{vendor}}/{{dataset}}/{{version}}/manifests/{MANIFEST_NAME}"
 
 log = logging.getLogger(__name__)
 
