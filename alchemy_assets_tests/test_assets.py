@@ -9,10 +9,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
 from alchemy_assets.dagster_adapters.datasets import build_defs
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.dagster_adapters.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
+from alchemy_assets.dagster_adapters.tick import run_config
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions

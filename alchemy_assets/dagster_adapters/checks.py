@@ -12,12 +12,8 @@ from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
-# Not exported by dagster; the pointer from a check result to the materialization it checked.
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData as Target,
-)
-
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
+from alchemy_assets.dagster_adapters.dagster_internals import CheckTarget as Target
 from alchemy_assets.dagster_adapters.lookup import latest_records, recorded_mtime
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
