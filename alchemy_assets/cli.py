@@ -14,11 +14,12 @@ from pathlib import Path
 import dagster as dg
 from tqdm import tqdm
 
-from alchemy_assets.defs.datasets import BrokenDataset, build_defs, discover
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import stage_dataset
-from alchemy_assets.defs.status_lookup import dataset_status, sensor_cursors
+from alchemy_assets.dagster_adapters.component import project_component
+from alchemy_assets.dagster_adapters.datasets import BrokenDataset, build_defs, discover
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.stage_runner import stage_dataset
+from alchemy_assets.dagster_adapters.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
 from alchemy_assets.status import format_status, status_document
@@ -123,7 +124,9 @@ def _instance() -> dg.DagsterInstance:
 
 
 def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], list[BrokenDataset]]:
-    found = discover(root)
+    """The datasets under ``root`` with the options the code location gives them (the
+    project's ``defs/datasets/defs.yaml``, then each ``alchemy.toml``)."""
+    found = discover(root, project_component(root).options_of)
     if not texts:
         if not found.specs and not found.broken:
             raise UsageError(f"no dataset with a manifests/processed.jsonl under {root}")

@@ -1,19 +1,19 @@
-"""The Dagster code location: ``defs``, loaded by ``workspace.yaml`` and ``dg``.
+"""The Dagster code location: ``defs``, loaded by ``workspace.yaml``, ``dagster dev`` and ``dg``.
 
-Datasets are discovered under ``FP_PREFIX`` when the code location loads (not at import);
-a dataset added later appears after a reload of the code location. A dataset that cannot be
+Everything in the defs folder ``alchemy_assets/defs/``: the ``AlchemyDatasets`` component of
+the data root ``FP_PREFIX`` (``defs/datasets/defs.yaml``) and whatever else is put there.
+Datasets are discovered under ``FP_PREFIX`` when the code location loads (not at import); a
+dataset added later appears after a reload of the code location. A dataset that cannot be
 loaded (a bad ``alchemy.toml``, a folder name clash) gets a sensor that fails each tick with
-the reason; the other datasets load as usual.
+the reason; the other datasets load as usual. An unset ``FP_PREFIX``, or one that is not a
+folder, fails the load with a message naming it.
 """
 
-import dagster as dg
+from pathlib import Path
 
-from alchemy_assets.defs.datasets import build_defs, discover
-from alchemy_assets.defs.resources import AlchemyRoot
+import dagster as dg
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    fp_prefix = dg.EnvVar("FP_PREFIX")
-    found = discover(fp_prefix.get_value())
-    return build_defs(found.specs, AlchemyRoot(fp_prefix=fp_prefix), found.broken)
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -1,5 +1,9 @@
 """Per-dataset staging options, read from an optional ``alchemy.toml`` in the dataset root.
 
+Each key of ``alchemy.toml`` overrides the same option of the base it is loaded over (the
+project's defaults for the dataset, see :meth:`StagingOptions.load`); a key it leaves out keeps
+the base's value.
+
 ```toml
 sample_rows = 100               # rows per sample (1 to 1,000,000)
 sensor_interval_seconds = 30    # minimum time between sensor ticks (1 to 86,400: a day)
@@ -23,7 +27,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 OPTIONS_NAME = "alchemy.toml"
@@ -60,18 +64,17 @@ class StagingOptions:
             if problem:
                 raise ValueError(problem)
 
-    @classmethod
-    def load(cls, root: Path) -> StagingOptions:
-        """The options in ``root/alchemy.toml``, or the defaults where it is absent."""
+    def load(self, root: Path) -> StagingOptions:
+        """These options, overridden key by key by those in ``root/alchemy.toml`` (if any)."""
         path = root / OPTIONS_NAME
         text = _read(path)
         if text is None:
-            return cls()
+            return self
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise OptionsError(f"{path}: not valid TOML: {err}") from None
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(self)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise OptionsError(
@@ -81,7 +84,7 @@ class StagingOptions:
             problem = _problem(key, value)
             if problem:
                 raise OptionsError(f"{path}: {problem}")
-        return cls(**data)
+        return replace(self, **data)
 
 
 def _problem(key: str, value: object) -> str | None:

@@ -1,6 +1,8 @@
 """Fixtures: a data root ``FP_PREFIX`` under ``tmp_path``, raw files, a real Dagster instance."""
 
 import os
+import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,9 +11,23 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+# Not exported by dagster: a sensor's stored state, as the daemon writes it.
+from dagster._core.remote_origin import (
+    RegisteredCodeLocationOrigin,
+    RemoteInstigatorOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    SensorInstigatorData,
+)
+
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.lookup import recorded_mtime
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
 from alchemy_assets_tests.postgres import ENV as POSTGRES_ENV
@@ -23,6 +39,8 @@ from alchemy_assets_tests.postgres import (
 )
 
 RawWriter = Callable[[str, bytes, float], Path]
+PROJECT = Path(__file__).resolve().parent.parent
+VENV = Path(sys.executable).parent.parent
 
 # What the reliability tests tried and found, printed at the end of the run (the README's
 # "Guarantees" figures come from the last `make test-all`).
@@ -47,6 +65,22 @@ def fp_prefix(tmp_path: Path) -> Path:
     root = tmp_path / "fp"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the dg project (its package imported from the copy: set PYTHONPATH to it)
+    that a test may change; the virtual environment is the project's own."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", copy)
+    shutil.copytree(
+        PROJECT / "alchemy_assets",
+        copy / "alchemy_assets",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (copy / ".venv").symlink_to(VENV)
+    return copy
 
 
 @pytest.fixture
@@ -148,12 +182,11 @@ def run_requests(
     """Launch a tick's run requests in-process, as the daemon would launch them."""
     job = defs.resolve_job_def(spec.job_name)
     for request in result.run_requests or []:
-        tags = dict(request.tags)
         job.execute_in_process(
             run_config=request.run_config,
             instance=instance,
-            partition_key=tags.pop("dagster/partition", None),
-            tags=tags,
+            partition_key=request.partition_key,
+            tags=request.tags,
             raise_on_error=False,
         )
 
@@ -179,9 +212,9 @@ def sampled_mtimes(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[tupl
     for record in records:
         event = record.asset_materialization
         assert event is not None and event.partition is not None
-        mtime = event.metadata["mtime"]
-        assert isinstance(mtime, dg.FloatMetadataValue) and mtime.value is not None
-        out.append((event.partition, mtime.value))
+        mtime = recorded_mtime(event.metadata["mtime"])
+        assert mtime is not None
+        out.append((event.partition, mtime))
     return out
 
 
@@ -190,3 +223,17 @@ def requested_files(request: dg.RunRequest) -> list[dict[str, Any]]:
     (op_config,) = request.run_config["ops"].values()
     files: list[dict[str, Any]] = op_config["config"]["files"]
     return files
+
+
+def store_sensor_cursor(
+    instance: dg.DagsterInstance, name: str, cursor: str | None, tick: float
+) -> None:
+    """Store a sensor's state with ``cursor``, as the daemon does after a tick at ``tick``."""
+    origin = RemoteInstigatorOrigin(
+        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(f"loc{tick}"), "__repository__"),
+        name,
+    )
+    data = SensorInstigatorData(last_tick_timestamp=tick, cursor=cursor)
+    instance.add_instigator_state(
+        InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, data)
+    )

@@ -9,10 +9,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, run_config
+from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import run_config
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
@@ -56,7 +57,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert result.success
     sample = _latest(instance, spec.sample_key, "env0/data.csv")
     meta = sample.metadata
-    assert meta["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert meta["mtime"] == dg.MetadataValue.timestamp(1737200000.5)
     assert meta["reason"] == dg.MetadataValue.text("on demand")
     assert meta["raw"] == dg.MetadataValue.text("raw/env0/data.csv")
     assert meta["bronze"] == dg.MetadataValue.text(report.copied[0].bronze)
@@ -76,7 +77,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert sample.tags == {"dagster/data_version": "1737200000.5"}
     bronze = _latest(instance, spec.bronze_key, "env0/data.csv")
     assert bronze.metadata["size"] == dg.MetadataValue.int(len(CSV))
-    assert bronze.metadata["mtime"] == dg.MetadataValue.float(1737200000.5)
+    assert bronze.metadata["mtime"] == dg.MetadataValue.timestamp(1737200000.5)
     assert (layout.samples / "env0" / "data_sample.csv").read_bytes() == b"".join(
         CSV.splitlines(keepends=True)[:6]
     )
@@ -104,7 +105,7 @@ def test_dg_materialize_records_one_partition(
     assert result.success
     assert _latest(instance, spec.sample_key, "env1/x.csv").metadata[
         "mtime"
-    ] == dg.MetadataValue.float(5.0)
+    ] == dg.MetadataValue.timestamp(5.0)
     # Any run that samples the dataset, not only the sensor's, takes a slot of its pool.
     run = instance.get_run_by_id(result.run_id)
     assert run is not None and run.run_op_concurrency is not None
@@ -138,7 +139,7 @@ def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_fil
     events = [e.materialization for e in result.get_asset_materialization_events()]
     sampled = {str(m.partition): m.metadata for m in events if m.asset_key == spec.sample_key}
     assert sorted(sampled) == ["env0/a.csv", "env0/c.csv"]
-    assert sampled["env0/a.csv"]["mtime"] == dg.MetadataValue.float(1.0)
+    assert sampled["env0/a.csv"]["mtime"] == dg.MetadataValue.timestamp(1.0)
     assert sampled["env0/c.csv"]["dagster/row_count"] == dg.MetadataValue.int(2)
     (failure,) = [e for e in result.all_events if e.event_type is dg.DagsterEventType.STEP_FAILURE]
     user = failure.step_failure_data.user_failure_data
@@ -164,7 +165,7 @@ def test_the_dagster_cli_re_materializes_one_partition(
     assert result.returncode == 0, result.stderr[-2000:]
     meta = _latest(instance, spec.sample_key, "env0/data.csv").metadata
     assert (meta["mtime"], meta["reason"]) == (
-        dg.MetadataValue.float(7.0),
+        dg.MetadataValue.timestamp(7.0),
         dg.MetadataValue.text("on demand"),
     )
 
@@ -209,7 +210,7 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
         with staging(layout, due, rows, **options) as staged:
             yield staged
 
-    monkeypatch.setattr("alchemy_assets.defs.assets.staging", stage_or_fail)
+    monkeypatch.setattr("alchemy_assets.dagster_adapters.assets.staging", stage_or_fail)
     run = [
         DueFile(k, c.raw, c.bronze, c.mtime, "new file")
         for k, c in zip(keys, report.copied, strict=True)
@@ -242,3 +243,14 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
     assert failed["env0/c_surprise.csv"] == (
         f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code'"
     )
+
+
+def test_asset_descriptions_hold_nothing_a_markdown_renderer_would_eat(
+    defs: dg.Definitions, spec: DatasetSpec
+) -> None:
+    graph = defs.resolve_asset_graph()
+    sample = graph.get(spec.sample_key).description or ""
+    bronze = graph.get(spec.bronze_key).description or ""
+    assert "`samples/{env}/{path}/{stem}_sample{ext}`" in sample
+    assert "<" not in sample + bronze
+    assert "a delivered file whose sample failed has no bronze materialization" in bronze

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from alchemy_assets.defs.checks import CONSISTENCY, SCHEMA_DRIFT
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.checks import CONSISTENCY, SCHEMA_DRIFT
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from alchemy_assets.cli import build_parser, main
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -437,3 +437,29 @@ def test_a_lock_that_cannot_be_created_fails_its_dataset_in_one_line_and_the_oth
         f"{layout.manifests}/.ingest.lock: Is a directory\n"
     )
     assert captured.out == "acme/prices/2: 1 copied, 0 unchanged, 0 failed\n"
+
+
+def test_stage_takes_each_datasets_options_from_the_projects_defs_yaml(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, project_copy: Path, tmp_path: Path
+) -> None:
+    write_raw("env0/data.csv", b"a\n1\n2\n3\n", 1.0)
+    yaml = project_copy / "alchemy_assets" / "defs" / "datasets" / "defs.yaml"
+    yaml.write_text(
+        yaml.read_text().replace(
+            "  # datasets:", "  datasets:\n    sp/gics_cwiq_pipe/1.0:\n      sample_rows: 2\n  #"
+        )
+    )
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(project_copy), "DAGSTER_HOME": str(home)}
+    root = ["--root", str(fp_prefix)]
+    for command in ("ingest", "stage"):
+        subprocess.run(
+            [sys.executable, "-m", "alchemy_assets.cli", command, "sp/gics_cwiq_pipe/1.0", *root],
+            cwd=project_copy,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=True,
+        )
+    assert (layout.samples / "env0" / "data_sample.csv").read_text() == "a\n1\n2\n"

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -7,11 +8,48 @@ import dagster as dg
 import pytest
 
 from alchemy_assets import definitions
-from alchemy_assets.defs.datasets import discover
-from alchemy_assets.defs.sensors import BrokenDatasetError
+from alchemy_assets.dagster_adapters.datasets import discover
+from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
 from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets_tests.conftest import VENV
+from alchemy_assets_tests.ui import DAGSTER_DEV, DagsterDev
 
 PROJECT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300
+
+
+def _env(fp_prefix: Path, path: Path) -> dict[str, str]:
+    """The environment of a dg command: the data root, a Dagster instance of its own, the
+    project's virtual environment active, and the package imported from ``path``."""
+    home = path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "FP_PREFIX": str(fp_prefix),
+        "DAGSTER_HOME": str(home),
+        "VIRTUAL_ENV": str(VENV),
+        "PYTHONPATH": str(path),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    program = str(VENV / "bin" / command[0])
+    return subprocess.run(
+        [program, *command[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _listed_assets(project: Path, env: dict[str, str]) -> set[str]:
+    result = _run(["dg", "list", "defs", "--json"], project, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {asset["asset_key"] for asset in json.loads(result.stdout)["assets"]}
 
 
 def _dataset(fp_prefix: Path, name: str, options: str = "") -> DatasetLayout:
@@ -70,9 +108,80 @@ def test_every_discovered_dataset_gets_its_assets_job_and_running_sensor(
     loaded.resolve_job_def("acme__prices__v2__sample_job")
 
 
-def test_without_fp_prefix_the_code_location_loads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    loaded = _load(monkeypatch, None)
-    assert list(loaded.resolve_asset_graph().get_all_asset_keys()) == []
+def test_without_fp_prefix_the_code_location_fails_to_load_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(Exception, match="Error while building definitions for datasets") as err:
+        _load(monkeypatch, None)
+    assert str(err.value.__cause__) == (
+        "FP_PREFIX is not set: set it to the data root, the folder holding "
+        "{vendor}/{dataset}/{version} dataset folders"
+    )
+
+
+def test_a_file_scaffolded_into_the_defs_folder_loads_beside_the_datasets(
+    fp_prefix: Path, project_copy: Path
+) -> None:
+    _dataset(fp_prefix, "acme/prices/2")
+    env = _env(fp_prefix, project_copy)
+    scaffold = _run(["dg", "scaffold", "defs", "dagster.asset", "foo.py"], project_copy, env)
+    assert scaffold.returncode == 0, scaffold.stdout + scaffold.stderr
+    assert (project_copy / "alchemy_assets" / "defs" / "foo.py").is_file()
+    assert _listed_assets(project_copy, env) == {
+        "foo",
+        "acme/prices/v2/manifest",
+        "acme/prices/v2/bronze",
+        "acme/prices/v2/sample",
+    }
+
+
+def test_dg_list_defs_lists_every_datasets_assets(fp_prefix: Path, tmp_path: Path) -> None:
+    _dataset(fp_prefix, "acme/prices/2")
+    assert _listed_assets(PROJECT, _env(fp_prefix, tmp_path)) == {
+        "acme/prices/v2/manifest",
+        "acme/prices/v2/bronze",
+        "acme/prices/v2/sample",
+    }
+
+
+def test_dg_check_yaml_passes_the_projects_yaml(fp_prefix: Path, tmp_path: Path) -> None:
+    result = _run(["dg", "check", "yaml"], PROJECT, _env(fp_prefix, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All component YAML validated successfully" in result.stdout + result.stderr
+
+
+def test_dg_check_yaml_reports_a_misspelled_attribute_at_its_line(
+    fp_prefix: Path, project_copy: Path
+) -> None:
+    yaml = project_copy / "alchemy_assets" / "defs" / "datasets" / "defs.yaml"
+    lines = yaml.read_text().splitlines()
+    line = lines.index("  defaults:") + 1
+    lines[line - 1] = "  defualts:"
+    yaml.write_text("\n".join(lines) + "\n")
+    result = _run(["dg", "check", "yaml"], project_copy, _env(fp_prefix, project_copy))
+    assert result.returncode == 1
+    assert (
+        f"{yaml}:{line} - alchemy_assets.dagster_adapters.component.AlchemyDatasets "
+        "attributes.defualts Additional properties are not allowed ('defualts' was unexpected)"
+    ) in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", [DAGSTER_DEV, ("dg", "dev")], ids=["dagster dev", "dg dev"])
+def test_the_dev_servers_load_the_code_location_with_every_dataset(
+    command: tuple[str, ...], fp_prefix: Path, tmp_path: Path
+) -> None:
+    _dataset(fp_prefix, "acme/prices/2")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with DagsterDev.start(
+        fp_prefix, home, extra_env={"VIRTUAL_ENV": str(VENV)}, command=command
+    ) as dev:
+        data = dev.graphql.query("{ assetNodes { assetKey { path } } }")
+    assert {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]} == {
+        "acme/prices/v2/manifest",
+        "acme/prices/v2/bronze",
+        "acme/prices/v2/sample",
+    }
 
 
 def _asset_keys(loaded: dg.Definitions) -> set[str]:
@@ -191,16 +300,7 @@ def test_folders_that_map_to_one_asset_group_are_all_refused_and_the_rest_loads(
 def test_dg_check_defs_passes_beside_a_broken_dataset(fp_prefix: Path, tmp_path: Path) -> None:
     _dataset(fp_prefix, "sp/gics_cwiq_pipe/1.0")
     _dataset(fp_prefix, "acme/prices/2", "sample_rows = [")
-    env = {**os.environ, "FP_PREFIX": str(fp_prefix), "DAGSTER_HOME": str(tmp_path)}
-    dg_cli = Path(sys.executable).parent / "dg"
-    result = subprocess.run(
-        [str(dg_cli), "check", "defs"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run(["dg", "check", "defs"], PROJECT, _env(fp_prefix, tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
 
@@ -221,9 +321,65 @@ def test_dagster_evaluates_a_broken_datasets_sensor_to_its_error(
         env=env,
         capture_output=True,
         text=True,
+        timeout=TIMEOUT,
         check=False,
     )
     assert (
-        f"alchemy_assets.defs.sensors.BrokenDatasetError: {broken.root}/alchemy.toml: "
+        f"alchemy_assets.dagster_adapters.sensors.BrokenDatasetError: {broken.root}/alchemy.toml: "
         "sample_rows must be an integer from 1 to 1,000,000, got 9223372036854775807"
     ) in result.stdout + result.stderr
+
+
+def test_dg_list_components_lists_the_datasets_component(tmp_path: Path) -> None:
+    result = _run(["dg", "list", "components", "--json"], PROJECT, _env(tmp_path, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alchemy_assets.dagster_adapters.component.AlchemyDatasets" in {
+        component["key"] for component in json.loads(result.stdout)["items"]
+    }
+
+
+def _dagster(fp_prefix: str | None, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = _env(tmp_path, tmp_path)
+    del env["FP_PREFIX"]
+    if fp_prefix is not None:
+        env["FP_PREFIX"] = fp_prefix
+    return _run(["dagster", *args, "-m", "alchemy_assets.definitions"], PROJECT, env)
+
+
+def test_dagster_asset_list_fails_naming_an_unset_fp_prefix(tmp_path: Path) -> None:
+    result = _dagster(None, tmp_path, "asset", "list")
+    assert result.returncode == 1
+    assert (
+        "alchemy_assets.dagster_adapters.component.RootError: FP_PREFIX is not set: set it to "
+        "the data root, the folder holding {vendor}/{dataset}/{version} dataset folders"
+    ) in result.stderr
+
+
+def test_a_root_that_does_not_exist_is_the_code_locations_load_error_in_the_ui(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    missing = tmp_path / "nowhere"
+    with DagsterDev.start(missing, home, wait_loaded=False) as dev:
+        error = dev.graphql.location_error(180, dev.log_tail)
+    assert (
+        f"RootError: FP_PREFIX={missing}: the data root does not exist; set FP_PREFIX to the "
+        "folder holding {vendor}/{dataset}/{version} dataset folders"
+    ) in error
+
+
+def test_a_root_without_a_dataset_is_a_warning_in_the_log_and_a_failing_sensor(
+    fp_prefix: Path, tmp_path: Path
+) -> None:
+    reason = (
+        f"no dataset under {fp_prefix}: expected "
+        f"{fp_prefix}/{{vendor}}/{{dataset}}/{{version}}/manifests/processed.jsonl"
+    )
+    listed = _dagster(str(fp_prefix), tmp_path, "asset", "list")
+    assert listed.returncode == 0
+    assert reason in listed.stderr
+    preview = _dagster(
+        str(fp_prefix), tmp_path, "sensor", "preview", "alchemy_assets__no_dataset_sensor"
+    )
+    assert f"BrokenDatasetError: {reason}" in preview.stdout + preview.stderr

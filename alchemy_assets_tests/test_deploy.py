@@ -14,7 +14,7 @@ from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets_tests.conftest import RawWriter
 from alchemy_assets_tests.postgres import storage_config
 from alchemy_assets_tests.ui import DagsterDev, sample_materializations, wait_for
@@ -67,6 +67,7 @@ def test_the_team_instance_queues_runs_and_limits_each_datasets_pool(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert "run_coordinator" not in DEPLOY_YAML.read_text()  # queued is Dagster's default
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         config = instance.get_concurrency_config()
         assert config.run_queue_config is not None

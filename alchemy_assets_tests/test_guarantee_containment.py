@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import stage_dataset
-from alchemy_assets.defs.tick import plan_tick
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.stage_runner import stage_dataset
+from alchemy_assets.dagster_adapters.tick import plan_tick
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.sampling import SampleError
 from alchemy_assets.stage_file import stage_file

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from alchemy_assets.confined import ConfinementError
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.stage_file import stage_file

@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.options import StagingOptions

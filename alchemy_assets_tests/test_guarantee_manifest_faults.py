@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.stage_file import SupersededError, read_provenance, stage_file

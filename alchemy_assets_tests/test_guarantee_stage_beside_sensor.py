@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, RawWriter

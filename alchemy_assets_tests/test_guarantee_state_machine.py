@@ -25,10 +25,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.metadata import bronze_event, sample_event
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.manifest_line import LineError, encode_line, parse_line
 from alchemy_assets.manifest_writer import append_line

@@ -1,18 +1,23 @@
 import dagster as dg
 
-from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes, recorded_mtime
 
 KEY = dg.AssetKey(["sp", "x", "sample"])
 
 
 def _report(
-    instance: dg.DagsterInstance, partition: str, mtime: float, tagged: bool = True
+    instance: dg.DagsterInstance,
+    partition: str,
+    mtime: float,
+    tagged: bool = True,
+    as_float: bool = False,
 ) -> None:
+    value = dg.MetadataValue.float(mtime) if as_float else dg.MetadataValue.timestamp(mtime)
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
             asset_key=KEY,
             partition=partition,
-            metadata={"mtime": dg.MetadataValue.float(mtime)},
+            metadata={"mtime": value},
             tags={"dagster/data_version": repr(mtime)} if tagged else None,
         )
     )
@@ -26,6 +31,26 @@ def test_the_latest_sample_mtime_of_each_partition_is_found(instance: dg.Dagster
     _report(instance, "c", 3.0)
     found = latest_sampled_mtimes(instance, KEY, ["a", "b", "d"])
     assert found == {"a": 2.5, "b": 7.0}
+
+
+def test_a_timestamp_mtime_and_an_older_float_one_both_read_back_exactly(
+    instance: dg.DagsterInstance,
+) -> None:
+    mtime = 1737200000.123456789
+    instance.add_dynamic_partitions("files", ["new", "old"])
+    _report(instance, "new", mtime, tagged=False)
+    _report(instance, "old", mtime + 1e-6, tagged=False, as_float=True)
+    assert latest_sampled_mtimes(instance, KEY, ["new", "old"]) == {
+        "new": mtime,
+        "old": mtime + 1e-6,
+    }
+
+
+def test_only_a_timestamp_or_float_mtime_counts_as_recorded() -> None:
+    assert recorded_mtime(dg.MetadataValue.timestamp(1.5)) == 1.5
+    assert recorded_mtime(dg.MetadataValue.float(1.5)) == 1.5
+    assert recorded_mtime(dg.MetadataValue.text("1.5")) is None
+    assert recorded_mtime(None) is None
 
 
 def test_many_keys_are_looked_up_in_chunks(instance: dg.DagsterInstance) -> None:

@@ -7,7 +7,7 @@ from alchemy_assets.options import OptionsError, StagingOptions
 
 
 def test_defaults_apply_without_a_file(tmp_path: Path) -> None:
-    assert StagingOptions.load(tmp_path) == StagingOptions()
+    assert StagingOptions().load(tmp_path) == StagingOptions()
     assert StagingOptions().sample_rows == 100
 
 
@@ -15,11 +15,20 @@ def test_options_are_read_from_alchemy_toml(tmp_path: Path) -> None:
     (tmp_path / "alchemy.toml").write_text(
         "sample_rows = 5\nsensor_interval_seconds = 60\nbronze_events = false\n"
     )
-    options = StagingOptions.load(tmp_path)
+    options = StagingOptions().load(tmp_path)
     assert (options.sample_rows, options.sensor_interval_seconds) == (5, 60)
     assert options.bronze_events is False
     assert options.asset_checks is True
     assert options.partitions_per_run == StagingOptions().partitions_per_run
+
+
+def test_alchemy_toml_overrides_its_base_key_by_key_and_keeps_the_rest(tmp_path: Path) -> None:
+    base = StagingOptions(sample_rows=7, partitions_per_run=50, asset_checks=False)
+    assert base.load(tmp_path) == base
+    (tmp_path / "alchemy.toml").write_text("sample_rows = 5\n")
+    assert base.load(tmp_path) == StagingOptions(
+        sample_rows=5, partitions_per_run=50, asset_checks=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -38,7 +47,7 @@ def test_options_are_read_from_alchemy_toml(tmp_path: Path) -> None:
 def test_a_bad_option_names_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "alchemy.toml").write_text(text)
     with pytest.raises(OptionsError) as err:
-        StagingOptions.load(tmp_path)
+        StagingOptions().load(tmp_path)
     assert str(err.value).startswith(f"{tmp_path}/alchemy.toml: ")
     assert message in str(err.value)
 
@@ -54,11 +63,11 @@ def test_a_bad_option_names_the_file_and_the_key(tmp_path: Path, text: str, mess
 )
 def test_every_integer_option_is_bounded(tmp_path: Path, key: str, maximum: str) -> None:
     (tmp_path / "alchemy.toml").write_text(f"{key} = {maximum.replace(',', '')}\n")
-    assert getattr(StagingOptions.load(tmp_path), key) == int(maximum.replace(",", ""))
+    assert getattr(StagingOptions().load(tmp_path), key) == int(maximum.replace(",", ""))
     for value in (int(maximum.replace(",", "")) + 1, 9223372036854775807, -1):
         (tmp_path / "alchemy.toml").write_text(f"{key} = {value}\n")
         with pytest.raises(OptionsError) as err:
-            StagingOptions.load(tmp_path)
+            StagingOptions().load(tmp_path)
         assert str(err.value) == (
             f"{tmp_path}/alchemy.toml: {key} must be an integer from 1 to {maximum}, got {value}"
         )
@@ -75,14 +84,14 @@ def test_options_built_in_code_are_bounded_too() -> None:
 def test_an_alchemy_toml_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "alchemy.toml").mkdir()
     with pytest.raises(OptionsError) as err:
-        StagingOptions.load(tmp_path)
+        StagingOptions().load(tmp_path)
     assert str(err.value) == f"{tmp_path}/alchemy.toml: a directory, not a file"
 
 
 def test_a_dangling_alchemy_toml_link_is_an_error_not_the_defaults(tmp_path: Path) -> None:
     (tmp_path / "alchemy.toml").symlink_to(tmp_path / "gone.toml")
     with pytest.raises(OptionsError) as err:
-        StagingOptions.load(tmp_path)
+        StagingOptions().load(tmp_path)
     assert str(err.value) == (
         f"{tmp_path}/alchemy.toml: a symbolic link to {tmp_path}/gone.toml, which does not exist"
     )
@@ -91,5 +100,5 @@ def test_a_dangling_alchemy_toml_link_is_an_error_not_the_defaults(tmp_path: Pat
 def test_an_alchemy_toml_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "alchemy.toml")
     with pytest.raises(OptionsError) as err:
-        StagingOptions.load(tmp_path)
+        StagingOptions().load(tmp_path)
     assert str(err.value) == f"{tmp_path}/alchemy.toml: not a regular file"

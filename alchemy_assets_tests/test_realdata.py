@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from alchemy_assets.cli import main
-from alchemy_assets.defs.lookup import latest_records
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.lookup import latest_records
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
 from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus

@@ -4,9 +4,14 @@ import logging
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs.sensors import BrokenDatasetError, build_broken_sensor, log_plan
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import RANGE_END_TAG, RANGE_START_TAG, plan_tick
+from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
+from alchemy_assets.dagster_adapters.sensors import (
+    BrokenDatasetError,
+    build_broken_sensor,
+    log_plan,
+)
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import plan_tick
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
@@ -109,10 +114,8 @@ def test_only_a_changed_mtime_is_requested_again_after_sampling(
     assert second.dynamic_partitions_requests == []
     (request,) = second.run_requests or []
     assert request.run_key == "env0/b.csv@300.0"
-    assert request.tags == {
-        "dagster/partition": "env0/b.csv",
-        "alchemy_assets/dataset": str(spec.dataset_id),
-    }
+    assert request.partition_key == "env0/b.csv"
+    assert request.tags == {"alchemy_assets/dataset": str(spec.dataset_id)}
     (entry,) = requested_files(request)
     assert entry["reason"] == "mtime changed from 100.0 to 300.0"
 
@@ -166,8 +169,8 @@ def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quara
     layout: DatasetLayout,
     fp_prefix: object,
 ) -> None:
-    from alchemy_assets.defs.datasets import build_defs
-    from alchemy_assets.defs.resources import AlchemyRoot
+    from alchemy_assets.dagster_adapters.datasets import build_defs
+    from alchemy_assets.dagster_adapters.resources import AlchemyRoot
     from alchemy_assets.options import StagingOptions
 
     capped = DatasetSpec(layout.dataset_id, StagingOptions(max_lines_per_tick=3))

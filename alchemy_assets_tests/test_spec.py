@@ -1,6 +1,6 @@
 import dagster as dg
 
-from alchemy_assets.defs.spec import DatasetSpec, key_safe
+from alchemy_assets.dagster_adapters.spec import DatasetSpec, key_safe
 from alchemy_assets.layout import DatasetId
 
 

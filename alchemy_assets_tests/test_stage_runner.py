@@ -6,11 +6,15 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from alchemy_assets.defs import assets as assets_module
-from alchemy_assets.defs.checks import RunChecks
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import PLANNED_EVENTS_SETTING, cursor_key, stage_dataset
-from alchemy_assets.defs.status_lookup import failed_partitions
+from alchemy_assets.dagster_adapters import assets as assets_module
+from alchemy_assets.dagster_adapters.checks import RunChecks
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.stage_runner import (
+    PLANNED_EVENTS_SETTING,
+    cursor_key,
+    stage_dataset,
+)
+from alchemy_assets.dagster_adapters.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.stage_file import StagedFile, staging

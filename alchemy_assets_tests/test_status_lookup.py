@@ -1,20 +1,7 @@
 import dagster as dg
 
-# Not exported by dagster: a sensor's stored state, as the daemon writes it.
-from dagster._core.remote_origin import (
-    RegisteredCodeLocationOrigin,
-    RemoteInstigatorOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.scheduler.instigation import (
-    InstigatorState,
-    InstigatorStatus,
-    InstigatorType,
-    SensorInstigatorData,
-)
-
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.status_lookup import (
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.status_lookup import (
     DAGSTER_MARKED_FAILED,
     dataset_status,
     failed_partitions,
@@ -23,28 +10,15 @@ from alchemy_assets.defs.status_lookup import (
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
-from alchemy_assets_tests.conftest import RawWriter, daemon_tick
-
-
-def _store_sensor_cursor(
-    instance: dg.DagsterInstance, name: str, cursor: str | None, tick: float
-) -> None:
-    origin = RemoteInstigatorOrigin(
-        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(f"loc{tick}"), "__repository__"),
-        name,
-    )
-    data = SensorInstigatorData(last_tick_timestamp=tick, cursor=cursor)
-    instance.add_instigator_state(
-        InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, data)
-    )
+from alchemy_assets_tests.conftest import RawWriter, daemon_tick, store_sensor_cursor
 
 
 def test_the_sensor_cursor_is_read_from_the_latest_ticked_state(
     instance: dg.DagsterInstance,
 ) -> None:
-    _store_sensor_cursor(instance, "s", "newer", 20.0)
-    _store_sensor_cursor(instance, "s", "older", 10.0)
-    _store_sensor_cursor(instance, "t", None, 5.0)
+    store_sensor_cursor(instance, "s", "newer", 20.0)
+    store_sensor_cursor(instance, "s", "older", 10.0)
+    store_sensor_cursor(instance, "t", None, 5.0)
     assert sensor_cursors(instance) == {"s": "newer", "t": None}
 
 
@@ -58,7 +32,7 @@ def test_the_backlog_follows_the_daemon_s_sensor_cursor(
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
     ingest(layout)
     cursor = daemon_tick(defs, spec, instance, None)
-    _store_sensor_cursor(instance, spec.sensor_name, cursor, 1.0)
+    store_sensor_cursor(instance, spec.sensor_name, cursor, 1.0)
     extra = encode_line("raw/env0/b.csv", "bronze/b.csv", 2.0)
     with layout.manifest.open("ab") as f:
         f.write(extra)

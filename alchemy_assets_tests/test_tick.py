@@ -1,8 +1,8 @@
 import dagster as dg
 
-from alchemy_assets.defs.lookup import latest_sampled_mtimes
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import LIST_PARTITIONS_ABOVE, plan_tick
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import LIST_PARTITIONS_ABOVE, plan_tick
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.staging import UNCONFIRMED

@@ -9,6 +9,7 @@ import gzip
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,13 @@ def test_the_partitions_page_lists_every_file(
     expect(page.locator("body")).to_contain_text(f"Materialized ({len(listed)})")
 
 
+def test_the_sample_assets_description_shows_where_samples_are_written(
+    server: DagsterDev, browser: Browser
+) -> None:
+    page = browser.open(f"{server.url}{SAMPLE_URL}?view=overview")
+    expect(page.locator("body")).to_contain_text("samples/{env}/{path}/{stem}_sample{ext}")
+
+
 def test_a_partition_shows_its_preview_and_mtime(
     server: DagsterDev, browser: Browser, demo_root: tuple[Path, list[DatasetLayout]], shots: Path
 ) -> None:
@@ -127,7 +135,10 @@ def test_a_partition_shows_its_preview_and_mtime(
     metadata = browser.metadata_table(
         page, first="mtime", require=["mtime", "raw", "sample", "dagster/row_count", "preview"]
     )
-    assert metadata["mtime"] == f"{latest['mtime']:.0f}"
+    # A date and time (the browser's time zone), not the float seconds.
+    year = datetime.fromtimestamp(latest["mtime"], UTC).year
+    assert str(year) in metadata["mtime"], metadata["mtime"]
+    assert f"{latest['mtime']:.0f}" not in metadata["mtime"]
     assert metadata["raw"] == "raw/env0/data.csv"
     assert metadata["sample"] == "samples/env0/data_sample.csv"
     assert metadata["dagster/row_count"] == "100"

@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+# The command that serves the code location (the options -h and -p are added).
+DAGSTER_DEV = ("dagster", "dev", "-w", "workspace.yaml")
 VIEWPORT = {"width": 1400, "height": 900}
 
 Box = tuple[float, float, float, float]  # x, y, width, height of a node in the graph's SVG
@@ -102,6 +104,32 @@ class Graphql:
 
         wait_for(loaded, timeout, "the webserver and its code location", log_tail)
 
+    def location_error(self, timeout: float, log_tail: Callable[[], str]) -> str:
+        """The message of the code location's load error, once the webserver reports one."""
+        errors: list[str] = []
+
+        def failed() -> bool:
+            try:
+                data = self.query(
+                    "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus "
+                    "locationOrLoadError { __typename ... on PythonError { message "
+                    "causes { message } } } } } } }"
+                )
+            except (OSError, urllib.error.URLError):
+                return False
+            for entry in data["workspaceOrError"]["locationEntries"]:
+                error = entry["locationOrLoadError"]
+                if entry["loadStatus"] == "LOADED" and error["__typename"] == "PythonError":
+                    errors.append(
+                        "\n".join([error["message"], *(c["message"] for c in error["causes"])])
+                    )
+                elif entry["loadStatus"] == "LOADED":
+                    raise RuntimeError("the code location loaded without an error")
+            return bool(errors)
+
+        wait_for(failed, timeout, "the code location's load error", log_tail)
+        return errors[0]
+
     def run_status(self, run_id: str) -> str:
         data = self.query(
             "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", id=run_id
@@ -133,7 +161,11 @@ query($path: [String!]!) {
     ... on Asset {
       assetMaterializations(limit: 1000) {
         runId partition timestamp
-        metadataEntries { label ... on FloatMetadataEntry { floatValue } }
+        metadataEntries {
+          label
+          ... on FloatMetadataEntry { floatValue }
+          ... on TimestampMetadataEntry { timestamp }
+        }
       }
     }
   }
@@ -142,12 +174,18 @@ query($path: [String!]!) {
 
 
 def sample_materializations(graphql: Graphql, path: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Per partition, its materializations (newest first): run id, timestamp and ``mtime``."""
+    """Per partition, its materializations (newest first): run id, timestamp and ``mtime``
+    (a timestamp entry, or a float one in materializations older than those)."""
     data = graphql.query(_MATERIALIZATIONS, path=path)["assetOrError"]
     out: dict[str, list[dict[str, Any]]] = {}
     for event in data.get("assetMaterializations", []):
         mtime = next(
-            (e.get("floatValue") for e in event["metadataEntries"] if e["label"] == "mtime"), None
+            (
+                e.get("timestamp", e.get("floatValue"))
+                for e in event["metadataEntries"]
+                if e["label"] == "mtime"
+            ),
+            None,
         )
         entry = {"runId": event["runId"], "timestamp": event["timestamp"], "mtime": mtime}
         out.setdefault(event["partition"], []).append(entry)
@@ -244,9 +282,13 @@ class DagsterDev:
         dagster_home: Path,
         timeout: float = 180.0,
         extra_env: dict[str, str] | None = None,
+        command: Sequence[str] = DAGSTER_DEV,
+        cwd: Path = REPO,
+        wait_loaded: bool = True,
     ) -> Iterator[DagsterDev]:
-        """Start it on a free loopback port (with ``dagster_home/dagster.yaml`` if there is
-        one, else SQLite); stop its whole process group on exit."""
+        """Start ``command`` (from the virtual environment's bin) on a free loopback port
+        (with ``dagster_home/dagster.yaml`` if there is one, else SQLite) and wait until its
+        code location has loaded (``wait_loaded``); stop its whole process group on exit."""
         if not (dagster_home / "dagster.yaml").exists():
             (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         # Dagster shows a newsletter dialog on an instance's first visit unless this exists.
@@ -261,12 +303,12 @@ class DagsterDev:
             "DAGSTER_DISABLE_TELEMETRY": "1",
             **(extra_env or {}),
         }
-        dagster = Path(sys.executable).with_name("dagster")
-        command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        program = Path(sys.executable).with_name(command[0])
+        argv = [str(program), *command[1:], "-h", "127.0.0.1", "-p", str(port)]
         with log.open("wb") as out:
             process = subprocess.Popen(
-                command,
-                cwd=REPO,
+                argv,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -274,7 +316,8 @@ class DagsterDev:
             )
         dev = cls(url=f"http://127.0.0.1:{port}", log=log, process=process)
         try:
-            dev.graphql.wait_until_loaded(timeout, dev.log_tail, process.poll)
+            if wait_loaded:
+                dev.graphql.wait_until_loaded(timeout, dev.log_tail, process.poll)
             yield dev
         finally:
             dev.stop()

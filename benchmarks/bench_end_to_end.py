@@ -29,10 +29,10 @@ os.environ["DAGSTER_HOME"] = str(work / "home")
 (work / "home" / "dagster.yaml").write_text("telemetry:\\n  enabled: false\\n")
 import dagster as dg
 from alchemy_assets.cli import main
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.lookup import latest_sampled_mtimes
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
 layout = DatasetLayout.under(work / "fp", DatasetId("bench", "e2e", "1"))

@@ -22,9 +22,9 @@ import json, sys, warnings
 warnings.simplefilter("ignore")
 from pathlib import Path
 import dagster as dg
-from alchemy_assets.defs.datasets import build_defs
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.datasets import build_defs
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.options import StagingOptions

@@ -1,1 +1,2 @@
-"""Dagster adapters: one module per concept, each thin over the plain modules beside ``defs``."""
+"""The ``dg`` defs folder: ``datasets/defs.yaml`` declares the data root's component; any
+asset, sensor or component scaffolded here (``dg scaffold defs ...``) loads beside it."""

@@ -13,17 +13,15 @@ from typing import Any
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import chunks, latest_sampled_mtimes
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
+from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
 from alchemy_assets.stage_file import holds_deliveries
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
-# Dagster's run tags for a partition range (dagster._core.storage.tags; not exported).
 DATASET_TAG = "alchemy_assets/dataset"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Above this many due partitions that already exist, list all partitions to range their runs.
 LIST_PARTITIONS_ABOVE = 16
 
@@ -108,11 +106,16 @@ def run_key(run: list[DueFile]) -> str:
     return f"{run[0].key}..{run[-1].key}@{digest[:16]}"
 
 
+def partition_key(run: list[DueFile]) -> str | None:
+    """The run's partition when it samples one file (a range run has none, but range tags)."""
+    return run[0].key if len(run) == 1 else None
+
+
 def run_tags(spec: DatasetSpec, run: list[DueFile]) -> dict[str, str]:
-    """The run's dataset (to filter runs by in the UI) and partitions: one key, or the range
-    from first to last."""
+    """The run's dataset (to filter runs by in the UI) and, for several files, the range of
+    partitions from first to last."""
     if len(run) == 1:
-        return {"dagster/partition": run[0].key, DATASET_TAG: str(spec.dataset_id)}
+        return {DATASET_TAG: str(spec.dataset_id)}
     return {
         RANGE_START_TAG: run[0].key,
         RANGE_END_TAG: run[-1].key,
@@ -133,4 +136,5 @@ def run_request(spec: DatasetSpec, run: list[DueFile]) -> dg.RunRequest:
         job_name=spec.job_name,
         run_config=run_config(spec, run),
         tags=run_tags(spec, run),
+        partition_key=partition_key(run),
     )

@@ -23,6 +23,14 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def recorded_mtime(value: dg.MetadataValue | None) -> float | None:
+    """The exact mtime a materialization recorded: a timestamp entry, or a float one (written
+    before mtimes were timestamps)."""
+    if isinstance(value, dg.TimestampMetadataValue | dg.FloatMetadataValue):
+        return value.value
+    return None
+
+
 def latest_sampled_mtimes(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
 ) -> dict[str, float]:
@@ -78,7 +86,7 @@ def _mtimes_from_metadata(
     found: dict[str, float] = {}
     for key, record in latest_records(instance, asset_key, keys).items():
         event = record.asset_materialization
-        value = event.metadata.get("mtime") if event is not None else None
-        if isinstance(value, dg.FloatMetadataValue) and value.value is not None:
-            found[key] = value.value
+        mtime = recorded_mtime(event.metadata.get("mtime")) if event is not None else None
+        if mtime is not None:
+            found[key] = mtime
     return found

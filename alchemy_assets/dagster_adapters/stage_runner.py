@@ -13,15 +13,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
-
-# The payloads of a run's failure events: Dagster has no public name for them.
-from dagster._core.events import JobFailureData
 from dagster_shared.error import SerializableErrorInfo
 
-from alchemy_assets.defs.assets import failed_files
-from alchemy_assets.defs.observations import manifest_observation
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import add_requests, plan_tick, run_config, run_tags
+from alchemy_assets.dagster_adapters.assets import failed_files
+from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, write_kv_cursor
+from alchemy_assets.dagster_adapters.observations import manifest_observation
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import (
+    add_requests,
+    partition_key,
+    plan_tick,
+    run_config,
+    run_tags,
+)
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.staging import DueFile
@@ -67,8 +71,7 @@ def _failures(
             error = event.step_failure_data.error
             break
         if event.event_type is dg.DagsterEventType.RUN_FAILURE:
-            failure = event.event_specific_data
-            error = failure.error if isinstance(failure, JobFailureData) else None
+            error = event.job_failure_data.error
     # Dagster wraps the exception raised in the op: the reason is the innermost cause.
     cause = error
     while cause is not None and cause.cause is not None:
@@ -103,13 +106,12 @@ def execute_run(
     """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason,
     the text of an unexpected failure or "")."""
     config = run_config(spec, run)
-    tags = run_tags(spec, run)
     with _one_planned_event_per_run():
         result = job.execute_in_process(
             run_config={**config, "loggers": QUIET_LOGS},
             instance=instance,
-            partition_key=tags.pop("dagster/partition", None),
-            tags={**tags, "alchemy_assets/launched_by": "alchemy stage"},
+            partition_key=partition_key(run),
+            tags={**run_tags(spec, run), "alchemy_assets/launched_by": "alchemy stage"},
             raise_on_error=False,
         )
     sampled = {
@@ -133,7 +135,7 @@ def stage_dataset(
     key = cursor_key(spec)
     done = due_total = 0
     while True:
-        cursor = instance.run_storage.get_cursor_values({key}).get(key)
+        cursor = read_kv_cursor(instance, key)
         plan = plan_tick(instance, spec, layout, cursor)
         report.lines += plan.batch.lines_read
         report.quarantined += plan.batch.rejects
@@ -154,7 +156,7 @@ def stage_dataset(
                 report.errors.append(error)
             done += len(run)
             on_progress(done, due_total)
-        instance.run_storage.set_cursor_values({key: plan.cursor})
+        write_kv_cursor(instance, key, plan.cursor)
         if plan.batch.at_end:
             if report.skipped:
                 report.notes.append(

@@ -12,14 +12,10 @@ from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
-# Not exported by dagster; the pointer from a check result to the materialization it checked.
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData as Target,
-)
-
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
-from alchemy_assets.defs.lookup import latest_records
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.dagster_internals import CheckTarget as Target
+from alchemy_assets.dagster_adapters.lookup import latest_records, recorded_mtime
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
 from alchemy_assets.stage_file import StagedFile
@@ -95,11 +91,12 @@ def _sampled_file(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Sa
     if not isinstance(bronze, dg.TextMetadataValue) or not bronze.value:
         errors.append("the sample's metadata has no `bronze` path")
         return None
-    if not isinstance(mtime, dg.FloatMetadataValue) or mtime.value is None:
-        errors.append("the sample's metadata has no float `mtime`")
+    sampled_mtime = recorded_mtime(mtime)
+    if sampled_mtime is None:
+        errors.append("the sample's metadata has no timestamp `mtime`")
         return None
     recorded = size.value if isinstance(size, dg.IntMetadataValue) else None
-    return SampledFile(bronze.value, mtime.value, recorded)
+    return SampledFile(bronze.value, sampled_mtime, recorded)
 
 
 def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Schema | None:

@@ -12,13 +12,11 @@ from typing import Any
 
 import dagster as dg
 
-# Not exported by dagster: the instigator type selects sensor states among schedule states.
-from dagster._core.scheduler.instigation import InstigatorType
-
-from alchemy_assets.defs.assets import failed_files
-from alchemy_assets.defs.lookup import latest_records, latest_sampled_mtimes
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.stage_runner import cursor_key
+from alchemy_assets.dagster_adapters.assets import failed_files
+from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, sensor_states
+from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.stage_runner import cursor_key
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ManifestCursor
 from alchemy_assets.staging import StagingCursor
@@ -30,17 +28,13 @@ DAGSTER_MARKED_FAILED = "the run sampling it failed (Dagster's partition status)
 def sensor_cursors(instance: dg.DagsterInstance) -> dict[str, str | None]:
     """The cursor the daemon stored for each sensor, by sensor name (the latest-ticked state
     when several code locations hold a sensor of one name)."""
-    states = sorted(
-        instance.all_instigator_state(instigator_type=InstigatorType.SENSOR),
-        key=lambda s: getattr(s.instigator_data, "last_tick_timestamp", None) or 0.0,
-    )
-    return {s.instigator_name: getattr(s.instigator_data, "cursor", None) for s in states}
+    states = sorted(sensor_states(instance), key=lambda state: state[1])
+    return {name: cursor for name, _, cursor in states}
 
 
 def stage_cursor(instance: dg.DagsterInstance, spec: DatasetSpec) -> str | None:
     """The cursor ``alchemy stage`` stored in the run storage's key-value table."""
-    key = cursor_key(spec)
-    return instance.run_storage.get_cursor_values({key}).get(key)
+    return read_kv_cursor(instance, cursor_key(spec))
 
 
 def _manifest_cursor(text: str | None) -> ManifestCursor | None:

@@ -7,11 +7,16 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from alchemy_assets.defs.checks import RunChecks, check_specs, evaluate_recorded, selected_checks
-from alchemy_assets.defs.lookup import latest_sampled_mtimes
-from alchemy_assets.defs.metadata import bronze_event, sample_event
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.checks import (
+    RunChecks,
+    check_specs,
+    evaluate_recorded,
+    selected_checks,
+)
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError
@@ -88,8 +93,10 @@ def bronze_spec(spec: DatasetSpec) -> dg.AssetSpec:
         group_name=spec.group_name,
         description=(
             f"Immutable bronze copies of {spec.dataset_id}'s raw files, one partition per raw "
-            "file (key: its path under raw/). Written by `alchemy ingest`; path, mtime and "
-            "size are recorded when the file is sampled."
+            "file (key: its path under raw/). Written by `alchemy ingest`, outside Dagster. "
+            "A partition is materialized when its file was sampled (path, mtime and size "
+            "recorded then); a delivered file whose sample failed has no bronze "
+            "materialization: its failure is on the sample partition."
         ),
         kinds={"file"},
     )
@@ -114,7 +121,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         kinds={"file"},
         description=(
             f"The first {rows} rows of each bronze file of {spec.dataset_id}, in the file's "
-            "own format, at samples/<env>/<path>/<stem>_sample<ext>. Metadata `mtime` is the "
+            "own format, at `samples/{env}/{path}/{stem}_sample{ext}`. Metadata `mtime` is the "
             "manifest mtime the sample was taken at."
         ),
     )

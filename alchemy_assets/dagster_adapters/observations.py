@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import TickPlan
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import TickPlan
 
 
 def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> dg.AssetObservation:

@@ -4,10 +4,10 @@ import logging
 
 import dagster as dg
 
-from alchemy_assets.defs.observations import manifest_observation
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.spec import DatasetSpec
-from alchemy_assets.defs.tick import TickPlan, add_requests, plan_tick, run_request
+from alchemy_assets.dagster_adapters.observations import manifest_observation
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.tick import TickPlan, add_requests, plan_tick, run_request
 from alchemy_assets.options import StagingOptions
 
 LOGGED_REJECTS = 20

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from alchemy_assets.defs.lookup import DATA_VERSION_TAG
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.lookup import DATA_VERSION_TAG
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.stage_file import StagedFile
 
 
 def _version(mtime: float) -> dict[str, str]:
     return {DATA_VERSION_TAG: repr(mtime)}
+
+
+def mtime_metadata(mtime: float) -> dg.TimestampMetadataValue:
+    """The manifest mtime, shown as a date and time; its ``value`` is the exact float."""
+    return dg.MetadataValue.timestamp(mtime)
 
 
 def bronze_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterialization:
@@ -25,7 +30,7 @@ def bronze_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
             "path": dg.MetadataValue.path(str(staged.bronze_path)),
             "bronze": due.bronze,
             "raw": due.raw,
-            "mtime": dg.MetadataValue.float(due.mtime),
+            "mtime": mtime_metadata(due.mtime),
             "size": dg.MetadataValue.int(staged.bronze_size),
         },
         tags=_version(due.mtime),
@@ -44,7 +49,7 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
         partition=due.key,
         description=f"first {sample.rows} records of {due.raw}{odd}",
         metadata={
-            "mtime": dg.MetadataValue.float(due.mtime),
+            "mtime": mtime_metadata(due.mtime),
             "reason": due.reason,
             "raw": due.raw,
             "bronze": due.bronze,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from alchemy_assets.defs.assets import bronze_spec, build_sample_asset, manifest_spec
-from alchemy_assets.defs.resources import AlchemyRoot
-from alchemy_assets.defs.sensors import build_broken_sensor, build_sensor
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.assets import bronze_spec, build_sample_asset, manifest_spec
+from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.sensors import build_broken_sensor, build_sensor
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout, discover_datasets
 from alchemy_assets.options import OptionsError, StagingOptions
 
@@ -33,16 +34,18 @@ class Discovery:
     broken: list[BrokenDataset] = field(default_factory=list)
 
 
-def discover(fp_prefix: str | Path | None) -> Discovery:
-    """A spec per dataset with a manifest under ``fp_prefix`` (none if it is unset).
+def discover(
+    fp_prefix: str | Path,
+    options_of: Callable[[DatasetId], StagingOptions] = lambda _: StagingOptions(),
+) -> Discovery:
+    """A spec per dataset with a manifest under ``fp_prefix``; its options are
+    ``options_of(dataset)`` overridden by its ``alchemy.toml``.
 
     One dataset's bad configuration never hides the others: a dataset whose ``alchemy.toml``
     cannot be used is broken alone; datasets whose folders map to one asset group (``1.0``
     and ``v1.0`` are both ``v1_0``) are all broken, none wins, since which one is meant
     cannot be told from the names.
     """
-    if not fp_prefix:
-        return Discovery()
     by_group: dict[str, list[DatasetLayout]] = {}
     for layout in discover_datasets(fp_prefix):
         by_group.setdefault(DatasetSpec(layout.dataset_id).group_name, []).append(layout)
@@ -63,7 +66,7 @@ def discover(fp_prefix: str | Path | None) -> Discovery:
             )
             continue
         try:
-            found.specs.append(DatasetSpec(ids[0], StagingOptions.load(layouts[0].root)))
+            found.specs.append(DatasetSpec(ids[0], options_of(ids[0]).load(layouts[0].root)))
         except OptionsError as err:
             found.broken.append(BrokenDataset(ids, sensor_name, str(err)))
     return found

@@ -1,0 +1,139 @@
+import logging
+from pathlib import Path
+
+import dagster as dg
+import pydantic
+import pytest
+
+from alchemy_assets.dagster_adapters.component import (
+    NO_DATASET_SENSOR,
+    AlchemyDatasets,
+    DatasetOptions,
+    RootError,
+    project_component,
+)
+from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
+from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets.options import StagingOptions
+
+
+def _dataset(fp_prefix: Path, name: str, options: str = "") -> DatasetLayout:
+    layout = DatasetLayout.under(fp_prefix, DatasetId.parse(name))
+    layout.ensure()
+    layout.manifest.touch()
+    if options:
+        (layout.root / "alchemy.toml").write_text(options)
+    return layout
+
+
+def _sensor_intervals(defs: dg.Definitions) -> dict[str, int | None]:
+    return {s.name: s.minimum_interval_seconds for s in defs.sensors or []}
+
+
+def test_a_datasets_option_comes_from_alchemy_toml_then_its_entry_then_the_defaults(
+    fp_prefix: Path,
+) -> None:
+    _dataset(fp_prefix, "sp/a/1", "sensor_interval_seconds = 7\n")
+    _dataset(fp_prefix, "sp/b/1")
+    _dataset(fp_prefix, "sp/c/1")
+    component = AlchemyDatasets(
+        root=str(fp_prefix),
+        defaults=DatasetOptions(sensor_interval_seconds=60, sample_rows=5),
+        datasets={
+            "sp/a/1": DatasetOptions(sensor_interval_seconds=90),
+            "sp/b/1": DatasetOptions(sensor_interval_seconds=90),
+        },
+    )
+    assert _sensor_intervals(dg.component_defs(component=component)) == {
+        "sp__a__v1__manifest_sensor": 7,
+        "sp__b__v1__manifest_sensor": 90,
+        "sp__c__v1__manifest_sensor": 60,
+    }
+    assert component.options_of(DatasetId.parse("sp/b/1")) == StagingOptions(
+        sensor_interval_seconds=90, sample_rows=5
+    )
+
+
+def test_an_option_out_of_range_in_the_component_is_refused_naming_it() -> None:
+    less = r"sample_rows\n  Input should be less than or equal to 1000000"
+    with pytest.raises(pydantic.ValidationError, match=less):
+        DatasetOptions(sample_rows=1_000_001)
+
+
+def test_an_unset_root_fails_the_load_naming_fp_prefix() -> None:
+    with pytest.raises(RootError) as err:
+        dg.component_defs(component=AlchemyDatasets(root=""))
+    assert str(err.value) == (
+        "FP_PREFIX is not set: set it to the data root, the folder holding "
+        "{vendor}/{dataset}/{version} dataset folders"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"), [("missing", "does not exist"), ("file", "is not a directory")]
+)
+def test_a_root_that_is_not_a_folder_fails_the_load_naming_fp_prefix_and_the_path(
+    kind: str, problem: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "fp"
+    if kind == "file":
+        root.write_text("")
+    with pytest.raises(RootError) as err:
+        dg.component_defs(component=AlchemyDatasets(root=str(root)))
+    assert str(err.value) == (
+        f"FP_PREFIX={root}: the data root {problem}; set FP_PREFIX to the folder holding "
+        "{vendor}/{dataset}/{version} dataset folders"
+    )
+
+
+def test_a_root_without_a_dataset_warns_and_gets_a_sensor_that_fails_saying_so(
+    fp_prefix: Path, instance: dg.DagsterInstance, caplog: pytest.LogCaptureFixture
+) -> None:
+    (fp_prefix / "sp" / "x" / "1").mkdir(parents=True)  # a dataset folder without manifest
+    reason = (
+        f"no dataset under {fp_prefix}: expected "
+        f"{fp_prefix}/{{vendor}}/{{dataset}}/{{version}}/manifests/processed.jsonl"
+    )
+    with caplog.at_level(logging.WARNING):
+        defs = dg.component_defs(component=AlchemyDatasets(root=str(fp_prefix)))
+    assert reason in caplog.messages
+    assert list(defs.resolve_asset_graph().get_all_asset_keys()) == []
+    sensor = defs.resolve_sensor_def(NO_DATASET_SENSOR)
+    assert sensor.default_status is dg.DefaultSensorStatus.RUNNING
+    assert sensor.description == f"Not loaded: {reason}"
+    with pytest.raises(BrokenDatasetError, match=r"^no dataset under "):
+        sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+
+
+def test_options_for_a_dataset_that_is_not_there_are_reported_unused(
+    fp_prefix: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _dataset(fp_prefix, "sp/a/1")
+    component = AlchemyDatasets(
+        root=str(fp_prefix), datasets={"sp/gone/1": DatasetOptions(sample_rows=3)}
+    )
+    with caplog.at_level(logging.WARNING):
+        dg.component_defs(component=component)
+    assert f"datasets: sp/gone/1: no such dataset under {fp_prefix}; its options are unused" in (
+        caplog.messages
+    )
+
+
+def test_a_dataset_entry_that_is_not_vendor_dataset_version_fails_the_load(
+    fp_prefix: Path,
+) -> None:
+    _dataset(fp_prefix, "sp/a/1")
+    component = AlchemyDatasets(root=str(fp_prefix), datasets={"sp/a": DatasetOptions()})
+    with pytest.raises(RootError, match=r"^datasets: 'sp/a': "):
+        dg.component_defs(component=component)
+
+
+def test_the_projects_component_is_the_one_its_defs_yaml_declares_with_the_given_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FP_PREFIX", raising=False)
+    component = project_component(tmp_path)
+    assert component.root == str(tmp_path)
+    assert component.options_of(DatasetId.parse("sp/a/1")) == StagingOptions()
+    monkeypatch.setenv("FP_PREFIX", "/somewhere")
+    assert project_component().root == "/somewhere"

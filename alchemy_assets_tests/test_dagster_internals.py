@@ -1,0 +1,55 @@
+import dagster as dg
+import pytest
+from dagster._core.storage import tags as dagster_tags
+
+from alchemy_assets.dagster_adapters.dagster_internals import (
+    PINNED_VERSION,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    CheckTarget,
+    read_kv_cursor,
+    sensor_states,
+    write_kv_cursor,
+)
+from alchemy_assets_tests.conftest import store_sensor_cursor
+
+
+def test_the_installed_dagster_is_the_version_the_internals_were_checked_against() -> None:
+    installed = ".".join(dg.__version__.split(".")[:2])
+    assert installed == PINNED_VERSION, (
+        f"Dagster {dg.__version__} is installed; alchemy_assets/dagster_adapters/"
+        f"dagster_internals.py was checked against {PINNED_VERSION}: check each private name "
+        "in it against the new version (these tests), then set PINNED_VERSION"
+    )
+
+
+def test_the_range_tags_are_dagsters_own() -> None:
+    assert RANGE_START_TAG == dagster_tags.ASSET_PARTITION_RANGE_START_TAG
+    assert RANGE_END_TAG == dagster_tags.ASSET_PARTITION_RANGE_END_TAG
+
+
+def test_a_key_value_cursor_reads_back_what_was_written(instance: dg.DagsterInstance) -> None:
+    assert read_kv_cursor(instance, "alchemy_assets/x") is None
+    write_kv_cursor(instance, "alchemy_assets/x", '{"v": 1}')
+    assert read_kv_cursor(instance, "alchemy_assets/x") == '{"v": 1}'
+
+
+def test_sensor_states_give_each_sensors_name_last_tick_and_cursor(
+    instance: dg.DagsterInstance,
+) -> None:
+    assert sensor_states(instance) == []
+    store_sensor_cursor(instance, "s", "c", 20.0)
+    assert sensor_states(instance) == [("s", 20.0, "c")]
+
+
+def test_a_check_target_points_a_check_result_at_a_materialization() -> None:
+    target = CheckTarget(storage_id=7, run_id="r", timestamp=1.5)
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("a"),
+        check_name="c",
+        passed=True,
+        target_materialization_data=target,
+    )
+    assert evaluation.target_materialization_data == target
+    with pytest.raises(Exception, match="storage_id"):
+        CheckTarget(run_id="r", timestamp=1.5)  # type: ignore[call-arg]
