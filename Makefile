@@ -51,9 +51,12 @@ demo-data: $(STAMP)
 	mkdir -p $(DEMO_HOME)
 	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DEMO_HOME)/dagster.yaml
 
-## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+## The platform: dg dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+## One Ctrl-C, or one SIGTERM to make's process group, stops all of it within seconds, also
+## when started with SIGINT ignored (alchemy_assets/supervise.py says why that needs help).
 demo: demo-data
-	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	exec env FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/python -m alchemy_assets.supervise -- \
+		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)
