@@ -13,7 +13,7 @@ DEMO_HOME := $(abspath $(DEMO))/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install test test-all lint typecheck demo demo-data bench screenshots clean
+.PHONY: install test test-all lint typecheck demo demo-data demo-reset bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,16 +44,27 @@ screenshots: $(STAMP)
 	mkdir -p docs
 	url=$$(scripts/services.sh) && ALCHEMY_SCREENSHOTS=$(abspath docs) ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m ui -q
 
-## Demo data: two datasets under $(DEMO)/fp, ingested (the prod side).
+## Demo data: two datasets under $(DEMO)/fp, written once (later runs keep them, edits
+## included), ingested (the prod side: a raw file you changed is ingested as a re-delivery).
 demo-data: $(STAMP)
 	$(BIN)/python -m alchemy_assets.demo_data $(DEMO_ROOT)
 	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(DEMO_ROOT)
 	mkdir -p $(DEMO_HOME)
-	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DEMO_HOME)/dagster.yaml
+	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nsensors:\n  use_threads: true\n  num_workers: 8\n' > $(DEMO_HOME)/dagster.yaml
 
-## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+## Start the demo over: its Dagster instance deleted, its raw files written again (edits lost).
+demo-reset: $(STAMP)
+	$(BIN)/python -m alchemy_assets.demo_data --reset $(DEMO_ROOT)
+	rm -rf $(DEMO_HOME)
+	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(DEMO_ROOT)
+	@echo "demo reset: 'make demo' starts it"
+
+## The platform: dg dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+## One Ctrl-C, or one SIGTERM to make's process group, stops all of it within seconds, also
+## when started with SIGINT ignored (alchemy_assets/supervise.py says why that needs help).
 demo: demo-data
-	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	exec env FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/python -m alchemy_assets.supervise -- \
+		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import fcntl
+import importlib.metadata
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +27,7 @@ from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
 from alchemy_assets.status import format_status, status_document
 
+PACKAGE = "alchemy_assets"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 QUARANTINE_SHOWN = 10
 
@@ -49,15 +53,35 @@ def _dataset_ids(texts: Sequence[str]) -> list[DatasetId]:
         raise UsageError(str(err)) from None
 
 
+def _unknown_dataset(
+    dataset_id: DatasetId, missing: str, known: Iterable[DatasetId], hint: str = ""
+) -> UsageError:
+    """A dataset named on the command line that is not there, with the closest known name."""
+    close = difflib.get_close_matches(str(dataset_id), sorted(map(str, known)), n=1)
+    if close:
+        return UsageError(f"dataset {dataset_id}: {missing}: did you mean {close[0]}?")
+    return UsageError(f"dataset {dataset_id}: {missing}{hint}")
+
+
+def _datasets_with_raw(root: Path) -> list[DatasetId]:
+    found = []
+    for raw in root.glob("*/*/*/raw"):
+        with contextlib.suppress(LayoutError):  # a folder name that is no dataset id
+            found.append(DatasetId.parse(raw.parent.relative_to(root).as_posix()))
+    return found
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     root = _root(args)
-    status = EXIT_OK
-    for dataset_id in _dataset_ids(args.datasets):
-        layout = DatasetLayout.under(root, dataset_id)
+    layouts = [DatasetLayout.under(root, i) for i in _dataset_ids(args.datasets)]
+    for layout in layouts:  # every name checked before anything is copied
         if not layout.raw.is_dir():
-            print(f"{dataset_id}: FAILED: no raw folder at {layout.raw}", file=sys.stderr)
-            status = EXIT_FAILED
-            continue
+            raise _unknown_dataset(
+                layout.dataset_id, f"no raw folder at {layout.raw}", _datasets_with_raw(root)
+            )
+    status = EXIT_OK
+    for layout in layouts:
+        dataset_id = layout.dataset_id
         try:
             report = ingest(layout)
         except IngestError as err:
@@ -142,9 +166,11 @@ def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], l
             if broken_by_id[dataset_id] not in chosen_broken:
                 chosen_broken.append(broken_by_id[dataset_id])
         else:
-            raise UsageError(
-                f"dataset {dataset_id}: no manifest at "
-                f"{DatasetLayout.under(root, dataset_id).manifest} (run 'alchemy ingest' first)"
+            raise _unknown_dataset(
+                dataset_id,
+                f"no manifest at {DatasetLayout.under(root, dataset_id).manifest}",
+                [*by_id, *broken_by_id],
+                " (run 'alchemy ingest' first)",
             )
     return chosen, chosen_broken
 
@@ -256,7 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
             "reports per dataset what is sampled, stale, failed, left in the backlog and "
             "quarantined."
         ),
-        epilog="A dataset root is {FP_PREFIX}/{vendor}/{dataset}/{version}.",
+        epilog=(
+            "A dataset root is {FP_PREFIX}/{vendor}/{dataset}/{version}. Exit status, every "
+            "command: 0 done; 1 something failed while working (a file not copied or sampled, "
+            "a dataset that could not be read or loaded: named on stderr, the others go on); "
+            "2 a usage error, found before any work: a bad argument, a dataset that is not "
+            "under the root (with the closest name that is), an unusable data root or "
+            "DAGSTER_HOME."
+        ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version(PACKAGE)}"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -269,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(temp file, fsync, link; raw mtime and permission bits kept), then append "
             '{"raw", "bronze", "mtime", "size"} to manifests/processed.jsonl and '
             "manifests/processed_YYYY-MM-DD.jsonl. Running it again with nothing changed "
-            "appends nothing. Exits 1 naming each file that failed."
+            "appends nothing. Exits 1 naming each file that failed; 2, copying nothing, when "
+            "a dataset has no raw folder under the root."
         ),
     )
     ingest_parser.add_argument(
@@ -288,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
             "from its latest sample (the sensor's decision), recording the materializations "
             "in the Dagster instance of DAGSTER_HOME. Runs until the manifests are drained. "
             "Exits 1 naming each partition that failed and each dataset that could not be "
-            "loaded (a bad alchemy.toml, a folder-name clash); run twice, it samples nothing "
-            "the second time."
+            "loaded (a bad alchemy.toml, a folder-name clash); 2, staging nothing, when a "
+            "dataset has no manifest under the root. Run twice, it samples nothing the second "
+            "time."
         ),
     )
     stage_parser.add_argument(

@@ -1,15 +1,18 @@
 """A small demo data root: two datasets with CSV, Parquet, gzip CSV, TSV and JSON Lines files,
-and the same file name under two envs. ``python -m alchemy_assets.demo_data PATH``.
+and the same file name under two envs. ``python -m alchemy_assets.demo_data [--reset] PATH``.
 
 The demo writes only into a folder of its own: PATH must be missing, empty, or already hold
 the demo's ``.alchemy-demo`` marker, so a real data root (an exported ``FP_PREFIX``) is
-refused rather than overwritten.
+refused rather than overwritten. The files are written once: the marker then says so, and
+later runs keep them as they are (a person's edits to the raw files included); ``--reset``
+deletes everything in PATH and writes them again.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from alchemy_assets.layout import DatasetId, DatasetLayout
 DATASETS = (DatasetId("sp", "gics_cwiq_pipe", "1.0"), DatasetId("acme", "prices", "2"))
 _BASE_MTIME = 1737200000.0
 MARKER = ".alchemy-demo"
+# The marker's text once every demo file is written (empty while they are being written).
+COMPLETE = "complete\n"
 
 
 class DemoRootError(ValueError):
@@ -55,7 +60,8 @@ def _write(path: Path, data: bytes, mtime: float) -> None:
 
 
 def make_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
-    """Write the demo raw files under ``fp_prefix`` (the demo's own earlier files are replaced).
+    """Write the demo raw files under ``fp_prefix`` (the demo's own earlier files are replaced);
+    the marker then says the demo is complete.
 
     Raises :class:`DemoRootError` for a folder that holds anything but an earlier demo.
     """
@@ -75,16 +81,55 @@ def make_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
     tsv = _frame(rows, 4).write_csv(separator="\t").encode()
     _write(prices.raw / "env0/daily.tsv", tsv, _BASE_MTIME + 300)
     _write(prices.raw / "env0/ticks.jsonl", _frame(rows, 5).write_ndjson().encode(), _BASE_MTIME)
+    (fp_prefix / MARKER).write_text(COMPLETE)
     return [gics, prices]
+
+
+def demo_written(fp_prefix: Path) -> bool:
+    """Whether ``fp_prefix`` holds a complete demo written earlier."""
+    try:
+        return (fp_prefix / MARKER).read_text() == COMPLETE
+    except OSError:
+        return False
+
+
+def reset_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
+    """Delete everything in the demo folder ``fp_prefix`` and write the demo again.
+
+    Raises :class:`DemoRootError` for a folder without the demo's marker.
+    """
+    if fp_prefix.exists() and not (fp_prefix / MARKER).exists():
+        raise DemoRootError(
+            f"{fp_prefix} holds no {MARKER} marker: not a demo folder, nothing deleted"
+        )
+    if fp_prefix.is_dir():
+        for child in fp_prefix.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    return make_demo(fp_prefix, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m alchemy_assets.demo_data FP_PREFIX", file=sys.stderr)
+    reset = args[:1] == ["--reset"]
+    paths = args[1:] if reset else args
+    if len(paths) != 1 or paths[0].startswith("-"):
+        print("usage: python -m alchemy_assets.demo_data [--reset] FP_PREFIX", file=sys.stderr)
         return 2
+    fp_prefix = Path(paths[0])
     try:
-        layouts = make_demo(Path(args[0]))
+        if reset:
+            layouts = reset_demo(fp_prefix)
+        elif demo_written(fp_prefix):
+            print(
+                f"demo data kept as it is at {fp_prefix} (your edits too): "
+                "`make demo-reset` starts over"
+            )
+            return 0
+        else:
+            layouts = make_demo(fp_prefix)
     except DemoRootError as err:
         print(f"demo_data: {err}", file=sys.stderr)
         return 2

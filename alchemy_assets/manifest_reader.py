@@ -138,6 +138,8 @@ def read_manifest(
         batch.file_size = max(size, os.fstat(stream.fileno()).st_size)
         if batch.file_size - pos <= COUNT_BACKLOG_BYTES:
             batch.counted_backlog_lines = _count_lines(stream, pos, batch.file_size)
+            if batch.counted_backlog_lines == 0:  # the cap fell on the last complete line
+                batch.at_end = True
         batch.cursor = ManifestCursor(pos, fingerprint(stream, pos))
         return batch
     finally:

@@ -37,6 +37,7 @@ from alchemy_assets_tests.postgres import (
     create_dagster_template,
     storage_config,
 )
+from alchemy_assets_tests.processes import default_sigterm
 
 RawWriter = Callable[[str, bytes, float], Path]
 PROJECT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def sigterm_not_left_ignored() -> Iterator[None]:
+    """Undo the SIGTERM "ignore" a Dagster run leaves behind in a test run started with SIGINT
+    ignored (see ``processes.py``), so the next test's children and a CI runner's SIGTERM work."""
+    yield
+    default_sigterm()
 
 
 @pytest.fixture

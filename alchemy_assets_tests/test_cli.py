@@ -1,6 +1,7 @@
 import argparse
 import errno
 import gzip
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -72,13 +73,84 @@ def test_ingest_exits_one_naming_each_file_that_failed(
     )
 
 
-def test_a_dataset_without_raw_folder_fails(
-    fp_prefix: Path, capsys: pytest.CaptureFixture[str]
+def test_a_dataset_without_raw_folder_is_a_usage_error_and_nothing_is_copied(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ingest", "no/such/1", "--root", str(fp_prefix)]) == 1
-    assert f"no/such/1: FAILED: no raw folder at {fp_prefix}/no/such/1/raw" in (
-        capsys.readouterr().err
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ingest", "sp/gics_cwiq_pipe/1.0", "no/such/1", "--root", str(fp_prefix)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr() == (
+        "",
+        f"alchemy ingest: error: dataset no/such/1: no raw folder at {fp_prefix}/no/such/1/raw\n",
     )
+    assert not layout.manifest.exists()
+
+
+@pytest.mark.parametrize("command", ["ingest", "stage", "status"])
+def test_a_misspelt_dataset_exits_two_from_every_command_with_the_closest_name(
+    command: str,
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/a.csv", b"a\n", 1.0)
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "sp/gics_cwiq_pipe/1.1", "--root", str(fp_prefix)])
+    assert exit_info.value.code == 2
+    missing = {
+        "ingest": f"no raw folder at {fp_prefix}/sp/gics_cwiq_pipe/1.1/raw",
+        "stage": f"no manifest at {fp_prefix}/sp/gics_cwiq_pipe/1.1/manifests/processed.jsonl",
+    }
+    missing["status"] = missing["stage"]
+    assert capsys.readouterr().err == (
+        f"alchemy {command}: error: dataset sp/gics_cwiq_pipe/1.1: {missing[command]}: "
+        "did you mean sp/gics_cwiq_pipe/1.0?\n"
+    )
+
+
+def test_a_dataset_with_no_close_name_gets_no_suggestion(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    layout.manifest.touch()
+    with pytest.raises(SystemExit):
+        main(["stage", "acme/prices/2", "--root", str(fp_prefix)])
+    assert capsys.readouterr().err == (
+        f"alchemy stage: error: dataset acme/prices/2: no manifest at "
+        f"{fp_prefix}/acme/prices/2/manifests/processed.jsonl (run 'alchemy ingest' first)\n"
+    )
+
+
+def test_version_prints_the_package_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alchemy_assets.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout == f"alchemy {importlib.metadata.version('alchemy_assets')}\n"
+    assert result.stdout == "alchemy 0.1.0\n"
+
+
+def test_the_help_states_the_exit_status_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "Exit status, every command: 0 done; 1 something failed while working (a file not "
+        "copied or sampled, a dataset that could not be read or loaded: named on stderr, the "
+        "others go on); 2 a usage error, found before any work: a bad argument, a dataset "
+        "that is not under the root (with the closest name that is), an unusable data root "
+        "or DAGSTER_HOME."
+    ) in text
 
 
 @pytest.mark.parametrize(
@@ -111,6 +183,7 @@ def test_the_console_script_explains_itself() -> None:
             [sys.executable, "-m", "alchemy_assets.cli", *argv],
             capture_output=True,
             text=True,
+            timeout=60,
             check=True,
         )
         assert "usage: alchemy" in result.stdout
@@ -204,11 +277,13 @@ def read_only_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         path.chmod(0o755)
         return
     # root writes through any permission bits; an immutable folder refuses even root
-    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    made = subprocess.run(
+        ["chattr", "+i", str(path)], capture_output=True, text=True, timeout=30, check=False
+    )
     if made.returncode != 0:
         pytest.skip(f"no read-only folder for root here: chattr +i: {made.stderr.strip()}")
     yield path, os.strerror(errno.EPERM)
-    subprocess.run(["chattr", "-i", str(path)], check=True)
+    subprocess.run(["chattr", "-i", str(path)], timeout=30, check=True)
 
 
 FIX = "set it to the absolute path of a writable folder, the Dagster instance where samples are"

@@ -20,7 +20,9 @@ CAP = 10_000
 
 
 @pytest.mark.parametrize(
-    "lines", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)], ids=["1e5", "1e6"]
+    "lines",
+    [100_000, pytest.param(1_000_000, marks=[pytest.mark.slow, pytest.mark.timeout(1800)])],
+    ids=["1e5", "1e6"],
 )
 def test_a_huge_manifest_drains_tick_by_tick_within_the_cap(
     fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, lines: int

@@ -16,6 +16,7 @@ from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.stage_file import SupersededError, read_provenance, stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import FIGURES, daemon_tick, sampled_mtimes
+from alchemy_assets_tests.processes import default_sigterm
 
 
 def _bronze(layout: DatasetLayout, name: str, mtime: float, body: str = "v\n1\n") -> bytes:
@@ -127,7 +128,8 @@ def test_two_racing_sample_runs_leave_the_newer_deliverys_sample(
     ctx = multiprocessing.get_context("spawn")
     outcomes: Counter[str] = Counter()
     rounds = 12
-    with ctx.Pool(2) as pool:
+    # The initializer: workers that ignore SIGTERM would hang the pool's terminate().
+    with ctx.Pool(2, initializer=default_sigterm) as pool:
         for _ in range(rounds):
             sample.unlink(missing_ok=True)
             sample.with_name(f".{sample.name}.source.json").unlink(missing_ok=True)

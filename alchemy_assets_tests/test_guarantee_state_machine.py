@@ -204,6 +204,7 @@ def test_the_model_holds_with_real_runs_on_sqlite() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 2,150 sequences, 150 of them with real runs: past the default
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 def test_the_model_holds_over_many_more_sequences() -> None:
     _run(StagingMachine, examples=2000, steps=30)

@@ -131,6 +131,13 @@ def test_max_lines_caps_one_read_and_the_next_read_goes_on(manifest: Path) -> No
     assert [e.raw for e in rest.entries] == [f"raw/env0/f{i}" for i in range(4, 10)]
 
 
+def test_a_cap_that_falls_on_the_last_complete_line_is_the_end(manifest: Path) -> None:
+    manifest.write_bytes(b"".join(_line(f"f{i}") for i in range(4)) + b'{"raw": "raw/en')
+    batch = read_manifest(manifest, manifest.parent.parent, max_lines=4)
+    assert len(batch.entries) == 4 and batch.at_end
+    assert (batch.backlog_lines, batch.backlog_bytes) == (0, len(b'{"raw": "raw/en'))
+
+
 def test_a_missing_manifest_reads_as_empty(tmp_path: Path) -> None:
     batch = read_manifest(tmp_path / "none.jsonl", tmp_path)
     assert batch.entries == [] and batch.cursor == ManifestCursor()

@@ -1,5 +1,6 @@
 import json
 import logging
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -11,10 +12,11 @@ from alchemy_assets.dagster_adapters.sensors import (
     log_plan,
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.dagster_adapters.tick import plan_tick
+from alchemy_assets.dagster_adapters.tick import TickPlan, plan_tick
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
+from alchemy_assets.options import StagingOptions
 from alchemy_assets_tests.conftest import (
     RawWriter,
     apply_partition_adds,
@@ -161,6 +163,48 @@ def test_quarantined_lines_are_logged_with_file_offset_and_reason(
     assert "read 2 line(s)" in caplog.text and "1 quarantined" in caplog.text
     assert "backlog 0 bytes (~0 lines)" in caplog.text
     assert "1 new partition(s), 1 due in 1 run(s)" in caplog.text
+
+
+def _logged(plan: TickPlan, caplog: pytest.LogCaptureFixture) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="alchemy_test"):
+        log_plan(logging.getLogger("alchemy_test"), plan)
+    return [f"{r.levelname} {r.getMessage()}" for r in caplog.records]
+
+
+def test_an_idle_tick_logs_nothing_and_a_tick_that_reads_logs_one_line(
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    layout.manifest.write_bytes(encode_line("raw/env0/a.csv", "bronze/a.csv", 1.0))
+    first = plan_tick(instance, spec, layout, None)
+    size = layout.manifest.stat().st_size
+    assert _logged(first, caplog) == [
+        f"INFO read 1 line(s), bytes 0-{size} of {size}; backlog 0 bytes (~0 lines); "
+        "1 new partition(s), 1 due in 1 run(s), 0 unchanged, 0 quarantined"
+    ]
+    idle = plan_tick(instance, spec, layout, first.cursor)
+    assert idle.batch.lines_read == 0
+    assert _logged(idle, caplog) == []
+
+
+def test_the_cap_message_shows_only_when_lines_are_left_for_the_next_tick(
+    fp_prefix: Path,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    capped = DatasetSpec(layout.dataset_id, StagingOptions(max_lines_per_tick=2))
+    lines = [encode_line(f"raw/env0/f{i}.csv", f"bronze/f{i}.csv", 1.0) for i in range(3)]
+    layout.manifest.write_bytes(lines[0] + lines[1])
+    exactly = _logged(plan_tick(instance, capped, layout, None), caplog)
+    assert "read 2 line(s)" in exactly[0] and "cap" not in exactly[0]
+    layout.manifest.write_bytes(b"".join(lines))
+    more = _logged(plan_tick(instance, capped, layout, None), caplog)
+    assert "backlog" in more[0]
+    assert "(~1 lines) (per-tick cap reached: more next tick);" in more[0]
 
 
 def test_each_tick_that_reads_lines_observes_the_manifest_with_backlog_and_quarantine(

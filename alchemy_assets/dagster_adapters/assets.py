@@ -9,6 +9,7 @@ import dagster as dg
 
 from alchemy_assets.dagster_adapters.checks import (
     RunChecks,
+    check_outputs,
     check_specs,
     evaluate_recorded,
     selected_checks,
@@ -138,12 +139,13 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
     )
     def sample(
         context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot
-    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output[None]]:
         layout = alchemy_root.layout(spec.dataset_id)
         keys = set(context.partition_keys)
         checks = selected_checks(context, spec)
         if spec.sample_key not in context.selected_asset_keys:
             yield from evaluate_recorded(context.instance, spec, layout, sorted(keys), checks)
+            yield from check_outputs(context, spec)
             return
         if config.files:
             work = [DueFile(**f.model_dump()) for f in config.files if f.key in keys]
@@ -197,6 +199,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 key: (tried.get(key), reason) for key, reason in failed.items() if key in keys
             }
             yield from run_checks.evaluate(context.instance, spec, layout, staged_files, unsampled)
+            yield from check_outputs(context, spec)
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(keys)} file(s) could not be sampled: "

@@ -324,6 +324,22 @@ def _drift(schema: Schema, previous: RecordedSample | None, schemas: Mapping[str
     return replace(drift, problems=[problem])
 
 
+def check_outputs(
+    context: dg.AssetExecutionContext, spec: DatasetSpec
+) -> Iterator[dg.Output[None]]:
+    """The step's outputs of the selected checks, once their results are yielded.
+
+    Dagster takes a check's output as yielded only for an ``AssetCheckResult``, which has no
+    partition; for the per-partition ``AssetCheckEvaluation``s yielded here it logged "did not
+    yield or return expected outputs" on every successful run. An ``AssetCheckResult`` is
+    turned into exactly this ``Output`` plus its evaluation (``_process_user_event`` in
+    ``dagster/_core/execution/plan/execute_step.py``); the output records nothing.
+    """
+    for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
+        if check_spec.asset_key == spec.sample_key:
+            yield dg.Output(None, output_name=output_name)
+
+
 def selected_checks(context: dg.AssetExecutionContext, spec: DatasetSpec) -> set[str]:
     """The names of this dataset's checks the run evaluates."""
     return {k.name for k in context.selected_asset_check_keys if k.asset_key == spec.sample_key}

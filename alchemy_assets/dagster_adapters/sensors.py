@@ -14,10 +14,13 @@ LOGGED_REJECTS = 20
 
 
 def log_plan(log: logging.Logger | dg.DagsterLogManager, plan: TickPlan) -> None:
-    """What a person reading the tick log needs: progress, backlog and bad lines."""
+    """What a person reading the tick log needs: progress, backlog and bad lines. An idle
+    tick logs nothing (its skip reason says so)."""
     for note in plan.notes:
         log.warning(note)
     batch = plan.batch
+    if not batch.lines_read:
+        return
     log.info(
         f"read {batch.lines_read} line(s), bytes {batch.start_offset}-{batch.cursor.offset} "
         f"of {batch.file_size}; backlog {batch.backlog_bytes} bytes (~{batch.backlog_lines} lines)"
