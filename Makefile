@@ -50,7 +50,7 @@ demo-data: $(STAMP)
 	$(BIN)/python -m alchemy_assets.demo_data $(DEMO_ROOT)
 	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(DEMO_ROOT)
 	mkdir -p $(DEMO_HOME)
-	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nsensors:\n  use_threads: true\n  num_workers: 8\n' > $(DEMO_HOME)/dagster.yaml
+	test -f $(DEMO_HOME)/dagster.yaml || cp deploy/local.yaml $(DEMO_HOME)/dagster.yaml
 
 ## Start the demo over: its Dagster instance deleted, its raw files written again (edits lost).
 demo-reset: $(STAMP)
