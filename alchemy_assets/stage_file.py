@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import posixpath
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -189,27 +189,6 @@ def read_provenance_at(folder: int, sample_name: str) -> Provenance | None:
         float(mtime) if isinstance(mtime, int | float) and not isinstance(mtime, bool) else None,
         str(value.get("run_id") or ""),
     )
-
-
-def holds_deliveries(layout: DatasetLayout, entries: Iterable[ManifestEntry]) -> set[str]:
-    """The raw paths among ``entries`` whose sample holds that entry's delivery (bronze
-    path and mtime), as its provenance file says. Each samples folder is opened once,
-    without following links; a folder that cannot be opened holds nothing."""
-    by_folder: dict[str, list[tuple[str, ManifestEntry]]] = {}
-    for entry in entries:
-        folder, name = posixpath.split(sample_relpath(entry.raw))
-        by_folder.setdefault(folder, []).append((name, entry))
-    held: set[str] = set()
-    for folder, named in by_folder.items():
-        try:
-            with confined.folder(layout.root, folder) as fd:
-                for name, entry in named:
-                    provenance = read_provenance_at(fd, name)
-                    if provenance is not None and provenance.holds(entry):
-                        held.add(entry.raw)
-        except (OSError, LayoutError):
-            continue
-    return held
 
 
 def read_provenance(sample: Path) -> str | None:

@@ -7,7 +7,7 @@ from the mtime of its latest sample; several lines for one file in a batch: the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alchemy_assets.layout import DatasetLayout
@@ -49,13 +49,6 @@ class DueFile:
         }
 
 
-# Why a file is sampled again although the instance records a sample at its mtime.
-UNCONFIRMED = (
-    "recorded as sampled at this mtime, but the sample on disk does not hold this delivery "
-    "(not recorded by a run of this project?)"
-)
-
-
 def reason_for(previous: float | None, mtime: float) -> str:
     """Why a sample is taken, as shown in its metadata."""
     if previous is None:
@@ -72,29 +65,15 @@ def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
 
 
 def decide(
-    latest: Mapping[str, ManifestEntry],
-    sampled_mtimes: Mapping[str, float],
-    confirm: Callable[[list[ManifestEntry]], set[str]] | None = None,
+    latest: Mapping[str, ManifestEntry], sampled_mtimes: Mapping[str, float]
 ) -> tuple[list[DueFile], int]:
-    """The files whose manifest mtime differs from their sampled mtime, and how many do not.
-
-    With ``confirm`` (the raw paths, among the entries given, whose sample on disk holds that
-    delivery), a file the instance records as sampled at its manifest mtime is due all the
-    same when its sample does not hold it: the record alone can be forged (anyone who reaches
-    the webserver can report a materialization).
-    """
-    same = [e for key, e in latest.items() if sampled_mtimes.get(key) == e.mtime]
-    held = confirm(same) if confirm is not None and same else {e.raw for e in same}
+    """The files whose manifest mtime differs from their sampled mtime, and how many do not."""
     due: list[DueFile] = []
     for key, entry in latest.items():
         previous = sampled_mtimes.get(key)
         if previous != entry.mtime:
             reason = reason_for(previous, entry.mtime)
-        elif entry.raw not in held:
-            reason = UNCONFIRMED
-        else:
-            continue
-        due.append(DueFile(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size))
+            due.append(DueFile(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size))
     return due, len(latest) - len(due)
 
 

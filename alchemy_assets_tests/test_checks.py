@@ -11,6 +11,7 @@ from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
 from alchemy_assets_tests.conftest import RawWriter, daemon_tick, sampled_mtimes
+from benchmarks.seed import store_as_run
 
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))
 RETYPED = b"id,extra\n" + b"".join(b"x%d,%d\n" % (i, i) for i in range(30))
@@ -232,10 +233,11 @@ def test_a_malformed_recorded_sample_fails_its_checks_with_the_reason(
     defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance
 ) -> None:
     instance.add_dynamic_partitions(spec.partitions_name, ["env0/x.csv"])
-    instance.report_runless_asset_event(
+    store_as_run(
+        instance,
         dg.AssetMaterialization(
             asset_key=spec.sample_key, partition="env0/x.csv", metadata={"mtime": "not a float"}
-        )
+        ),
     )
     assert _check_on_demand(defs, spec, instance, "env0/x.csv").success
     consistency = _result(instance, spec, CONSISTENCY, "env0/x.csv")

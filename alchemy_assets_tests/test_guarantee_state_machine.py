@@ -43,6 +43,7 @@ from alchemy_assets_tests.conftest import (
     sampled_mtimes,
     tick,
 )
+from benchmarks.seed import store_as_run
 
 KEYS = st.sampled_from(["a.csv", "b.csv"])
 MTIMES = st.sampled_from([1.0, 2.0])
@@ -164,8 +165,8 @@ class StagingMachine(RuleBasedStateMachine):
         for request in result.run_requests or []:
             for item in requested_files(request):
                 staged = stage_file(self.layout, DueFile(**item), self.spec.options.sample_rows)
-                self.instance.report_runless_asset_event(bronze_event(self.spec, staged))
-                self.instance.report_runless_asset_event(sample_event(self.spec, staged))
+                store_as_run(self.instance, bronze_event(self.spec, staged))
+                store_as_run(self.instance, sample_event(self.spec, staged))
         return result.cursor
 
     def _model_tick(self) -> None:

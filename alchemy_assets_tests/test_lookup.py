@@ -1,6 +1,7 @@
 import dagster as dg
 
 from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes, recorded_mtime
+from benchmarks.seed import store_as_run
 
 KEY = dg.AssetKey(["sp", "x", "sample"])
 
@@ -13,13 +14,14 @@ def _report(
     as_float: bool = False,
 ) -> None:
     value = dg.MetadataValue.float(mtime) if as_float else dg.MetadataValue.timestamp(mtime)
-    instance.report_runless_asset_event(
+    store_as_run(
+        instance,
         dg.AssetMaterialization(
             asset_key=KEY,
             partition=partition,
             metadata={"mtime": value},
             tags={"dagster/data_version": repr(mtime)} if tagged else None,
-        )
+        ),
     )
 
 
@@ -62,3 +64,19 @@ def test_many_keys_are_looked_up_in_chunks(instance: dg.DagsterInstance) -> None
 
 def test_chunks_cover_everything_in_order() -> None:
     assert [list(c) for c in chunks([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
+
+
+def test_a_materialization_reported_without_a_run_is_not_a_sample(
+    instance: dg.DagsterInstance,
+) -> None:
+    """What the webserver's report_asset_materialization records: it can be forged."""
+    instance.add_dynamic_partitions("files", ["a", "b"])
+    _report(instance, "a", 1.0)
+    _report(instance, "b", 1.0)
+    for partition in ("a", "b"):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=KEY, partition=partition, tags={"dagster/data_version": "9.0"}
+            )
+        )
+    assert latest_sampled_mtimes(instance, KEY, ["a", "b"]) == {}

@@ -6,9 +6,8 @@ import pytest
 
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout, LayoutError
-from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.sampling import SampleError
-from alchemy_assets.stage_file import holds_deliveries, stage_file
+from alchemy_assets.stage_file import stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -120,17 +119,3 @@ def test_samples_get_the_mode_of_a_new_file_under_the_umask(
     finally:
         os.umask(old)
     assert staged.sample_path.stat().st_mode & 0o777 == 0o644
-
-
-def test_holds_deliveries_reads_what_each_sample_holds_from_its_provenance(
-    layout: DatasetLayout, write_raw: RawWriter
-) -> None:
-    write_raw("env0/a.csv", b"v\n1\n", 1000.0)
-    write_raw("env0/b.csv", b"v\n2\n", 1000.0)
-    entries = [ManifestEntry(c.raw, c.bronze, c.mtime) for c in ingest(layout).copied]
-    assert holds_deliveries(layout, entries) == set()
-    a = entries[0]
-    stage_file(layout, DueFile("env0/a.csv", a.raw, a.bronze, a.mtime, "new file"), 5)
-    assert holds_deliveries(layout, entries) == {"raw/env0/a.csv"}
-    assert holds_deliveries(layout, [replace(entries[0], mtime=1001.0)]) == set()
-    assert holds_deliveries(layout, [replace(entries[0], bronze="bronze/other.csv")]) == set()

@@ -5,7 +5,6 @@ from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry, Rejection
 from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch
 from alchemy_assets.staging import (
-    UNCONFIRMED,
     DueFile,
     StagingCursor,
     batches,
@@ -39,14 +38,6 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
         ("env0/new.csv", 5.0, "new file"),
         ("env0/changed.csv", 3.0, "mtime changed from 2.0 to 3.0"),
     ]
-
-
-def test_a_file_recorded_at_its_mtime_is_due_when_its_sample_does_not_hold_it() -> None:
-    latest = latest_by_key([_entry("env0/held.csv", 1), _entry("env0/forged.csv", 1)])
-    sampled = {"env0/held.csv": 1.0, "env0/forged.csv": 1.0}
-    due, unchanged = decide(latest, sampled, lambda same: {"raw/env0/held.csv"})
-    assert unchanged == 1
-    assert [(d.key, d.reason) for d in due] == [("env0/forged.csv", UNCONFIRMED)]
 
 
 def test_an_older_mtime_is_also_a_change() -> None:

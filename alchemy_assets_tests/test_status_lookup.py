@@ -11,6 +11,7 @@ from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets_tests.conftest import RawWriter, daemon_tick, store_sensor_cursor
+from benchmarks.seed import store_as_run
 
 
 def test_the_sensor_cursor_is_read_from_the_latest_ticked_state(
@@ -64,8 +65,9 @@ def test_a_failure_seen_by_dagster_counts_until_a_later_sample(
     daemon_tick(defs, spec, instance, None)  # one run per partition planned event, as the daemon
     failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"])
     assert list(failed) == ["env0/b.txt"] and "unknown format '.txt'" in failed["env0/b.txt"]
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(spec.sample_key, partition="env0/b.txt", metadata={"mtime": 1.0})
+    store_as_run(
+        instance,
+        dg.AssetMaterialization(spec.sample_key, partition="env0/b.txt", metadata={"mtime": 1.0}),
     )
     assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"]) == {}
 

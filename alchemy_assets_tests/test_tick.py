@@ -5,7 +5,6 @@ from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import LIST_PARTITIONS_ABOVE, plan_tick
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
-from alchemy_assets.staging import UNCONFIRMED
 from alchemy_assets_tests.conftest import sampled_mtimes
 from benchmarks.seed import seed_samples
 
@@ -59,7 +58,7 @@ def test_a_forged_materialization_at_the_manifest_mtime_does_not_stop_sampling(
     spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
 ) -> None:
     """What `POST /report_asset_materialization/...` with a forged data_version records: a
-    runless materialization at the manifest's mtime, with no sample on disk behind it."""
+    materialization at the manifest's mtime, reported without a run."""
     _manifest(layout, 2, 1.0)
     keys = ["env0/f000.csv", "env0/f001.csv"]
     instance.add_dynamic_partitions(spec.partitions_name, keys)
@@ -69,8 +68,8 @@ def test_a_forged_materialization_at_the_manifest_mtime_does_not_stop_sampling(
                 spec.sample_key, partition=key, tags={"dagster/data_version": "1.0"}
             )
         )
-    assert latest_sampled_mtimes(instance, spec.sample_key, keys) == dict.fromkeys(keys, 1.0)
+    assert latest_sampled_mtimes(instance, spec.sample_key, keys) == {}
     plan = plan_tick(instance, spec, layout, None)
     assert sorted(d.key for run in plan.runs for d in run) == keys
-    assert {d.reason for run in plan.runs for d in run} == {UNCONFIRMED}
+    assert {d.reason for run in plan.runs for d in run} == {"new file"}
     assert plan.unchanged == 0

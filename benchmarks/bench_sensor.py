@@ -67,7 +67,7 @@ COLD = (
     REPORT
     + SETUP
     + """
-from benchmarks.seed import seed_provenance, seed_samples
+from benchmarks.seed import seed_samples
 from alchemy_assets.partition_keys import encode_key
 layout.ensure()
 with layout.manifest.open("wb") as f:
@@ -77,12 +77,6 @@ half = [encode_key(f"env0/d{i // 1000}/f{i}.csv") for i in range(lines // 2)]
 for start in range(0, len(half), 5_000):
     instance.add_dynamic_partitions(spec.partitions_name, half[start:start + 5_000])
 seed_samples(instance, spec.sample_key, half, 1.0)
-seed_provenance(
-    layout.root,
-    [(f"raw/env0/d{i // 1000}/f{i}.csv", f"bronze/2026/01/01/000000--d{i // 1000}/f{i}.csv")
-     for i in range(lines // 2)],
-    1.0,
-)
 cursor, ticks, evaluation, applying, slowest, max_lines, due = None, 0, 0.0, 0.0, 0.0, 0, 0
 while True:
     result, seconds = evaluate(cursor)

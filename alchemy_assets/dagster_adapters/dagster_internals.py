@@ -6,7 +6,10 @@ them fails that test first, with the name of what broke.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
+import sqlalchemy as db
 
 # The pointer from a check result to the materialization it checked: not exported.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -15,6 +18,11 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 # The instigator type that selects sensor states among schedule states: not exported.
 from dagster._core.scheduler.instigation import InstigatorType
+
+# The event log's tables and its latest-event-per-partition query (used by Dagster's own
+# get_latest_tags_by_partition), to read the run id beside the tag in the same one query.
+from dagster._core.storage.event_log.schema import AssetEventTagsTable, SqlEventLogStorageTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 # The Dagster version (major.minor) these were checked against.
 PINNED_VERSION = "1.13"
@@ -27,6 +35,7 @@ __all__ = [
     "RANGE_END_TAG",
     "RANGE_START_TAG",
     "CheckTarget",
+    "latest_materialization_tags",
     "read_kv_cursor",
     "sensor_states",
     "write_kv_cursor",
@@ -52,3 +61,27 @@ def sensor_states(instance: dg.DagsterInstance) -> list[tuple[str, float, str | 
         )
         for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
     ]
+
+
+def latest_materialization_tags(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: Sequence[str], tag: str
+) -> dict[str, tuple[str, str | None]]:
+    """Per partition in ``partitions`` that has a materialization: the run id of its latest
+    one (``""`` when it was reported without a run, e.g. through the webserver's
+    ``report_asset_materialization``) and the value of ``tag`` on it, in one indexed query:
+    Dagster's ``get_latest_tags_by_partition`` with the run id beside the tag."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        raise TypeError(f"{type(storage).__name__} is not one of Dagster's SQL event logs")
+    latest = storage._latest_event_ids_by_partition_subquery(
+        asset_key, [dg.DagsterEventType.ASSET_MATERIALIZATION], asset_partitions=list(partitions)
+    )
+    events, tags = SqlEventLogStorageTable, AssetEventTagsTable
+    query = db.select(latest.c.partition, events.c.run_id, tags.c.value).select_from(
+        latest.join(events, events.c.id == latest.c.id).outerjoin(
+            tags, db.and_(tags.c.event_id == latest.c.id, tags.c.key == tag)
+        )
+    )
+    with storage.index_connection() as conn:
+        rows = conn.execute(query).fetchall()
+    return {row[0]: (row[1] or "", row[2]) for row in rows}

@@ -7,6 +7,8 @@ from typing import TypeVar
 
 import dagster as dg
 
+from alchemy_assets.dagster_adapters.dagster_internals import latest_materialization_tags
+
 # SQLite allows 32,766 bound variables per statement; stay well below it.
 CHUNK = 5_000
 RECORDS_CHUNK = 500
@@ -34,23 +36,26 @@ def recorded_mtime(value: dg.MetadataValue | None) -> float | None:
 def latest_sampled_mtimes(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
 ) -> dict[str, float]:
-    """The ``mtime`` of the latest materialization of each partition in ``keys`` that has one.
+    """The ``mtime`` of the latest materialization of each partition in ``keys`` that has
+    one recorded by a run.
 
     One indexed query per 5,000 keys reads the data version tag (written equal to the
-    metadata ``mtime``) without loading any event. Partitions without a usable tag fall back
-    to their latest materialization's ``mtime`` metadata, read in batches.
+    metadata ``mtime``) and the run id, without loading any event. A materialization reported
+    without a run (anyone who reaches the webserver can report one, with any data version)
+    is not a sample: its partition counts as not sampled. Partitions without a usable tag
+    fall back to their latest materialization's ``mtime`` metadata, read in batches.
     """
     found: dict[str, float] = {}
     rest: list[str] = []
-    storage = instance.event_log_storage
     for chunk in chunks(keys):
-        tags = storage.get_latest_tags_by_partition(
-            asset_key, _MATERIALIZATION, [DATA_VERSION_TAG], asset_partitions=list(chunk)
-        )
+        latest = latest_materialization_tags(instance, asset_key, chunk, DATA_VERSION_TAG)
         for key in chunk:
+            run_id, version = latest.get(key, ("", None))
+            if not run_id:
+                continue
             try:
-                found[key] = float(tags[key][DATA_VERSION_TAG])
-            except (KeyError, ValueError):
+                found[key] = float(version)  # type: ignore[arg-type]  # None: TypeError
+            except (TypeError, ValueError):
                 rest.append(key)
     if rest:
         found.update(_mtimes_from_metadata(instance, asset_key, rest))
@@ -85,6 +90,8 @@ def _mtimes_from_metadata(
 ) -> dict[str, float]:
     found: dict[str, float] = {}
     for key, record in latest_records(instance, asset_key, keys).items():
+        if not record.run_id:
+            continue
         event = record.asset_materialization
         mtime = recorded_mtime(event.metadata.get("mtime")) if event is not None else None
         if mtime is not None:

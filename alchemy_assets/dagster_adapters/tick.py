@@ -18,7 +18,6 @@ from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
-from alchemy_assets.stage_file import holds_deliveries
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
 DATASET_TAG = "alchemy_assets/dataset"
@@ -66,7 +65,7 @@ def plan_tick(
     known = [key for key in latest if key in existing]
     plan.new_keys = [key for key in latest if key not in existing]
     sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
-    due, plan.unchanged = decide(latest, sampled, lambda same: holds_deliveries(layout, same))
+    due, plan.unchanged = decide(latest, sampled)
     order = _partition_order(
         instance, spec, plan.new_keys, [d.key for d in due if d.key in existing]
     )
