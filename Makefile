@@ -49,9 +49,15 @@ demo-data: $(STAMP)
 	$(BIN)/python -m alchemy_assets.demo_data $(DEMO_ROOT)
 	$(BIN)/alchemy ingest sp/gics_cwiq_pipe/1.0 acme/prices/2 --root $(DEMO_ROOT)
 	mkdir -p $(DEMO_HOME)
-	test -f $(DEMO_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DEMO_HOME)/dagster.yaml
+	test -f $(DEMO_HOME)/dagster.yaml || printf '%s\n' 'telemetry:' '  enabled: false' \
+	  '# Dagster'"'"'s SQLite event log with pooled connections (alchemy_assets/instance_storage/sqlite.py);' \
+	  '# delete these lines to go back to the stock one: the files are the same.' \
+	  'event_log_storage:' '  module: alchemy_assets.instance_storage.sqlite' \
+	  '  class: PooledSqliteEventLogStorage' '  config:' '    base_dir: $(DEMO_HOME)/history/runs' \
+	  > $(DEMO_HOME)/dagster.yaml
 
-## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
+## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance
+## (its event log in PooledSqliteEventLogStorage, see demo-data).
 demo: demo-data
 	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
