@@ -3,6 +3,7 @@ live run-log watcher; and the Dagster internals it relies on, pinned."""
 
 import importlib
 import inspect
+import json
 import os
 import sqlite3
 import subprocess
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -19,9 +21,14 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
+from alchemy_assets.defs.spec import DatasetSpec
 from alchemy_assets.instance_storage import sqlite as pooled
 from alchemy_assets.instance_storage.sqlite import PooledSqliteEventLogStorage, WalAwareWatchdog
+from alchemy_assets_tests.conftest import RawWriter
+from alchemy_assets_tests.ui import DagsterDev, check_evaluations, sample_materializations
 
 POOLED_YAML = """telemetry:
   enabled: false
@@ -125,7 +132,8 @@ def test_the_watchdog_sets_the_fields_of_dagsters_own(tmp_path: Path) -> None:
 
         stock = SqliteEventLogStorageWatchdog(storage, "r", callback, None)
         ours = WalAwareWatchdog(storage, "r", callback, None)
-        assert set(vars(ours)) == set(vars(stock))
+        assert set(vars(stock)) <= set(vars(ours))
+        ours.stop()
         path = storage.path_for_shard("r")
         assert stock.patterns == [path]
         assert ours.patterns == [path, f"{path}-wal"]
@@ -316,3 +324,117 @@ def test_the_run_log_watcher_sees_each_event_another_process_writes_while_it_wri
         storage.dispose()
     assert writer.returncode == 0, writer.stderr[-2000:]
     assert seen == [f"update {i}" for i in range(6)]
+
+
+SUBSCRIPTION = """
+subscription($runId: ID!) {
+  pipelineRunLogs(runId: $runId) {
+    __typename
+    ... on PipelineRunLogsSubscriptionSuccess { messages { ... on MessageEvent { message } } }
+    ... on PipelineRunLogsSubscriptionFailure { message }
+  }
+}
+"""
+
+LIVE_WRITER = """
+import os, sys, time
+import dagster as dg
+run_id, acks = sys.argv[1], sys.argv[2]
+with dg.DagsterInstance.get() as instance:
+    for i in range(6):
+        instance.event_log_storage.store_event(
+            dg.EventLogEntry(
+                error_info=None, level="INFO", user_message=f"update {i}", run_id=run_id,
+                timestamp=time.time(),
+            )
+        )
+        # The next write waits until the webserver has pushed this one to the subscriber.
+        while not os.path.exists(os.path.join(acks, str(i))):
+            time.sleep(0.05)
+"""
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alchemy_assets.cli", *args],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _what_the_webserver_shows(dev: DagsterDev, spec: DatasetSpec) -> dict[str, Any]:
+    """Per partition: its sample and bronze materializations, and both checks' results."""
+    shown: dict[str, Any] = {
+        "sample": sample_materializations(dev.graphql, [*spec.sample_key.path]),
+        "bronze": sample_materializations(dev.graphql, [*spec.bronze_key.path]),
+    }
+    for check in ["consistency", "schema_drift"]:
+        results = check_evaluations(dev.graphql, [*spec.sample_key.path], check)
+        shown[check] = sorted(
+            (r["partition"], r["success"], r["severity"], r["runId"]) for r in results
+        )
+    return shown
+
+
+def test_the_webserver_streams_live_run_logs_and_reads_back_what_stage_recorded_either_storage(
+    tmp_path: Path, home: Path, fp_prefix: Path, write_raw: RawWriter, spec: DatasetSpec
+) -> None:
+    keys = [f"env{i % 2}/f{i}.csv" for i in range(4)]
+    for i, key in enumerate(keys):
+        write_raw(key, f"a,b\n{i},{i}\n".encode(), 1000.0 + i)
+    assert _cli(home, "ingest", str(spec.dataset_id), "--root", str(fp_prefix)).returncode == 0
+    staged = _cli(home, "stage", "--root", str(fp_prefix))
+    assert staged.returncode == 0, staged.stderr
+    run_id = "live-" + os.urandom(4).hex()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_run(dg.DagsterRun(job_name="live", run_id=run_id))
+    acks = tmp_path / "acks"
+    acks.mkdir()
+    with DagsterDev.start(fp_prefix=fp_prefix, dagster_home=home) as dev:
+        # Live run logs: each event another process writes reaches a GraphQL subscriber
+        # before that process writes the next one.
+        url = dev.url.replace("http://", "ws://") + "/graphql"
+        seen: list[str] = []
+        with connect(url, subprotocols=[Subprotocol("graphql-ws")], open_timeout=30) as ws:
+            ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            start = {"query": SUBSCRIPTION, "variables": {"runId": run_id}}
+            ws.send(json.dumps({"id": "1", "type": "start", "payload": start}))
+            writer = subprocess.Popen(
+                [sys.executable, "-c", LIVE_WRITER, run_id, str(acks)],
+                env={**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"},
+            )
+            try:
+                while len(seen) < 6:
+                    try:
+                        message = json.loads(ws.recv(timeout=60))
+                    except TimeoutError:
+                        pytest.fail(f"the webserver pushed {len(seen)} of 6 live updates: {seen}")
+                    if message.get("type") != "data":
+                        continue
+                    logs = message["payload"]["data"]["pipelineRunLogs"]
+                    for event in logs.get("messages", []):
+                        seen.append(event["message"])
+                        (acks / str(len(seen) - 1)).touch()
+                assert writer.wait(timeout=60) == 0
+            finally:
+                if writer.poll() is None:
+                    writer.kill()
+                    writer.wait(timeout=30)
+        assert seen == [f"update {i}" for i in range(6)]
+        pooled_view = _what_the_webserver_shows(dev, spec)
+    sample = pooled_view["sample"]
+    assert {key: [m["mtime"] for m in sample[key]] for key in keys} == {
+        key: [1000.0 + i] for i, key in enumerate(keys)
+    }
+    assert set(pooled_view["bronze"]) == set(keys)
+    for check in ["consistency", "schema_drift"]:
+        assert [(p, ok) for p, ok, *_ in pooled_view[check]] == [
+            (key, True) for key in sorted(keys)
+        ]
+    # Back to Dagster's own storage: a change of dagster.yaml, and the same view.
+    (home / "dagster.yaml").write_text(STOCK_YAML)
+    with DagsterDev.start(fp_prefix=fp_prefix, dagster_home=home) as dev:
+        assert _what_the_webserver_shows(dev, spec) == pooled_view

@@ -21,9 +21,9 @@ stock class is a change of ``dagster.yaml``. What it changes:
 - schema probes cached once found (``has_table``; the asset-key index columns);
 - a check result's index writes (mirror row, ``asset_check_executions`` update) in one
   transaction;
-- the live run-log watcher also watches the shard's ``-wal`` file: with pooled connections
+- the live run-log watcher also watches the shard's ``-wal`` file (with pooled connections
   the ``.db`` is only written at checkpoints, and the stock watcher, which watches only the
-  ``.db``, saw no live update.
+  ``.db``, saw no live update), reads again a moment after each wake-up and every second.
 
 Configure it in ``$DAGSTER_HOME/dagster.yaml``::
 
@@ -75,6 +75,7 @@ OVERRIDDEN = (
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.store_event",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.has_table",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.watch",
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.end_watch",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.wipe",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorage.dispose",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log.SqliteEventLogStorageWatchdog"
@@ -286,17 +287,36 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             observer.schedule(handler, self._base_dir, recursive=True),
         )
 
+    def end_watch(self, run_id: str, handler: EventHandlerFn) -> None:
+        watched = self._watchers[run_id].get(handler)
+        if watched is not None and isinstance(watched[0], WalAwareWatchdog):
+            watched[0].stop()
+        super().end_watch(run_id, handler)
+
     def wipe(self) -> None:
         self.close_all()  # the stock wipe deletes the run shards' files
         super().wipe()
 
     def dispose(self) -> None:
+        for handlers in self._watchers.values():
+            for handler, _ in handlers.values():
+                if isinstance(handler, WalAwareWatchdog):
+                    handler.stop()
         super().dispose()
         self.close_all()
 
 
 class WalAwareWatchdog(SqliteEventLogStorageWatchdog):
-    """Dagster's run-log watcher, woken by writes to the shard's ``.db`` or its ``-wal``."""
+    """Dagster's run-log watcher, woken by writes to the shard's ``.db`` or its ``-wal``.
+
+    A commit writes its frames to the ``-wal`` (a file event) and then marks them committed
+    in the ``-shm`` (a memory map: no file event), so a read woken by the first can miss the
+    commit. Each wake-up is therefore followed by another read a moment later, and the shard
+    is also read every ``POLL_SECONDS`` while watched.
+    """
+
+    AGAIN_SECONDS = 0.2
+    POLL_SECONDS = 1.0
 
     def __init__(
         self,
@@ -313,9 +333,34 @@ class WalAwareWatchdog(SqliteEventLogStorageWatchdog):
         self._cb = callback
         self._log_path = path
         self._cursor = cursor
+        self._read_lock = threading.Lock()
+        self._woken = threading.Event()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._poll, name=f"run-log-watch-{run_id}", daemon=True).start()
+
+    def _process_log(self) -> None:
+        with self._read_lock:
+            if not self._stopped.is_set():
+                super()._process_log()
+
+    def _poll(self) -> None:
+        while not self._stopped.is_set():
+            woken = self._woken.wait(self.POLL_SECONDS)
+            if woken:
+                self._woken.clear()
+                self._stopped.wait(self.AGAIN_SECONDS)
+            try:
+                self._process_log()
+            except Exception:  # a failed read is retried at the next wake-up or poll
+                log.exception("run-log watcher of %s: read failed", self._run_id)
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def on_created(self, event: FileSystemEvent) -> None:
         self._process_log()
+        self._woken.set()
 
     def on_modified(self, event: FileSystemEvent) -> None:
         self._process_log()
+        self._woken.set()
