@@ -15,6 +15,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.instance_storage.postgres import PooledPostgresEventLogStorage
 from alchemy_assets_tests.conftest import RawWriter
 from alchemy_assets_tests.postgres import storage_config
 from alchemy_assets_tests.ui import DagsterDev, sample_materializations, wait_for
@@ -66,6 +67,7 @@ def test_the_team_instance_queues_runs_and_limits_each_datasets_pool(
         monkeypatch.setenv(name, value)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert type(instance.event_log_storage) is PooledPostgresEventLogStorage
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert "run_coordinator" not in DEPLOY_YAML.read_text()  # queued is Dagster's default
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
@@ -97,7 +99,8 @@ def test_the_cli_ingests_and_stages_into_the_team_instance(
     again = _alchemy(env, "stage", *root)
     assert "0 new partitions, 0 sampled" in again.stdout
 
-    # What the CLI recorded is in the PostgreSQL database, not in a file under DAGSTER_HOME.
+    # What the CLI recorded is in the PostgreSQL database, not in a file under DAGSTER_HOME,
+    # and dagster-postgres's own storage (configured here) reads it.
     with dg.instance_for_test(overrides={"storage": storage_config(postgres_url)}) as instance:
         records = instance.fetch_materializations(spec.sample_key, limit=10).records
         assert sorted(r.partition_key or "" for r in records) == ["env0/data.csv", "env1/data.csv"]
