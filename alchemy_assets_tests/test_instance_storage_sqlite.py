@@ -24,7 +24,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from alchemy_assets.defs.spec import DatasetSpec
+from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.instance_storage import sqlite as pooled
 from alchemy_assets.instance_storage.sqlite import PooledSqliteEventLogStorage, WalAwareWatchdog
 from alchemy_assets_tests.conftest import RawWriter
