@@ -1,10 +1,19 @@
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from alchemy_assets.manifest_line import LineError, ManifestEntry, encode_line, parse_line
+from alchemy_assets.manifest_line import (
+    LineError,
+    ManifestEntry,
+    _parse_checked,
+    encode_line,
+    parse_line,
+)
 
 ROOT = Path("/data/sp/gics/1.0")
 GOOD = b'{"raw": "raw/env0/data.csv", "bronze": "bronze/2026/01/18/143000--data.csv", "mtime": 1.5}'
@@ -122,3 +131,48 @@ def test_a_malformed_size_rejects_the_line_with_its_reason(size: bytes, reason: 
 def test_a_duplicate_size_rejects_the_line() -> None:
     with pytest.raises(LineError, match=r"^duplicate key 'size'$"):
         parse_line(GOOD[:-1] + b', "size": 1, "size": 2}', ROOT)
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["raw/env0/a.csv", "bronze/x.csv", "raw/a.csv", "/abs", "..", "raw/e/\x00"]),
+    st.text(max_size=8),
+)
+_DOCS = st.dictionaries(
+    st.sampled_from(["raw", "bronze", "mtime", "size", "extra"]), _VALUES, max_size=5
+)
+
+
+def _outcome(parse: Callable[[], ManifestEntry]) -> ManifestEntry | str:
+    try:
+        return parse()
+    except LineError as err:
+        return f"error: {err}"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    doc=_DOCS,
+    duplicate=st.sampled_from([None, "raw", "mtime", "size"]),
+    mtime=st.sampled_from([None, "1e999", "-1e999", "1e308", "12345678901234567890123", "-0"]),
+    junk=st.booleans(),
+)
+def test_the_fast_path_and_the_checked_path_agree_on_every_line(
+    doc: dict[str, object], duplicate: str | None, mtime: str | None, junk: bool
+) -> None:
+    if mtime is not None:
+        doc.pop("mtime", None)
+    text = json.dumps(doc, allow_nan=True)
+    for name, value in ((duplicate, "1"), ("mtime" if mtime else None, mtime)):
+        if name is not None:
+            text = (text[:-1] + ", " if text != "{}" else "{") + f'"{name}": {value}}}'
+    if junk:
+        text = text.replace('": ', '":  ', 1) + " "
+    data = text.encode()
+    root = Path("/r")
+    assert _outcome(lambda: parse_line(data, root, 7)) == _outcome(
+        lambda: _parse_checked(data, root, 7)
+    )
