@@ -35,7 +35,7 @@ def test_alchemy_toml_overrides_its_base_key_by_key_and_keeps_the_rest(tmp_path:
     ("text", "message"),
     [
         ("sample_rows = ", "not valid TOML"),
-        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_lines_"),
+        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_attempts, "),
         ("sample_rows = 0", "sample_rows must be an integer from 1 to 1,000,000, got 0"),
         ("sample_rows = true", "sample_rows must be an integer from 1 to 1,000,000, got True"),
         ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
