@@ -40,8 +40,13 @@ def _defs(fp_prefix: Path, spec: DatasetSpec) -> dg.Definitions:
     return build_defs([spec], AlchemyRoot(fp_prefix=str(fp_prefix)))
 
 
-def _spec(layout: DatasetLayout, **options: int) -> DatasetSpec:
-    return DatasetSpec(layout.dataset_id, StagingOptions(sample_rows=5, **options))
+def _spec(
+    layout: DatasetLayout, max_attempts: int = 3, retry_delay_seconds: int = 0
+) -> DatasetSpec:
+    options = StagingOptions(
+        sample_rows=5, max_attempts=max_attempts, retry_delay_seconds=retry_delay_seconds
+    )
+    return DatasetSpec(layout.dataset_id, options)
 
 
 def _delivered(
