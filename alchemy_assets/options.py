@@ -15,6 +15,10 @@ bronze_events = true            # record each sampled file's bronze partition (p
                                 # size): one more stored Dagster event per file
 asset_checks = true             # evaluate the sample's consistency and schema_drift checks:
                                 # two more stored Dagster events per file
+max_attempts = 3                # attempts at a file whose sample fails, in the same run
+                                # (1 to 10; 1: no retry)
+retry_delay_seconds = 10        # wait before the 2nd attempt, doubled before each next one
+                                # (0 to 3,600)
 ```
 
 Anything else (invalid TOML, an unknown key, a value of the wrong type or out of its range,
@@ -40,7 +44,11 @@ MAXIMUM = {
     "sensor_interval_seconds": 86_400,
     "max_lines_per_tick": 100_000,
     "partitions_per_run": 10_000,
+    "max_attempts": 10,
+    "retry_delay_seconds": 3_600,
 }
+# The smallest value of an integer option, where it is not 1.
+MINIMUM = {"retry_delay_seconds": 0}
 
 
 class OptionsError(ValueError):
@@ -57,6 +65,8 @@ class StagingOptions:
     partitions_per_run: int = 500
     bronze_events: bool = True
     asset_checks: bool = True
+    max_attempts: int = 3
+    retry_delay_seconds: int = 10
 
     def __post_init__(self) -> None:
         for option in fields(self):
@@ -91,9 +101,9 @@ def _problem(key: str, value: object) -> str | None:
     """What is wrong with ``value`` for option ``key``, or None."""
     if isinstance(getattr(StagingOptions, key), bool):
         return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
-    maximum = MAXIMUM[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        return f"{key} must be an integer from 1 to {maximum:,}, got {value!r}"
+    minimum, maximum = MINIMUM.get(key, 1), MAXIMUM[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        return f"{key} must be an integer from {minimum} to {maximum:,}, got {value!r}"
     return None
 
 

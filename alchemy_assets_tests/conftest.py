@@ -154,7 +154,7 @@ def instance(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dg.Dags
 
 @pytest.fixture
 def spec(layout: DatasetLayout) -> DatasetSpec:
-    return DatasetSpec(layout.dataset_id, StagingOptions(sample_rows=5))
+    return DatasetSpec(layout.dataset_id, StagingOptions(sample_rows=5, retry_delay_seconds=0))
 
 
 @pytest.fixture

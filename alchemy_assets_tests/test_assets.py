@@ -241,7 +241,8 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
     assert sorted(failed) == ["env0/b_corrupt.parquet", "env0/c_surprise.csv"]
     assert "cannot read as parquet" in failed["env0/b_corrupt.parquet"]
     assert failed["env0/c_surprise.csv"] == (
-        f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code'"
+        f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code' "
+        "(failed after 3 attempts; not retried until re-delivered)"
     )
 
 

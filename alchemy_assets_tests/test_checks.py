@@ -169,7 +169,8 @@ def test_a_file_that_cannot_be_sampled_gets_a_failed_consistency_result_and_the_
     assert not failed.passed
     assert _json(failed, "problems") == [
         f"{missing}: bronze file is missing",
-        f"not sampled at mtime 2.0: {missing}: bronze file is missing",
+        f"not sampled at mtime 2.0: {missing}: bronze file is missing "
+        "(failed after 3 attempts; not retried until re-delivered)",
     ]
 
 

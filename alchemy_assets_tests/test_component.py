@@ -60,6 +60,12 @@ def test_an_option_out_of_range_in_the_component_is_refused_naming_it() -> None:
         DatasetOptions(sample_rows=1_000_001)
 
 
+def test_retries_are_bounded_and_may_be_immediate() -> None:
+    assert DatasetOptions(retry_delay_seconds=0).over(StagingOptions()).retry_delay_seconds == 0
+    with pytest.raises(pydantic.ValidationError, match=r"max_attempts\n  Input should be"):
+        DatasetOptions(max_attempts=0)
+
+
 def test_an_unset_root_fails_the_load_naming_fp_prefix() -> None:
     with pytest.raises(RootError) as err:
         dg.component_defs(component=AlchemyDatasets(root=""))

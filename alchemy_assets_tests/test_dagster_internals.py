@@ -3,6 +3,7 @@ import pytest
 from dagster._core.storage import tags as dagster_tags
 
 from alchemy_assets.dagster_adapters.dagster_internals import (
+    BACKFILL_TAG,
     PINNED_VERSION,
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -26,6 +27,10 @@ def test_the_installed_dagster_is_the_version_the_internals_were_checked_against
 def test_the_range_tags_are_dagsters_own() -> None:
     assert RANGE_START_TAG == dagster_tags.ASSET_PARTITION_RANGE_START_TAG
     assert RANGE_END_TAG == dagster_tags.ASSET_PARTITION_RANGE_END_TAG
+
+
+def test_the_backfill_tag_is_dagsters_own() -> None:
+    assert BACKFILL_TAG == dagster_tags.BACKFILL_ID_TAG
 
 
 def test_a_key_value_cursor_reads_back_what_was_written(instance: dg.DagsterInstance) -> None:

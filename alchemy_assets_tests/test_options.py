@@ -35,7 +35,7 @@ def test_alchemy_toml_overrides_its_base_key_by_key_and_keeps_the_rest(tmp_path:
     ("text", "message"),
     [
         ("sample_rows = ", "not valid TOML"),
-        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_lines_"),
+        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_attempts, "),
         ("sample_rows = 0", "sample_rows must be an integer from 1 to 1,000,000, got 0"),
         ("sample_rows = true", "sample_rows must be an integer from 1 to 1,000,000, got True"),
         ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
@@ -53,23 +53,29 @@ def test_a_bad_option_names_the_file_and_the_key(tmp_path: Path, text: str, mess
 
 
 @pytest.mark.parametrize(
-    ("key", "maximum"),
+    ("key", "minimum", "maximum"),
     [
-        ("sample_rows", "1,000,000"),
-        ("sensor_interval_seconds", "86,400"),
-        ("max_lines_per_tick", "100,000"),
-        ("partitions_per_run", "10,000"),
+        ("sample_rows", 1, "1,000,000"),
+        ("sensor_interval_seconds", 1, "86,400"),
+        ("max_lines_per_tick", 1, "100,000"),
+        ("partitions_per_run", 1, "10,000"),
+        ("max_attempts", 1, "10"),
+        ("retry_delay_seconds", 0, "3,600"),
     ],
 )
-def test_every_integer_option_is_bounded(tmp_path: Path, key: str, maximum: str) -> None:
-    (tmp_path / "alchemy.toml").write_text(f"{key} = {maximum.replace(',', '')}\n")
-    assert getattr(StagingOptions().load(tmp_path), key) == int(maximum.replace(",", ""))
-    for value in (int(maximum.replace(",", "")) + 1, 9223372036854775807, -1):
+def test_every_integer_option_is_bounded(
+    tmp_path: Path, key: str, minimum: int, maximum: str
+) -> None:
+    for value in (minimum, int(maximum.replace(",", ""))):
+        (tmp_path / "alchemy.toml").write_text(f"{key} = {value}\n")
+        assert getattr(StagingOptions().load(tmp_path), key) == value
+    for value in (int(maximum.replace(",", "")) + 1, 9223372036854775807, minimum - 1):
         (tmp_path / "alchemy.toml").write_text(f"{key} = {value}\n")
         with pytest.raises(OptionsError) as err:
             StagingOptions().load(tmp_path)
         assert str(err.value) == (
-            f"{tmp_path}/alchemy.toml: {key} must be an integer from 1 to {maximum}, got {value}"
+            f"{tmp_path}/alchemy.toml: {key} must be an integer from {minimum} to {maximum}, "
+            f"got {value}"
         )
 
 

@@ -125,7 +125,10 @@ def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace
     assert report.sampled == 1 and report.errors == []
     (reason,) = report.failed.values()
     assert list(report.failed) == ["env0/a.csv"]
-    assert reason.endswith(": unexpected ZeroDivisionError: injected")
+    assert reason.endswith(
+        ": unexpected ZeroDivisionError: injected "
+        "(failed after 3 attempts; not retried until re-delivered)"
+    )
     logs = instance.all_logs(instance.get_runs(limit=1)[0].run_id)
     assert any('raise ZeroDivisionError("injected")' in (e.message or "") for e in logs)
     keys = ["env0/a.csv", "env1/a.csv"]

@@ -17,6 +17,7 @@ from alchemy_assets.dagster_adapters.checks import (
 from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
 from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
+from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
@@ -33,6 +34,14 @@ from alchemy_assets.staging import DueFile, due_on_demand
 
 # The sample step's dg.Failure metadata entry: failed partition key → reason.
 FAILED_FILES = "failed"
+# ... and the attempts the step made.
+ATTEMPTS = "attempts"
+
+
+def _failed_text(failed: dict[str, str], keys: set[str]) -> str:
+    return f"{len(failed)} of {len(keys)} file(s) could not be sampled: " + "; ".join(
+        f"{key}: {reason}" for key, reason in sorted(failed.items())[:10]
+    )
 
 
 def failed_files(event: dg.DagsterEvent) -> dict[str, str] | None:
@@ -155,13 +164,24 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
         else:
             work, unknown = due_on_demand(layout, keys)
             failed = {key: "no valid manifest line for this partition" for key in unknown}
+        attempt = Attempt.of_step(context, spec.options)
+        if attempt.number > 1:
+            # Earlier attempts of this run recorded these: only the others are tried again.
+            done = sampled_in_run(context.instance, context.run.run_id, spec.sample_key)
+            work = [due for due in work if due.key not in done]
+            context.log.info(
+                f"attempt {attempt}: {len(done)} file(s) sampled by earlier attempts, "
+                f"{len(work)} tried again"
+            )
         run_checks = RunChecks.read(context.instance, spec, checks, work)
         staged_files: list[StagedFile] = []
         tried: dict[str, DueFile] = {}
+        retryable: set[str] = set()
         order = DeliveryOrder(layout)
         # Files the sensor or `alchemy stage` planned are sampled once per delivery, whoever
         # runs; a person asking for a partition (no file list) gets a new sample regardless.
         recorded = _recorded(context.instance, spec) if config.files else None
+        backfill = in_backfill(context)
         for due in work:
             with contextlib.ExitStack() as held:
                 try:
@@ -176,16 +196,29 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                         )
                     )
                 except (SupersededError, AlreadySampledError) as err:
-                    context.log.info(f"{due.key}: {err}")
+                    if backfill:
+                        # A backfill waits for every targeted partition to be materialized or
+                        # failed: a skipped one is failed, saying why (dagster#17745).
+                        failed[due.key] = f"{err} (so not materialized by this backfill)"
+                        context.log.warning(f"{due.key}: {failed[due.key]}")
+                    else:
+                        context.log.info(f"{due.key}: {err}")
                     continue
-                except (SampleError, LayoutError, UnknownFormatError, OSError) as err:
+                except UnknownFormatError as err:  # decided by the name: the same every time
                     failed[due.key] = str(err)
                     tried[due.key] = due
                     context.log.error(f"{due.key}: {err}")
                     continue
+                except (SampleError, LayoutError, OSError) as err:
+                    failed[due.key] = str(err)
+                    tried[due.key] = due
+                    retryable.add(due.key)
+                    context.log.error(f"{due.key}: {err} (attempt {attempt})")
+                    continue
                 except Exception as err:  # a bug or a reader's surprise fails this file alone
                     failed[due.key] = f"{due.bronze}: unexpected {type(err).__name__}: {err}"
                     tried[due.key] = due
+                    retryable.add(due.key)
                     context.log.error(f"{due.key}: {failed[due.key]}\n{traceback.format_exc()}")
                     continue
                 # Recorded while the sample's lock is held: a run that takes the lock next
@@ -194,17 +227,39 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     yield bronze_event(spec, staged)
                 yield sample_event(spec, staged)
             staged_files.append(staged)
-        if checks:
-            unsampled = {
-                key: (tried.get(key), reason) for key, reason in failed.items() if key in keys
+        retry = bool(retryable) and not attempt.last
+        if not retry:
+            failed = {
+                key: attempt.gave_up(reason) if key in retryable else reason
+                for key, reason in failed.items()
             }
-            yield from run_checks.evaluate(context.instance, spec, layout, staged_files, unsampled)
+        if checks:
+            # The results of files that failed come once, from the attempt that gives up.
+            unsampled = {
+                key: (tried.get(key), reason)
+                for key, reason in failed.items()
+                if key in keys and not retry
+            }
+            yield from run_checks.evaluate(
+                context.instance, spec, layout, staged_files, unsampled, str(attempt)
+            )
             yield from check_outputs(context, spec)
+        if retry:
+            seconds = attempt.seconds_to_wait
+            raise dg.RetryRequested(max_retries=attempt.of - 1, seconds_to_wait=seconds) from (
+                dg.Failure(
+                    description=f"attempt {attempt}: {_failed_text(failed, keys)}; "
+                    f"{len(retryable)} tried again in {seconds} s",
+                    metadata={FAILED_FILES: dg.MetadataValue.json(failed)},
+                )
+            )
         if failed:
             raise dg.Failure(
-                description=f"{len(failed)} of {len(keys)} file(s) could not be sampled: "
-                + "; ".join(f"{key}: {reason}" for key, reason in sorted(failed.items())[:10]),
-                metadata={FAILED_FILES: dg.MetadataValue.json(failed)},
+                description=_failed_text(failed, keys),
+                metadata={
+                    FAILED_FILES: dg.MetadataValue.json(failed),
+                    ATTEMPTS: dg.MetadataValue.int(attempt.number),
+                },
             )
 
     return sample

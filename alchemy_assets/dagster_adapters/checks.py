@@ -150,9 +150,20 @@ def recent_schemas(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict
 
 
 def consistency_evaluation(
-    spec: DatasetSpec, key: str, verdict: Consistency, target: Target | None
+    spec: DatasetSpec,
+    key: str,
+    verdict: Consistency,
+    target: Target | None,
+    attempt: str | None = None,
 ) -> dg.AssetCheckEvaluation:
-    """ERROR severity: a sample that no longer matches its bronze file or the manifest."""
+    """ERROR severity: a sample that no longer matches its bronze file or the manifest.
+    ``attempt``: in a sample run, the attempt that sampled the file or gave up ("2 of 3")."""
+    metadata: dict[str, dg.MetadataValue] = {
+        "problems": dg.MetadataValue.json(verdict.problems),
+        "compared": dg.MetadataValue.json(verdict.compared),
+    }
+    if attempt is not None:
+        metadata["attempt"] = dg.MetadataValue.text(attempt)
     return dg.AssetCheckEvaluation(
         asset_key=spec.sample_key,
         check_name=CONSISTENCY,
@@ -161,10 +172,7 @@ def consistency_evaluation(
         target_materialization_data=target,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(verdict.problems) or "bronze file and manifest match the sample",
-        metadata={
-            "problems": dg.MetadataValue.json(verdict.problems),
-            "compared": dg.MetadataValue.json(verdict.compared),
-        },
+        metadata=metadata,
     )
 
 
@@ -242,9 +250,11 @@ class RunChecks:
         layout: DatasetLayout,
         staged: Sequence[StagedFile],
         failed: Mapping[str, tuple[DueFile | None, str]],
+        attempt: str | None = None,
     ) -> Iterator[dg.AssetCheckEvaluation]:
         """The results for the files just sampled (``staged``, already recorded) and for those
-        that could not be (``failed``: the manifest line tried, if any, and why)."""
+        that could not be (``failed``: the manifest line tried, if any, and why), by the
+        step's ``attempt``."""
         targets = {
             key: sample.target
             for key, sample in latest_samples(
@@ -260,13 +270,14 @@ class RunChecks:
                 # tick's), and a run launched by a person read the whole manifest.
                 sampled = SampledFile(item.due.bronze, item.due.mtime, item.bronze_size)
                 verdict = check_consistency(layout, sampled, item.due.mtime)
-                yield consistency_evaluation(spec, key, verdict, target)
+                yield consistency_evaluation(spec, key, verdict, target, attempt)
             if SCHEMA_DRIFT in self.names:
                 drift = _drift(staged_schema(item), self.before.get(key), schemas)
                 yield drift_evaluation(spec, key, drift, target)
         if CONSISTENCY in self.names:
             for key, (due, reason) in sorted(failed.items()):
-                yield consistency_evaluation(spec, key, _unsampled(layout, due, reason), None)
+                verdict = _unsampled(layout, due, reason)
+                yield consistency_evaluation(spec, key, verdict, None, attempt)
 
 
 def _unsampled(layout: DatasetLayout, due: DueFile | None, reason: str) -> Consistency:

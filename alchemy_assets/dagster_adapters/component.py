@@ -20,7 +20,7 @@ from alchemy_assets.dagster_adapters.datasets import build_defs, discover
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.sensors import build_broken_sensor
 from alchemy_assets.layout import MANIFEST_NAME, DatasetId, LayoutError
-from alchemy_assets.options import MAXIMUM, StagingOptions
+from alchemy_assets.options import MAXIMUM, MINIMUM, StagingOptions
 
 ROOT_VARIABLE = "FP_PREFIX"
 NO_DATASET_SENSOR = "alchemy_assets__no_dataset_sensor"
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def _count(option: str) -> object:
-    return pydantic.Field(default=None, ge=1, le=MAXIMUM[option])
+    return pydantic.Field(default=None, ge=MINIMUM.get(option, 1), le=MAXIMUM[option])
 
 
 class DatasetOptions(dg.Model, dg.Resolvable):
@@ -42,6 +42,8 @@ class DatasetOptions(dg.Model, dg.Resolvable):
     partitions_per_run: Annotated[int | None, _count("partitions_per_run")] = None
     bronze_events: bool | None = None
     asset_checks: bool | None = None
+    max_attempts: Annotated[int | None, _count("max_attempts")] = None
+    retry_delay_seconds: Annotated[int | None, _count("retry_delay_seconds")] = None
 
     def over(self, base: StagingOptions) -> StagingOptions:
         """``base`` with the options set here."""

@@ -29,8 +29,11 @@ PINNED_VERSION = "1.13"
 # Dagster's run tags for a run over a partition range (dagster._core.storage.tags).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Dagster's tag on every run a backfill launches, holding the backfill's id.
+BACKFILL_TAG = "dagster/backfill"
 
 __all__ = [
+    "BACKFILL_TAG",
     "PINNED_VERSION",
     "RANGE_END_TAG",
     "RANGE_START_TAG",
