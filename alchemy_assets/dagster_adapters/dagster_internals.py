@@ -27,6 +27,7 @@ __all__ = [
     "RANGE_END_TAG",
     "RANGE_START_TAG",
     "CheckTarget",
+    "code_location_name",
     "read_kv_cursor",
     "sensor_states",
     "write_kv_cursor",
@@ -52,3 +53,11 @@ def sensor_states(instance: dg.DagsterInstance) -> list[tuple[str, float, str | 
         )
         for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
     ]
+
+
+def code_location_name(context: dg.SensorEvaluationContext) -> str | None:
+    """The name of the code location evaluating the sensor, as the daemon (or webserver) that
+    asked for the evaluation knows it; None outside a code location (a test's context).
+    ``SensorEvaluationContext.code_location_origin`` is not marked public."""
+    origin = context.code_location_origin
+    return origin.location_name if origin is not None else None
