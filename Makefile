@@ -53,7 +53,8 @@ demo-data: $(STAMP)
 
 ## The platform: dagster dev (webserver + daemon, sensors running) on the embedded SQLite instance.
 demo: demo-data
-	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) ALCHEMY_WEBSERVER_URL=http://$(HOST):$(PORT) \
+		$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)

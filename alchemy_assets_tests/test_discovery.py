@@ -29,8 +29,14 @@ from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dataset_changes import ReloadRequest
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout
-from alchemy_assets_tests.conftest import REPORTS
-from alchemy_assets_tests.ui import DagsterDev, Graphql, sample_materializations, wait_for
+from alchemy_assets_tests.conftest import REPORTS, VENV
+from alchemy_assets_tests.ui import (
+    DAGSTER_DEV,
+    DagsterDev,
+    Graphql,
+    sample_materializations,
+    wait_for,
+)
 
 LOCATION = "alchemy_assets.definitions:defs"
 REPOSITORY = "__repository__"
@@ -247,9 +253,17 @@ query($selector: SensorSelector!) {
 """
 
 
+def _location(graphql: Graphql) -> str:
+    """The name of the (one) code location."""
+    data = graphql.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+    (entry,) = data["workspaceOrError"]["locationEntries"]
+    name: str = entry["name"]
+    return name
+
+
 def _ticks(graphql: Graphql, sensor: str) -> list[dict[str, Any]]:
     """The sensor's ticks, newest first ([] while the code location has no such sensor)."""
-    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+    selector = {"repositoryLocationName": _location(graphql), "repositoryName": REPOSITORY}
     data = graphql.query(_TICKS, selector={**selector, "sensorName": sensor})["sensorOrError"]
     if data["__typename"] != "Sensor":
         return []
@@ -269,8 +283,9 @@ def _csv(rows: int, seed: int) -> str:
 FAST = "sensor_interval_seconds = 5\n"
 
 
-def test_a_dataset_folder_created_under_dagster_dev_goes_live_without_a_reload(
-    fp_prefix: Path, tmp_path: Path
+@pytest.mark.parametrize("command", [DAGSTER_DEV, ("dg", "dev")], ids=["dagster dev", "dg dev"])
+def test_a_dataset_folder_created_while_the_dev_server_runs_goes_live_without_a_reload(
+    command: tuple[str, ...], fp_prefix: Path, tmp_path: Path
 ) -> None:
     first = _dataset(fp_prefix, "acme/prices/2")
     (first.root / "alchemy.toml").write_text(FAST)
@@ -283,8 +298,10 @@ def test_a_dataset_folder_created_under_dagster_dev_goes_live_without_a_reload(
     new_sample = "/".join(new_spec.sample_key.path)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with DagsterDev.start(fp_prefix, home) as dev:
+    env = {"VIRTUAL_ENV": str(VENV)}
+    with DagsterDev.start(fp_prefix, home, extra_env=env, command=command) as dev:
         graphql = dev.graphql
+        location = _location(graphql)
 
         def sampled(spec: DatasetSpec, key: str) -> bool:
             return key in sample_materializations(graphql, list(spec.sample_key.path))
@@ -331,7 +348,7 @@ def test_a_dataset_folder_created_under_dagster_dev_goes_live_without_a_reload(
         wait_for(settled, 120, "the discovery sensor to find the reloaded set", dev.log_tail)
         reasons = [t["skipReason"] or "" for t in _ticks(graphql, DISCOVERY_SENSOR)]
         assert [r for r in reasons if "reloaded" in r] == [
-            f"dataset sp/new/1 appeared: code location {LOCATION} reloaded"
+            f"dataset sp/new/1 appeared: code location {location} reloaded"
         ]
 
         # One dataset folder removed and a broken one added, at once: the new dataset goes on.
@@ -361,7 +378,7 @@ def test_a_dataset_folder_created_under_dagster_dev_goes_live_without_a_reload(
         assert new_sample in _asset_keys(graphql)
         assert _ticks(graphql, first_spec.sensor_name) == []
 
-    REPORTS["a new dataset under dagster dev, no reload by hand (s after its ingest)"] = [
+    REPORTS[f"a new dataset under {' '.join(command)}, no reload by hand (s after its ingest)"] = [
         f"(a) sample asset in GraphQL: {times['asset']:.1f}",
         f"(b) its sensor ticked: {times['tick']:.1f}",
         f"(c) its file sampled: {times['sampled']:.1f}",
