@@ -63,7 +63,8 @@ demo-reset: $(STAMP)
 ## One Ctrl-C, or one SIGTERM to make's process group, stops all of it within seconds, also
 ## when started with SIGINT ignored (alchemy_assets/supervise.py says why that needs help).
 demo: demo-data
-	exec env FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) $(BIN)/python -m alchemy_assets.supervise -- \
+	exec env FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) ALCHEMY_WEBSERVER_URL=http://$(HOST):$(PORT) \
+		$(BIN)/python -m alchemy_assets.supervise -- \
 		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).

@@ -12,6 +12,7 @@ from alchemy_assets.dagster_adapters.component import (
     RootError,
     project_component,
 )
+from alchemy_assets.dagster_adapters.discovery import DISCOVERY_SENSOR, DagsterWebserver
 from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
@@ -48,6 +49,7 @@ def test_a_datasets_option_comes_from_alchemy_toml_then_its_entry_then_the_defau
         "sp__a__v1__manifest_sensor": 7,
         "sp__b__v1__manifest_sensor": 90,
         "sp__c__v1__manifest_sensor": 60,
+        DISCOVERY_SENSOR: 15,
     }
     assert component.options_of(DatasetId.parse("sp/b/1")) == StagingOptions(
         sensor_interval_seconds=90, sample_rows=5
@@ -109,6 +111,8 @@ def test_a_root_without_a_dataset_warns_and_gets_a_sensor_that_fails_saying_so(
     assert sensor.description == f"Not loaded: {reason}"
     with pytest.raises(BrokenDatasetError, match=r"^no dataset under "):
         sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    # The first dataset to appear gets the code location reloaded like any other.
+    assert defs.resolve_sensor_def(DISCOVERY_SENSOR).minimum_interval_seconds == 15
 
 
 def test_options_for_a_dataset_that_is_not_there_are_reported_unused(
@@ -143,3 +147,25 @@ def test_the_projects_component_is_the_one_its_defs_yaml_declares_with_the_given
     assert component.options_of(DatasetId.parse("sp/a/1")) == StagingOptions()
     monkeypatch.setenv("FP_PREFIX", "/somewhere")
     assert project_component().root == "/somewhere"
+
+
+def test_the_discovery_interval_and_webserver_come_from_the_component(fp_prefix: Path) -> None:
+    _dataset(fp_prefix, "sp/a/1")
+    component = AlchemyDatasets(
+        root=str(fp_prefix), discovery_interval_seconds=20, webserver_url="http://h:3001"
+    )
+    defs = dg.component_defs(component=component)
+    assert defs.resolve_sensor_def(DISCOVERY_SENSOR).minimum_interval_seconds == 20
+    assert (defs.resources or {})["dagster_webserver"] == DagsterWebserver(url="http://h:3001")
+    with pytest.raises(pydantic.ValidationError, match="discovery_interval_seconds"):
+        AlchemyDatasets(root=str(fp_prefix), discovery_interval_seconds=0)
+
+
+def test_the_projects_webserver_url_is_alchemy_webserver_url_or_the_local_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ALCHEMY_WEBSERVER_URL", raising=False)
+    assert project_component().webserver_url == "http://127.0.0.1:3000"
+    assert project_component().discovery_interval_seconds == 15
+    monkeypatch.setenv("ALCHEMY_WEBSERVER_URL", "http://dagster.internal:8080/prefix")
+    assert project_component().webserver_url == "http://dagster.internal:8080/prefix"

@@ -1,5 +1,8 @@
 import dagster as dg
 import pytest
+
+# Not exported by dagster: the origin the daemon passes to a sensor evaluation.
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin
 from dagster._core.storage import tags as dagster_tags
 
 from alchemy_assets.dagster_adapters.dagster_internals import (
@@ -8,6 +11,7 @@ from alchemy_assets.dagster_adapters.dagster_internals import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     CheckTarget,
+    code_location_name,
     read_kv_cursor,
     sensor_states,
     write_kv_cursor,
@@ -58,3 +62,20 @@ def test_a_check_target_points_a_check_result_at_a_materialization() -> None:
     assert evaluation.target_materialization_data == target
     with pytest.raises(Exception, match="storage_id"):
         CheckTarget(run_id="r", timestamp=1.5)  # type: ignore[call-arg]
+
+
+def test_a_sensor_learns_its_code_locations_name_from_its_context() -> None:
+    def context(origin: RegisteredCodeLocationOrigin | None) -> dg.SensorEvaluationContext:
+        return dg.SensorEvaluationContext(
+            instance_ref=None,
+            last_tick_completion_time=None,
+            last_run_key=None,
+            cursor=None,
+            log_key=None,
+            repository_name=None,
+            code_location_origin=origin,
+        )
+
+    assert code_location_name(context(RegisteredCodeLocationOrigin("loc"))) == "loc"
+    assert code_location_name(context(None)) is None
+    assert code_location_name(dg.build_sensor_context()) is None

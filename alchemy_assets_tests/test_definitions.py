@@ -100,6 +100,7 @@ def test_every_discovered_dataset_gets_its_assets_job_and_running_sensor(
     sensors = {s.name: s for s in loaded.sensors or []}
     assert sorted(sensors) == [
         "acme__prices__v2__manifest_sensor",
+        "alchemy_assets__discovery_sensor",
         "sp__gics_cwiq_pipe__v1_0__manifest_sensor",
     ]
     assert all(s.default_status is dg.DefaultSensorStatus.RUNNING for s in sensors.values())
@@ -248,6 +249,7 @@ def test_a_bad_alchemy_toml_breaks_only_its_own_dataset_whose_sensor_fails_with_
     sensors = {s.name: s for s in loaded.sensors or []}
     assert sorted(sensors) == [
         "acme__prices__v2__manifest_sensor",
+        "alchemy_assets__discovery_sensor",
         "sp__gics_cwiq_pipe__v1_0__manifest_sensor",
     ]
     reason = f"{broken.root}/alchemy.toml: {message.format(root=broken.root)}"
@@ -290,6 +292,7 @@ def test_folders_that_map_to_one_asset_group_are_all_refused_and_the_rest_loads(
     }
     assert sorted(s.name for s in loaded.sensors or []) == [
         "acme__prices__v2__manifest_sensor",
+        "alchemy_assets__discovery_sensor",
         "sp__a_b__v1__manifest_sensor",
         "sp__x__v1_0__manifest_sensor",
     ]

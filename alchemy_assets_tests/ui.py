@@ -301,6 +301,8 @@ class DagsterDev:
             "FP_PREFIX": str(fp_prefix),
             "DAGSTER_HOME": str(dagster_home),
             "DAGSTER_DISABLE_TELEMETRY": "1",
+            # The discovery sensor reloads the code location through this webserver.
+            "ALCHEMY_WEBSERVER_URL": f"http://127.0.0.1:{port}",
             **(extra_env or {}),
         }
         program = Path(sys.executable).with_name(command[0])

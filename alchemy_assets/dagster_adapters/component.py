@@ -17,6 +17,7 @@ import pydantic
 
 import alchemy_assets
 from alchemy_assets.dagster_adapters.datasets import build_defs, discover
+from alchemy_assets.dagster_adapters.discovery import DagsterWebserver, build_discovery_sensor
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.sensors import build_broken_sensor
 from alchemy_assets.layout import MANIFEST_NAME, DatasetId, LayoutError
@@ -66,6 +67,18 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
         default_factory=dict,
         description="Options of single datasets, by VENDOR/DATASET/VERSION.",
     )
+    discovery_interval_seconds: int = pydantic.Field(
+        default=15,
+        ge=1,
+        le=MAXIMUM["sensor_interval_seconds"],
+        description="Minimum time between ticks of the sensor that looks for datasets added "
+        "or removed under the root and then gets the code location reloaded.",
+    )
+    webserver_url: str = pydantic.Field(
+        default="http://127.0.0.1:3000",
+        description="The Dagster webserver that reloads the code location when datasets are "
+        "added or removed; empty: none (the discovery sensor's ticks then fail, saying so).",
+    )
 
     def options_of(self, dataset_id: DatasetId) -> StagingOptions:
         """The dataset's options before its ``alchemy.toml``: its entry over the defaults."""
@@ -98,15 +111,23 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
                 raise RootError(f"datasets: {name!r}: {err}") from None
         found = discover(root, self.options_of)
         defs = build_defs(found.specs, AlchemyRoot(fp_prefix=str(root)), found.broken)
+        built = [str(spec.dataset_id) for spec in found.specs]
+        built += [str(i) for broken in found.broken for i in broken.dataset_ids]
+        discovery = dg.Definitions(
+            sensors=[build_discovery_sensor(root, built, self.discovery_interval_seconds)],
+            resources={"dagster_webserver": DagsterWebserver(url=self.webserver_url)},
+        )
         unknown = set(self.datasets) - {str(spec.dataset_id) for spec in found.specs}
         unknown -= {str(i) for broken in found.broken for i in broken.dataset_ids}
         for name in sorted(unknown):
             log.warning(f"datasets: {name}: no such dataset under {root}; its options are unused")
         if found.specs or found.broken:
-            return defs
+            return dg.Definitions.merge(defs, discovery)
         reason = f"no dataset under {root}: expected {root}/{DATASET_PATTERN}"
         log.warning(reason)
-        return dg.Definitions(sensors=[build_broken_sensor(NO_DATASET_SENSOR, reason)])
+        return dg.Definitions.merge(
+            dg.Definitions(sensors=[build_broken_sensor(NO_DATASET_SENSOR, reason)]), discovery
+        )
 
 
 def project_component(root: Path | None = None) -> AlchemyDatasets:

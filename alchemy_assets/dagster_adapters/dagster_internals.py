@@ -39,6 +39,7 @@ __all__ = [
     "RANGE_START_TAG",
     "CheckTarget",
     "latest_materialization_tags",
+    "code_location_name",
     "read_kv_cursor",
     "sensor_states",
     "write_kv_cursor",
@@ -88,3 +89,11 @@ def latest_materialization_tags(
     with storage.index_connection() as conn:
         rows = conn.execute(query).fetchall()
     return {row[0]: (row[1] or "", row[2]) for row in rows}
+
+
+def code_location_name(context: dg.SensorEvaluationContext) -> str | None:
+    """The name of the code location evaluating the sensor, as the daemon (or webserver) that
+    asked for the evaluation knows it; None outside a code location (a test's context).
+    ``SensorEvaluationContext.code_location_origin`` is not marked public."""
+    origin = context.code_location_origin
+    return origin.location_name if origin is not None else None
