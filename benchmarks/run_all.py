@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     for name in chosen:
         kept.pop(name, None)
     sections = [*kept.values(), *sections]
-    sections.sort(key=lambda text: text[3:5])
+    sections.sort(key=lambda text: (not text.startswith("## P"), text[3:5]))  # history last
     head = [
         "# Benchmark results",
         "",
