@@ -8,10 +8,12 @@ import difflib
 import fcntl
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -21,7 +23,7 @@ from alchemy_assets.dagster_adapters.component import project_component
 from alchemy_assets.dagster_adapters.datasets import BrokenDataset, build_defs, discover
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.dagster_adapters.stage_runner import stage_dataset
+from alchemy_assets.dagster_adapters.stage_runner import StageReport, stage_dataset
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
@@ -186,39 +188,70 @@ def _report_broken(broken: list[BrokenDataset]) -> int:
 def _cmd_stage(args: argparse.Namespace) -> int:
     root = _root(args)
     specs, broken = _stage_specs(root, args.datasets)
+    status = EXIT_OK
+    if args.jobs > 1 and len(specs) > 1:
+        _instance()  # a new DAGSTER_HOME's tables are created once, before the workers start
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(args.jobs, len(specs)), mp_context=context) as pool:
+            reports = pool.map(_stage_in_worker, [str(root)] * len(specs), map(str, _ids(specs)))
+            for spec, report in zip(specs, reports, strict=True):
+                status = max(status, _print_stage_report(spec, report))
+        return max(status, _report_broken(broken))
     instance = _instance()
     defs = build_defs(specs, AlchemyRoot(fp_prefix=str(root)))
-    status = EXIT_OK
     for spec in specs:
-        layout = DatasetLayout.under(root, spec.dataset_id)
-        with tqdm(desc=str(spec.dataset_id), unit="file", disable=None, leave=False) as bar:
-
-            def progress(done: int, total: int, bar: tqdm[None] = bar) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            report = stage_dataset(
-                instance, defs.resolve_job_def(spec.job_name), spec, layout, progress
-            )
-        print(
-            f"{spec.dataset_id}: {report.new_partitions} new partitions, "
-            f"{report.sampled} sampled, {report.unchanged} unchanged, "
-            f"{len(report.failed)} failed, {len(report.quarantined)} quarantined lines"
-        )
-        for note in report.notes:
-            print(f"  note: {note}", file=sys.stderr)
-        for key, reason in sorted(report.failed.items()):
-            print(f"  FAILED {key}: {reason}", file=sys.stderr)
-        for error in report.errors:
-            print(f"  unexpected failure in {error}", file=sys.stderr)
-        for rejection in report.quarantined[:QUARANTINE_SHOWN]:
-            print(f"  quarantined {rejection}", file=sys.stderr)
-        if len(report.quarantined) > QUARANTINE_SHOWN:
-            more = len(report.quarantined) - QUARANTINE_SHOWN
-            print(f"  ... and {more} more quarantined line(s)", file=sys.stderr)
-        if report.failed:
-            status = EXIT_FAILED
+        report = _stage_one(instance, defs, root, spec)
+        status = max(status, _print_stage_report(spec, report))
     return max(status, _report_broken(broken))
+
+
+def _ids(specs: Sequence[DatasetSpec]) -> list[DatasetId]:
+    return [spec.dataset_id for spec in specs]
+
+
+def _stage_one(
+    instance: dg.DagsterInstance, defs: dg.Definitions, root: Path, spec: DatasetSpec
+) -> StageReport:
+    layout = DatasetLayout.under(root, spec.dataset_id)
+    with tqdm(desc=str(spec.dataset_id), unit="file", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int, bar: tqdm[None] = bar) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return stage_dataset(instance, defs.resolve_job_def(spec.job_name), spec, layout, progress)
+
+
+def _stage_in_worker(root_text: str, dataset: str) -> StageReport:
+    """Stage one dataset in a worker process of ``alchemy stage --jobs``."""
+    root = Path(root_text)
+    (spec,), _ = _stage_specs(root, [dataset])
+    defs = build_defs([spec], AlchemyRoot(fp_prefix=str(root)))
+    with _instance() as instance:
+        layout = DatasetLayout.under(root, spec.dataset_id)
+        job = defs.resolve_job_def(spec.job_name)
+        return stage_dataset(instance, job, spec, layout, lambda done, total: None)
+
+
+def _print_stage_report(spec: DatasetSpec, report: StageReport) -> int:
+    print(
+        f"{spec.dataset_id}: {report.new_partitions} new partitions, "
+        f"{report.sampled} sampled, {report.unchanged} unchanged, "
+        f"{len(report.failed)} failed, {len(report.quarantined)} quarantined lines",
+        flush=True,
+    )
+    for note in report.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    for key, reason in sorted(report.failed.items()):
+        print(f"  FAILED {key}: {reason}", file=sys.stderr)
+    for error in report.errors:
+        print(f"  unexpected failure in {error}", file=sys.stderr)
+    for rejection in report.quarantined[:QUARANTINE_SHOWN]:
+        print(f"  quarantined {rejection}", file=sys.stderr)
+    if len(report.quarantined) > QUARANTINE_SHOWN:
+        more = len(report.quarantined) - QUARANTINE_SHOWN
+        print(f"  ... and {more} more quarantined line(s)", file=sys.stderr)
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -337,6 +370,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset(s) to stage (default: every dataset with a manifest under the root)",
     )
     _add_root(stage_parser)
+    stage_parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="stage up to N datasets at once, each in a process of its own (default 1; "
+        "pays only with more datasets than one and more cores than one)",
+    )
     stage_parser.set_defaults(handler=_cmd_stage)
 
     status_parser = sub.add_parser(
@@ -355,6 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser.add_argument("--json", action="store_true", help="print one JSON document")
     status_parser.set_defaults(handler=_cmd_status)
     return parser
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 64, got {value}")
+    return value
 
 
 def _add_root(parser: argparse.ArgumentParser) -> None:

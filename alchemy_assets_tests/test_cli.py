@@ -162,6 +162,8 @@ def test_the_help_states_the_exit_status_rule(capsys: pytest.CaptureFixture[str]
             "alchemy ingest: error: dataset 'sp/gics': expected VENDOR/DATASET/VERSION",
         ),
         (["ingest", "a/b/c", "--root", "/no/such/dir"], "data root /no/such/dir is not a dir"),
+        (["stage", "--jobs", "0"], "argument -j/--jobs: must be from 1 to 64, got 0"),
+        (["stage", "--jobs", "two"], "argument -j/--jobs: not a whole number: 'two'"),
     ],
 )
 def test_bad_arguments_exit_two_with_a_clear_message(
@@ -249,6 +251,32 @@ def test_ingest_stage_change_ingest_stage_resamples_exactly_the_changed_file(
     assert gzip.decompress((layout.samples / "env1" / "more_sample.csv.gz").read_bytes()) == (
         b"x\n1\n"
     )
+
+
+def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_raw("env0/data.csv", b"a,b\n1,2\n", 1000.0)
+    other = fp_prefix / "acme" / "prices" / "2" / "raw" / "env0"
+    other.mkdir(parents=True)
+    (other / "p.csv").write_bytes(b"x\n1\n")
+    (other / "q.txt").write_bytes(b"not a known format")
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "acme/prices/2", *root]) == 0
+    assert main(["stage", "--jobs", "2", *root]) == 1  # q.txt fails, in its own dataset
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "acme/prices/2: 2 new partitions, 1 sampled, 0 unchanged, 1 failed, 0 quarantined lines",
+        "sp/gics_cwiq_pipe/1.0: 1 new partitions, 1 sampled, 0 unchanged, 0 failed, "
+        "0 quarantined lines",
+    ]
+    assert _sample_meta(instance, spec, "env0/data.csv") == {"count": 1, "mtime": 1000.0}
+    assert (fp_prefix / "acme/prices/2/samples/env0/p_sample.csv").read_bytes() == b"x\n1\n"
 
 
 def test_stage_exits_one_naming_each_failed_partition(
