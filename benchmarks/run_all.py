@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks import (
     bench_end_to_end,
     bench_ingest,
+    bench_jobs,
     bench_many_datasets,
     bench_sampling,
     bench_sensor,
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "P3": bench_end_to_end.run,
     "P4": bench_ingest.run,
     "P5": bench_many_datasets.run,
+    "P6": bench_jobs.run,
 }
 
 
