@@ -110,6 +110,7 @@ def test_the_cli_ingests_and_stages_into_the_team_instance(
         ]
 
 
+@pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
 def test_the_daemon_dequeues_and_runs_the_sensors_runs_on_postgres(
     tmp_path: Path, postgres_url: str, fp_prefix: Path, write_raw: RawWriter, spec: DatasetSpec
 ) -> None:

@@ -284,6 +284,7 @@ FAST = "sensor_interval_seconds = 5\n"
 
 
 @pytest.mark.parametrize("command", [DAGSTER_DEV, ("dg", "dev")], ids=["dagster dev", "dg dev"])
+@pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
 def test_a_dataset_folder_created_while_the_dev_server_runs_goes_live_without_a_reload(
     command: tuple[str, ...], fp_prefix: Path, tmp_path: Path
 ) -> None:

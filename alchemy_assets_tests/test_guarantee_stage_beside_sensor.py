@@ -77,6 +77,7 @@ def _settle(
 
 
 @pytest.mark.parametrize("instance", ["sqlite"], indirect=True)
+@pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
 def test_stages_beside_the_sensors_runs_sample_each_delivery_once(
     fp_prefix: Path,
     layout: DatasetLayout,

@@ -379,6 +379,7 @@ def _what_the_webserver_shows(dev: DagsterDev, spec: DatasetSpec) -> dict[str, A
     return shown
 
 
+@pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
 def test_the_webserver_streams_live_run_logs_and_reads_back_what_stage_recorded_either_storage(
     tmp_path: Path, home: Path, fp_prefix: Path, write_raw: RawWriter, spec: DatasetSpec
 ) -> None:

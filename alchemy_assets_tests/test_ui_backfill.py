@@ -134,6 +134,7 @@ def _backfills(graphql: Graphql) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
 def test_a_backfill_of_all_partitions_from_the_ui_ends_with_only_the_corrupt_file_failed(
     server: DagsterDev, browser: Browser, tmp_path: Path
 ) -> None:
