@@ -67,7 +67,7 @@ demo: demo-data
 		$(BIN)/python -m alchemy_assets.supervise -- \
 		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
-## Benchmarks P1-P4 against their baselines; writes benchmarks/RESULTS.md (about an hour).
+## Benchmarks P1-P6 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH)
 
