@@ -9,8 +9,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 README = PROJECT / "README.md"
-# Commands that run until stopped: `make demo` is run by test_supervise.py, `dg dev` and
-# `dagster dev -w workspace.yaml` by test_definitions.py.
+# Commands that run until stopped: `make demo` (which runs `dg dev -w workspace.yaml`) is run
+# by test_supervise.py, `dg dev` and `dagster dev -w workspace.yaml` by test_definitions.py.
 LONG_RUNNING = re.compile(r"(^|/)(dg|dagster) dev\b")
 
 
