@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,9 @@ VENV = Path(sys.prefix)
 SUPERVISE = [sys.executable, "-m", "alchemy_assets.supervise"]
 # A shell script's background job, nohup under such a script, many service managers.
 SIGINT_IGNORED = ["env", "--ignore-signal=INT"]
+# A terminal's shell starts commands with SIGINT at its default, whatever this test run was
+# started with (CI may start it with SIGINT ignored, which every child would inherit).
+SIGINT_DEFAULT = ["env", "--default-signal=INT"]
 STOP_WITHIN = 15.0
 
 
@@ -81,12 +85,15 @@ def _make_demo(demo: Path, port: int) -> list[str]:
 
 
 @contextmanager
-def _killed_at_the_end(sid: int) -> Iterator[None]:
+def _killed_at_the_end(process: subprocess.Popen[Any]) -> Iterator[None]:
     try:
         yield
     finally:
-        for line in session_processes(sid):
+        for line in session_processes(process.pid):
             os.kill(int(line.split()[0]), signal.SIGKILL)
+        if process.poll() is None:  # reaped here, so no Popen is left to warn when collected
+            process.kill()
+            process.wait(timeout=30)
 
 
 def _wait_until_served(port: int, log: Path, process: subprocess.Popen[bytes]) -> None:
@@ -106,7 +113,7 @@ def test_one_ctrl_c_on_a_terminal_stops_the_whole_demo_in_seconds(tmp_path: Path
     # setsid -c: a session of its own whose controlling terminal is the pseudo-terminal, so
     # \x03 typed there is a SIGINT to its foreground process group, as on a real terminal.
     process = subprocess.Popen(
-        ["setsid", "-c", *_make_demo(tmp_path / "demo", port)],
+        [*SIGINT_DEFAULT, "setsid", "-c", *_make_demo(tmp_path / "demo", port)],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -127,7 +134,7 @@ def test_one_ctrl_c_on_a_terminal_stops_the_whole_demo_in_seconds(tmp_path: Path
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    with _killed_at_the_end(process.pid):
+    with _killed_at_the_end(process):
         _wait_until_served(port, log, process)
         running = session_processes(process.pid)
         assert _count_of(running, "dagster_webserver") == 1, running
@@ -153,7 +160,7 @@ def test_one_sigterm_to_a_background_demo_started_with_sigint_ignored_stops_all_
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    with _killed_at_the_end(process.pid):
+    with _killed_at_the_end(process):
         _wait_until_served(port, log, process)
         running = session_processes(process.pid)
         assert _count_of(running, "dagster_webserver") == 1, running
@@ -221,7 +228,7 @@ def test_what_ignores_the_interrupt_is_killed_after_the_grace_period() -> None:
             text=True,
             start_new_session=True,
         ) as process,
-        _killed_at_the_end(process.pid),
+        _killed_at_the_end(process),
     ):
         assert process.stdout is not None and process.stdout.readline() == "ready\n"
         assert len(session_processes(process.pid)) == 3
@@ -241,7 +248,7 @@ def test_a_sigint_ignored_at_the_start_stays_ignored_but_sigterm_stops() -> None
         [*SIGINT_IGNORED, *SUPERVISE, "--", sys.executable, "-c", "import time; time.sleep(600)"],
         start_new_session=True,
     )
-    with _killed_at_the_end(process.pid):
+    with _killed_at_the_end(process):
         while len(session_processes(process.pid)) < 2:
             time.sleep(0.05)
         process.send_signal(signal.SIGINT)
@@ -260,6 +267,6 @@ def test_processes_the_command_leaves_behind_are_ended_with_it() -> None:
     process = subprocess.Popen(
         [*SUPERVISE, "--", sys.executable, "-c", leaves_one], start_new_session=True
     )
-    with _killed_at_the_end(process.pid):
+    with _killed_at_the_end(process):
         assert process.wait(timeout=30) == 0
         assert session_processes(process.pid) == []
