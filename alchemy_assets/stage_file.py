@@ -24,7 +24,6 @@ from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.layout import DatasetLayout, LayoutError
-from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import read_whole_manifest
 from alchemy_assets.sampling import Sample, SampleError, sample_open_file
 from alchemy_assets.staging import DueFile
@@ -62,7 +61,7 @@ class Provenance:
     mtime: float | None = None
     run_id: str = ""
 
-    def holds(self, due: DueFile | ManifestEntry) -> bool:
+    def holds(self, due: DueFile) -> bool:
         return self.bronze == due.bronze and self.mtime == due.mtime
 
 
