@@ -1,8 +1,10 @@
 """P6: `alchemy stage --jobs 2` against `alchemy stage` over two datasets.
 
 Two datasets of small CSV files each, ingested, then staged from scratch with the defaults
-on the instance of ``deploy/local.yaml`` (pooled SQLite event log): one dataset after the
-other, and both at once in two processes (``--jobs 2``). Rounds alternate the two ways on
+on the instance of ``deploy/local.yaml`` (pooled SQLite event log) and, where a PostgreSQL
+server is given (``ALCHEMY_TEST_POSTGRES``), on a new database with dagster-postgres's run
+storage and ``PooledPostgresEventLogStorage`` (as ``deploy/dagster.yaml``): one dataset after
+the other, and both at once in two processes (``--jobs 2``). Rounds alternate the ways on
 fresh instances; each figure is the median of its rounds.
 """
 
@@ -16,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.bench_end_to_end import POSTGRES, _postgres_yaml
 from benchmarks.common import ROOT, SMOKE, Targets, section
 
 FILES = 400 if not SMOKE else 5
@@ -33,7 +36,7 @@ def _alchemy(env: dict[str, str], *args: str) -> None:
     )
 
 
-def _stage_seconds(work: Path, name: str, jobs: int) -> float:
+def _stage_seconds(work: Path, name: str, jobs: int, postgres: bool) -> float:
     fp, home = work / f"fp-{name}", work / f"home-{name}"
     for dataset in DATASETS:
         raw = fp / dataset / "raw" / "env0"
@@ -41,7 +44,12 @@ def _stage_seconds(work: Path, name: str, jobs: int) -> float:
         for i in range(FILES):
             (raw / f"f{i:05d}.csv").write_text(f"id,v\n{i},x\n")
     home.mkdir()
-    shutil.copy(ROOT / "deploy" / "local.yaml", home / "dagster.yaml")
+    if postgres:
+        assert POSTGRES
+        text = "telemetry:\n  enabled: false\n" + _postgres_yaml(POSTGRES, pooled=True)
+        (home / "dagster.yaml").write_text(text)
+    else:
+        shutil.copy(ROOT / "deploy" / "local.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     _alchemy(env, "ingest", *DATASETS, "--root", str(fp))
     started = time.perf_counter()
@@ -53,22 +61,43 @@ def _stage_seconds(work: Path, name: str, jobs: int) -> float:
 
 
 def run(work: Path) -> tuple[str, list[str]]:
-    times: dict[int, list[float]] = {1: [], 2: []}
+    storages = [False, True] if POSTGRES else [False]
+    times: dict[tuple[bool, int], list[float]] = {(pg, j): [] for pg in storages for j in (1, 2)}
     for round_ in range(ROUNDS):
-        for jobs in (1, 2) if round_ % 2 == 0 else (2, 1):
-            times[jobs].append(_stage_seconds(work, f"{round_}-{jobs}", jobs))
-    one, two = (statistics.median(times[j]) for j in (1, 2))
+        for postgres in storages:
+            for jobs in (1, 2) if round_ % 2 == 0 else (2, 1):
+                name = f"{round_}-{jobs}-{'pg' if postgres else 'lite'}"
+                times[postgres, jobs].append(_stage_seconds(work, name, jobs, postgres))
+    median = {key: statistics.median(values) for key, values in times.items()}
     files = FILES * len(DATASETS)
-    rows = [
-        [
-            "`alchemy stage` (one dataset after the other)",
-            f"{files:,}",
-            f"{one:.1f} s",
-            f"{files / one:.1f}",
-        ],
-        ["`alchemy stage --jobs 2`", f"{files:,}", f"{two:.1f} s", f"{files / two:.1f}"],
-    ]
     targets = Targets("P6")
-    targets.note(f"--jobs 2 is {one / two:.2f}x one after the other, on {os.cpu_count()} cores")
+    rows = []
+    for postgres in storages:
+        storage = "pooled PostgreSQL" if postgres else "pooled SQLite"
+        one, two = median[postgres, 1], median[postgres, 2]
+        rows += [
+            [
+                f"`alchemy stage` (one dataset after the other), {storage}",
+                f"{files:,}",
+                f"{one:.1f} s",
+                f"{files / one:.1f}",
+            ],
+            [
+                f"`alchemy stage --jobs 2`, {storage}",
+                f"{files:,}",
+                f"{two:.1f} s",
+                f"{files / two:.1f}",
+            ],
+        ]
+        targets.note(
+            f"{storage}: --jobs 2 is {one / two:.2f}x one after the other, "
+            f"on {os.cpu_count()} cores"
+        )
+    if POSTGRES:
+        targets.note(
+            "pooled PostgreSQL / pooled SQLite: "
+            f"{median[False, 1] / median[True, 1]:.2f}x one after the other, "
+            f"{median[False, 2] / median[True, 2]:.2f}x with --jobs 2"
+        )
     header = ["what", "files", "time", "files/s"]
     return section("two datasets at once", __doc__, header, rows, targets)
