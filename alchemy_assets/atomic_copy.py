@@ -36,6 +36,17 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def replace_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` as the whole of ``path``, atomically and durably (temp, fsync, rename)."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def _copy_bytes(src_fd: int, dst_fd: int, size: int) -> None:
     offset = 0
     try:

@@ -30,8 +30,10 @@ from alchemy_assets.atomic_copy import (
     fsync_dir,
     make_durable,
     publish,
+    replace_durably,
 )
 from alchemy_assets.bronze_naming import bronze_relpath, day_of
+from alchemy_assets.ingest_temps import TempFolders, sweep
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection, encode_line
 from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
@@ -152,6 +154,11 @@ def _bronze_names(layout: DatasetLayout, raw_rel: str, when: datetime) -> Callab
 
 def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> IngestReport:
     _recover(layout)
+    try:
+        sweep(layout)
+    except (OSError, ValueError) as err:
+        raise IngestError(f"{err}; remove it once its folders hold no .alchemy-*.tmp") from None
+    temps = TempFolders(layout)
     known, rejects = last_mtimes(layout)
     report = IngestReport(quarantined=rejects)
     batch: list[tuple[StagedCopy, datetime]] = []
@@ -173,7 +180,9 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
                 report.unchanged += 1
                 continue
             when = clock()
-            staged = copy_to_temp(source, _bronze_names(layout, raw_rel, when))
+            names = _bronze_names(layout, raw_rel, when)
+            temps.note(names(0).parent)
+            staged = copy_to_temp(source, names)
         except OSError as err:
             report.failed.append((raw_rel, str(err)))
             continue
@@ -183,6 +192,7 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
             _commit(layout, batch, report)
             batch, batch_bytes = [], 0
     _commit(layout, batch, report)
+    temps.done()
     return report
 
 
@@ -282,14 +292,8 @@ def _write_pending(layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime
     pending = [
         {"raw": layout.relative(staged.source), "when": when.isoformat()} for staged, when in batch
     ]
-    path = layout.manifests / PENDING_NAME
-    tmp = path.with_name(f"{PENDING_NAME}.tmp")
-    with tmp.open("wb") as out:
-        out.write(json.dumps(pending, ensure_ascii=False).encode("utf-8", "surrogateescape"))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    fsync_dir(layout.manifests)
+    data = json.dumps(pending, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    replace_durably(layout.manifests / PENDING_NAME, data)
 
 
 def _recover(layout: DatasetLayout) -> None:

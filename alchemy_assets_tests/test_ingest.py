@@ -332,6 +332,48 @@ def test_an_ingest_killed_between_publishing_and_appending_leaves_no_copy_unreco
     ) - len(_lines(layout.manifest))
 
 
+_KILLED_MID_COPY = """
+import os, signal, sys
+from pathlib import Path
+import alchemy_assets.atomic_copy as atomic_copy
+from alchemy_assets.ingest import ingest
+from alchemy_assets.layout import DatasetId, DatasetLayout
+copies = 0
+def killed(src_fd, dst_fd, size):
+    global copies
+    copies += 1
+    if copies < int(sys.argv[2]):
+        return real(src_fd, dst_fd, size)
+    os.write(dst_fd, b"half a vendor fi")
+    os.kill(os.getpid(), signal.SIGKILL)  # mid-copy, earlier copies staged, none published
+real, atomic_copy._copy_bytes = atomic_copy._copy_bytes, killed
+ingest(DatasetLayout.under(Path(sys.argv[1]), DatasetId.parse("sp/gics_cwiq_pipe/1.0")))
+"""
+
+
+def test_an_ingest_killed_mid_copy_leaves_no_temp_file_after_the_next_ingest(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    for name in ("a", "b", "c"):
+        write_raw(f"env0/{name}.csv", name.encode() * 1000 + b"\n", 1.0)
+    # Killed in the first copy, then in the third with two copies staged, none published;
+    # the second ingest removed the first one's temp copy before it began.
+    for nth_copy in (1, 3):
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLED_MID_COPY, str(fp_prefix), str(nth_copy)], timeout=120
+        )
+        assert killed.returncode == -9
+        assert len(_leftovers(layout)) == nth_copy and not layout.manifest.exists()
+    report = ingest(layout, clock=lambda: WHEN)
+    assert [c.raw for c in report.copied] == ["raw/env0/a.csv", "raw/env0/b.csv", "raw/env0/c.csv"]
+    assert _leftovers(layout) == []
+    assert _bronze_files(layout) == sorted(e["bronze"] for e in _lines(layout.manifest))  # type: ignore[type-var]
+    assert not (layout.manifests / ".ingest.folders.json").exists()
+    FIGURES["ingests killed mid-copy, temp copies left after the next ingest"] += len(
+        _leftovers(layout)
+    )
+
+
 def test_bronze_copies_keep_the_raw_files_permission_bits(
     layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
