@@ -210,10 +210,15 @@ def _ids(specs: Sequence[DatasetSpec]) -> list[DatasetId]:
 
 
 def _stage_one(
-    instance: dg.DagsterInstance, defs: dg.Definitions, root: Path, spec: DatasetSpec
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    root: Path,
+    spec: DatasetSpec,
+    show_progress: bool = True,
 ) -> StageReport:
     layout = DatasetLayout.under(root, spec.dataset_id)
-    with tqdm(desc=str(spec.dataset_id), unit="file", disable=None, leave=False) as bar:
+    shown = None if show_progress else True  # tqdm: None = only on a terminal, True = never
+    with tqdm(desc=str(spec.dataset_id), unit="file", disable=shown, leave=False) as bar:
 
         def progress(done: int, total: int, bar: tqdm[None] = bar) -> None:
             bar.total = total
@@ -228,9 +233,7 @@ def _stage_in_worker(root_text: str, dataset: str) -> StageReport:
     (spec,), _ = _stage_specs(root, [dataset])
     defs = build_defs([spec], AlchemyRoot(fp_prefix=str(root)))
     with _instance() as instance:
-        layout = DatasetLayout.under(root, spec.dataset_id)
-        job = defs.resolve_job_def(spec.job_name)
-        return stage_dataset(instance, job, spec, layout, lambda done, total: None)
+        return _stage_one(instance, defs, root, spec, show_progress=False)
 
 
 def _print_stage_report(spec: DatasetSpec, report: StageReport) -> int:
