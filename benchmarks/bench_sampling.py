@@ -3,9 +3,7 @@
 For CSV, gzip CSV and Parquet files of ~1 MB, ~100 MB and ~1 GB (for .csv.gz: the gzip of
 the CSV of that size), each measurement runs in a fresh process with the file evicted from
 the page cache first: ``read_sample`` (ours) and the baseline ``pl.read_csv(f).head(100)``
-(``pl.read_parquet`` for Parquet), each after one warm-up read of a tiny file of the same
-format by the same code (a stage samples many files in one process; the libraries' one-time
-start-up is not the file's cost). Reported: median time and median peak RSS of the process.
+(``pl.read_parquet`` for Parquet). Reported: median time and median peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -30,24 +28,8 @@ import os, sys
 from pathlib import Path
 path, method = Path(sys.argv[1]), sys.argv[2]
 fd = os.open(path, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)
-import gzip, tempfile
 import polars as pl
-import pyarrow as pa, pyarrow.parquet as pq
 from alchemy_assets.sampling import read_sample
-# One warm-up read of a tiny file of the same format, by the same code, so that neither side
-# counts its libraries' one-time start-up (pyarrow's first Parquet page: ~5 ms) as the cost
-# of the file: a stage samples many files in one process.
-tiny = Path(tempfile.mkdtemp()) / ("tiny" + "".join(path.suffixes))
-if path.suffix == ".parquet":
-    pq.write_table(pa.table({"id": [1, 2], "name": ["a", "b"]}), tiny)
-else:
-    text = b"id,name\\n1,a\\n2,b\\n"
-    tiny.write_bytes(gzip.compress(text) if path.suffix == ".gz" else text)
-if method == "sample":
-    read_sample(tiny, 100)
-else:
-    pl.read_parquet(tiny) if path.suffix == ".parquet" else pl.read_csv(tiny)
-tiny.unlink()
 started = time.perf_counter()
 if method == "sample":
     sample, _ = read_sample(path, 100)
