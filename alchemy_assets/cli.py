@@ -97,6 +97,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         for copied in report.copied:
             if args.verbose:
                 print(f"  copied {copied.raw} -> {copied.bronze}")
+        for note in report.notes:
+            print(f"  note: {note}", file=sys.stderr)
         for raw, reason in report.failed:
             print(f"  FAILED {raw}: {reason}", file=sys.stderr)
         if report.quarantined:

@@ -33,7 +33,7 @@ from alchemy_assets.atomic_copy import (
     replace_durably,
 )
 from alchemy_assets.bronze_naming import bronze_relpath, day_of
-from alchemy_assets.ingest_temps import TempFolders, sweep
+from alchemy_assets.ingest_temps import SweepError, Swept, TempFolders, sweep
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection, encode_line
 from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
@@ -74,6 +74,7 @@ class IngestReport:
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     quarantined: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def last_mtimes(layout: DatasetLayout) -> tuple[dict[str, float], list[Rejection]]:
@@ -155,12 +156,12 @@ def _bronze_names(layout: DatasetLayout, raw_rel: str, when: datetime) -> Callab
 def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> IngestReport:
     _recover(layout)
     try:
-        sweep(layout)
-    except (OSError, ValueError) as err:
-        raise IngestError(f"{err}; remove it once its folders hold no .alchemy-*.tmp") from None
+        swept = sweep(layout)
+    except SweepError as err:
+        raise IngestError(str(err)) from None
     temps = TempFolders(layout)
     known, rejects = last_mtimes(layout)
-    report = IngestReport(quarantined=rejects)
+    report = IngestReport(quarantined=rejects, notes=_sweep_notes(swept))
     batch: list[tuple[StagedCopy, datetime]] = []
     batch_bytes = 0
     for raw_rel, skipped in raw_files(layout):
@@ -194,6 +195,14 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
     _commit(layout, batch, report)
     temps.done()
     return report
+
+
+def _sweep_notes(swept: Swept) -> list[str]:
+    notes = []
+    if swept.removed:
+        notes.append(f"removed {swept.removed} temp copies left by an interrupted ingest")
+    notes += [f"not swept for temp copies: {folder}" for folder in swept.not_swept]
+    return notes
 
 
 def _not_utf8(raw_rel: str) -> str | None:

@@ -366,6 +366,7 @@ def test_an_ingest_killed_mid_copy_leaves_no_temp_file_after_the_next_ingest(
         assert len(_leftovers(layout)) == nth_copy and not layout.manifest.exists()
     report = ingest(layout, clock=lambda: WHEN)
     assert [c.raw for c in report.copied] == ["raw/env0/a.csv", "raw/env0/b.csv", "raw/env0/c.csv"]
+    assert report.notes == ["removed 3 temp copies left by an interrupted ingest"]
     assert _leftovers(layout) == []
     assert _bronze_files(layout) == sorted(e["bronze"] for e in _lines(layout.manifest))  # type: ignore[type-var]
     assert not (layout.manifests / ".ingest.folders.json").exists()
