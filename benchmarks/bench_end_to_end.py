@@ -16,10 +16,13 @@ slice of the files), and the floor: storing one materialization event per file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import REPORT, SMOKE, Targets, child, fmt_s, section
 
@@ -124,18 +127,15 @@ report(time.perf_counter() - started, files=len(keys))
 BULK = "bronze_events = false\nasset_checks = false\n"
 
 
-def _postgres_yaml(admin_url: str, pooled: bool, synchronous_commit: bool = True) -> str:
-    """Instance config on a new database of the server at ``admin_url``."""
+@contextlib.contextmanager
+def postgres_instance(
+    admin_url: str, pooled: bool, synchronous_commit: bool = True
+) -> Iterator[str]:
+    """Instance config on a new database of the server at ``admin_url``, dropped afterwards."""
     import psycopg2
 
     name = f"alchemy_bench_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(admin_url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-    finally:
-        conn.close()
+    _admin(psycopg2, admin_url, f"CREATE DATABASE {name}")
     _, _, rest = admin_url.partition("://")
     url = f"postgresql+psycopg2://{rest.rpartition('/')[0]}/{name}"
     text = ""
@@ -150,7 +150,20 @@ def _postgres_yaml(admin_url: str, pooled: bool, synchronous_commit: bool = True
         text += f"{key}:\n  module: {module}\n  class: {cls}\n  config:\n    postgres_url: {url}\n"
     if pooled:
         text += f"    synchronous_commit: {'true' if synchronous_commit else 'false'}\n"
-    return text
+    try:
+        yield text
+    finally:
+        _admin(psycopg2, admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _admin(psycopg2: Any, admin_url: str, statement: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
 
 
 def _fresh(work: Path, name: str) -> str:
@@ -188,8 +201,8 @@ def run(work: Path) -> tuple[str, list[str]]:
                 ("postgres pooled", True, True),
                 ("postgres pooled async", True, False),
             ]:
-                instance_yaml = _postgres_yaml(POSTGRES, pooled, sync)
-                result = child(OURS, _fresh(work, name), str(PG_FILES), instance_yaml, "")
+                with postgres_instance(POSTGRES, pooled, sync) as instance_yaml:
+                    result = child(OURS, _fresh(work, name), str(PG_FILES), instance_yaml, "")
                 record(f"{name} stage", result, PG_FILES)
                 # SQLite side by side at the same size, in the same round.
                 if name == "postgres":

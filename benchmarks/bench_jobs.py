@@ -10,6 +10,7 @@ fresh instances; each figure is the median of its rounds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.bench_end_to_end import POSTGRES, _postgres_yaml
+from benchmarks.bench_end_to_end import POSTGRES, postgres_instance
 from benchmarks.common import ROOT, SMOKE, Targets, section
 
 FILES = 400 if not SMOKE else 5
@@ -44,17 +45,18 @@ def _stage_seconds(work: Path, name: str, jobs: int, postgres: bool) -> float:
         for i in range(FILES):
             (raw / f"f{i:05d}.csv").write_text(f"id,v\n{i},x\n")
     home.mkdir()
-    if postgres:
-        assert POSTGRES
-        text = "telemetry:\n  enabled: false\n" + _postgres_yaml(POSTGRES, pooled=True)
-        (home / "dagster.yaml").write_text(text)
-    else:
-        shutil.copy(ROOT / "deploy" / "local.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    _alchemy(env, "ingest", *DATASETS, "--root", str(fp))
-    started = time.perf_counter()
-    _alchemy(env, "stage", "--root", str(fp), "--jobs", str(jobs))
-    seconds = time.perf_counter() - started
+    with contextlib.ExitStack() as stack:
+        if postgres:
+            assert POSTGRES
+            storage = stack.enter_context(postgres_instance(POSTGRES, pooled=True))
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + storage)
+        else:
+            shutil.copy(ROOT / "deploy" / "local.yaml", home / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        _alchemy(env, "ingest", *DATASETS, "--root", str(fp))
+        started = time.perf_counter()
+        _alchemy(env, "stage", "--root", str(fp), "--jobs", str(jobs))
+        seconds = time.perf_counter() - started
     shutil.rmtree(fp)
     shutil.rmtree(home)
     return seconds
