@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from alchemy_assets import confined
 from alchemy_assets.atomic_copy import fsync_dir, replace_durably
@@ -92,7 +92,7 @@ def sweep(layout: DatasetLayout) -> Swept:
         raise SweepError(
             f"{path}: left by an interrupted ingest and unreadable ({err}); {by_hand}"
         ) from None
-    if not isinstance(folders, list) or not all(_in_bronze(f) for f in folders):
+    if not isinstance(folders, list) or not all(_in_bronze(layout.root, f) for f in folders):
         raise SweepError(f"{path}: names a folder outside bronze/ ({folders!r}); {by_hand}")
     swept = Swept()
     for relative in folders:
@@ -130,8 +130,11 @@ def _sweep_folder(root: Path, relative: str) -> int:
     return removed
 
 
-def _in_bronze(relative: object) -> bool:
+def _in_bronze(root: Path, relative: object) -> bool:
     if not isinstance(relative, str):
         return False
-    parts = PurePosixPath(relative).parts
-    return len(parts) >= 2 and parts[0] == "bronze" and ".." not in parts and "." not in parts
+    try:
+        parts = confined.plain_parts(root, relative)  # refuses NUL, `..`, `.`, absolute paths
+    except ConfinementError:
+        return False
+    return len(parts) >= 2 and parts[0] == "bronze"
