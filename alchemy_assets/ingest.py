@@ -9,8 +9,9 @@ the checksum of each file it copies. The line records the raw file's mtime (neve
 copy's, which a file system with coarser timestamps truncates) and the bronze file's size.
 The manifest line is appended only after the bronze copy is durable, so every line names a
 bronze file that exists whole; when the append fails, the copies it would have recorded are
-removed again, so no bronze file is left that no line names. Files are committed in groups (up to 512 files or 256 MiB): their copies are flushed
-together, then their lines appended with one write and one fsync per manifest.
+removed again, so no bronze file is left that no line names. Files are committed in groups
+(up to 512 files or 256 MiB): their copies are flushed together, then their lines appended
+with one write and one fsync per manifest.
 """
 
 from __future__ import annotations
