@@ -115,7 +115,7 @@ class _Line(msgspec.Struct):
     bronze: str
     mtime: float
     size: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
-    sha256: Annotated[str, msgspec.Meta(pattern=f"^{SHA256.pattern}$")] | msgspec.UnsetType = (
+    sha256: Annotated[str, msgspec.Meta(pattern=rf"\A{SHA256.pattern}\Z")] | msgspec.UnsetType = (
         msgspec.UNSET
     )
 
