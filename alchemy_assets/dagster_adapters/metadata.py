@@ -63,6 +63,8 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
                 markdown_table([name for name, _ in sample.schema], sample.contents.head)
             ),
             "bytes_read": dg.MetadataValue.int(sample.bytes_read),
+            # The content checksum of the delivery, where its manifest line records one.
+            **({"sha256": dg.MetadataValue.text(due.sha256)} if due.sha256 else {}),
             # What is odd about the kept records, by topic (encoding, ragged, header, ...).
             **{topic: dg.MetadataValue.text(note) for topic, note in sample.notes.items()},
         },
