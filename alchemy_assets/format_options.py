@@ -90,6 +90,15 @@ def options_for(rules: Iterable[FormatRule], env_path: str) -> FormatOptions:
     return options
 
 
+def rules_fingerprint(rules: Iterable[FormatRule]) -> str | None:
+    """12 hex digits that change when any rule changes; None without rules."""
+    listed = [[rule.pattern, rule.options.to_dict()] for rule in rules]
+    if not listed:
+        return None
+    text = json.dumps(listed, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def parse_rules(table: object) -> tuple[FormatRule, ...]:
     """The rules of a ``formats`` table (pattern → options); raise ``ValueError`` naming the
     pattern and the key that cannot be used."""
