@@ -170,11 +170,13 @@ def fail_left_behind(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[st
     """Mark failed each of the dataset's stage runs whose process on this host is gone, with
     Dagster's own run failure, and free the concurrency slots they hold; a note for each."""
     notes = []
+    me = RunOwner.current()
     for left in left_behind_runs(instance, spec):
-        run = instance.get_run_by_id(left.run_id)
-        if not left.gone or run is None or run.status not in UNFINISHED:
+        if not left.gone:
             continue
-        me = RunOwner.current()
+        run = instance.get_run_by_id(left.run_id)
+        if run is None or run.status not in UNFINISHED:  # another stage marked it meanwhile
+            continue
         instance.report_run_failed(
             run,
             f"Marked failed by alchemy stage ({me}): {left.reason}; the run was "
