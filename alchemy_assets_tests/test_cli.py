@@ -578,12 +578,12 @@ def _alchemy(*argv: str) -> list[str]:
 
 
 def _wait_for_a_run_holding_the_slot(
-    instance: dg.DagsterInstance, spec: DatasetSpec, stage: subprocess.Popen[bytes]
+    instance: dg.DagsterInstance, spec: DatasetSpec, stage: subprocess.Popen[bytes], err: Path
 ) -> str:
     """The id of the stage's run once it is STARTED and holds its pool's slot."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        assert stage.poll() is None, "the stage ended before it could be killed"
+        assert stage.poll() is None, f"the stage ended before it was killed: {err.read_text()}"
         claimed = instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots
         runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         if claimed and runs and claimed[0].run_id == runs[0].run_id:
@@ -610,10 +610,11 @@ def test_a_killed_stages_run_is_listed_by_status_and_failed_by_the_next_stage_fr
     (layout.samples / "env0").mkdir(parents=True)
     lock = os.open(layout.samples / "env0" / aux_name("b_sample.csv", ".lock"), os.O_CREAT)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    with (tmp_path / "killed.err").open("wb") as err:
-        stage = subprocess.Popen(_alchemy("stage", *root), stdout=subprocess.DEVNULL, stderr=err)
+    err = tmp_path / "killed.err"
+    with err.open("wb") as stderr:
+        stage = subprocess.Popen(_alchemy("stage", *root), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        run_id = _wait_for_a_run_holding_the_slot(instance, spec, stage)
+        run_id = _wait_for_a_run_holding_the_slot(instance, spec, stage, err)
     finally:
         stage.send_signal(signal.SIGKILL)
         stage.wait(timeout=60)
