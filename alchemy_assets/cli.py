@@ -302,15 +302,20 @@ refresh its partition-status cache, as the UI does):
                sensor and 'alchemy stage' has read the furthest; the whole manifest if
                neither has run. Each one's own backlog is shown too
   quarantined  bad lines in the manifest, and the last 5 of them (file:offset: reason)
+  left behind  runs of 'alchemy stage' that never finished and whose process is not
+               running (shown when there is one): run id, state, since when, why. Gone
+               (a process of this host): the next 'alchemy stage' marks it failed. Not
+               judged: a process of another host, or none recorded
 
 --json prints one document: {"version": 1, "root", "datasets": [{"dataset",
 "manifest": {"path", "lines", "bytes"}, "files", "partitions", "sampled",
 "up_to_date", "stale", "unsampled", "failed", "backlog": {"lines", "bytes", "cursor"},
 "cursors": {"sensor", "stage"}, "quarantined": {"lines", "last"}, "examples":
-{"stale", "unsampled", "failed"}}]}; examples hold the first 10 keys (failed: key ->
-reason). Exits 0; 1 when a dataset could not be read or loaded (a bad alchemy.toml, a
-folder-name clash; named on stderr, the others are still reported); 2 for a usage error
-(DAGSTER_HOME unset, relative, missing or not writable, too).
+{"stale", "unsampled", "failed"}, "left_behind": [{"run_id", "status", "since",
+"gone", "reason"}]}]}; examples hold the first 10 keys (failed: key -> reason).
+Exits 0; 1 when a dataset could not be read or loaded (a bad alchemy.toml, a folder-name
+clash; named on stderr, the others are still reported); 2 for a usage error (DAGSTER_HOME
+unset, relative, missing or not writable, too).
 """
 
 
@@ -370,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Exits 1 naming each partition that failed and each dataset that could not be "
             "loaded (a bad alchemy.toml, a folder-name clash); 2, staging nothing, when a "
             "dataset has no manifest under the root. Run twice, it samples nothing the second "
-            "time."
+            "time. Runs of the dataset that a killed 'alchemy stage' of this host left "
+            "unfinished are first marked failed, and their concurrency slots freed."
         ),
     )
     stage_parser.add_argument(

@@ -19,11 +19,17 @@ The figures (also in ``alchemy status --help`` and the README):
   figures are under ``cursors`` (``null``: it has never run). A cursor whose manifest was
   replaced or truncated counts from the start, as the reader would.
 - ``quarantined``: bad lines in the current manifest file, and the last few of them.
+- ``left_behind``: runs of ``alchemy stage`` that never finished (NOT_STARTED, QUEUED,
+  STARTING or STARTED) and whose process is not running: gone (on this host: the next
+  ``alchemy stage`` of the dataset marks them failed), or not judged (another host's, or no
+  process recorded). Runs whose process still runs are in progress, not listed; runs the
+  daemon or the UI launched are left to Dagster's run monitoring.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +122,37 @@ def classify(
     return up_to_date, sorted(stale), sorted(unsampled)
 
 
+@dataclass(frozen=True)
+class LeftBehindRun:
+    """A run of ``alchemy stage`` that never finished and whose process is not running:
+    ``gone`` (judged on this host) or not judged, and why."""
+
+    run_id: str
+    status: str
+    since: float  # when it started (or was created, if it never started), POSIX seconds
+    gone: bool
+    reason: str
+
+    @property
+    def since_text(self) -> str:
+        """``since`` in UTC, to the second (ISO 8601)."""
+        moment = datetime.datetime.fromtimestamp(self.since, datetime.UTC)
+        return moment.isoformat(timespec="seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "since": self.since_text,
+            "gone": self.gone,
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        then = "; the next 'alchemy stage' marks it failed" if self.gone else ""
+        return f"run {self.run_id}, {self.status} since {self.since_text}: {self.reason}{then}"
+
+
 @dataclass
 class DatasetStatus:
     """Where staging of one dataset stands (see the module docstring for each figure)."""
@@ -135,6 +172,7 @@ class DatasetStatus:
     backlog_by: str | None
     quarantined: int
     last_quarantined: list[str]
+    left_behind: list[LeftBehindRun] = field(default_factory=list)
 
     @property
     def sampled(self) -> int:
@@ -169,6 +207,7 @@ class DatasetStatus:
                 "unsampled": self.unsampled[:EXAMPLES],
                 "failed": dict(failed),
             },
+            "left_behind": [run.to_dict() for run in self.left_behind],
         }
 
 
@@ -228,5 +267,7 @@ def format_status(status: DatasetStatus) -> str:
         f"{consumers})",
         f"  quarantined  {_plural(s.quarantined, 'line')}",
         *[f"    {reject}" for reject in s.last_quarantined],
+        *([f"  left behind  {_plural(len(s.left_behind), 'run')}"] if s.left_behind else []),
+        *[f"    {run}" for run in s.left_behind],
     ]
     return "\n".join(lines)

@@ -1,11 +1,15 @@
 import argparse
 import errno
+import fcntl
 import gzip
 import importlib.metadata
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +17,10 @@ import dagster as dg
 import pytest
 
 from alchemy_assets.cli import build_parser, main
+from alchemy_assets.confined import aux_name
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
-from alchemy_assets_tests.conftest import RawWriter
+from alchemy_assets_tests.conftest import RawWriter, sampled_mtimes
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -632,3 +637,81 @@ def test_stage_takes_each_datasets_options_from_the_projects_defs_yaml(
             check=True,
         )
     assert (layout.samples / "env0" / "data_sample.csv").read_text() == "a\n1\n2\n"
+
+
+def _alchemy(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "alchemy_assets.cli", *argv]
+
+
+def _wait_for_a_run_holding_the_slot(
+    instance: dg.DagsterInstance, spec: DatasetSpec, stage: subprocess.Popen[bytes], err: Path
+) -> str:
+    """The id of the stage's run once it is STARTED and holds its pool's slot."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert stage.poll() is None, f"the stage ended before it was killed: {err.read_text()}"
+        claimed = instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots
+        runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        if claimed and runs and claimed[0].run_id == runs[0].run_id:
+            return runs[0].run_id
+        time.sleep(0.1)
+    raise AssertionError("no run of the stage got to hold the pool's slot within 240 s")
+
+
+def test_a_killed_stages_run_is_listed_by_status_and_failed_by_the_next_stage_freeing_its_slot(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("a", "b", "c"):
+        write_raw(f"env0/{name}.csv", b"v\n1\n", 1000.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    instance.event_log_storage.set_concurrency_slots(spec.pool, 1)
+    # b's sample lock, held here, stops the stage's run at b: it is killed mid-run.
+    (layout.samples / "env0").mkdir(parents=True)
+    lock = os.open(layout.samples / "env0" / aux_name("b_sample.csv", ".lock"), os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    err = tmp_path / "killed.err"
+    with err.open("wb") as stderr:
+        stage = subprocess.Popen(_alchemy("stage", *root), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        run_id = _wait_for_a_run_holding_the_slot(instance, spec, stage, err)
+    finally:
+        stage.send_signal(signal.SIGKILL)
+        stage.wait(timeout=60)
+        os.close(lock)
+    killed = f"process {stage.pid} on {socket.gethostname()}"
+    capsys.readouterr()
+
+    assert main(["status", *root]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[-2:-1] == ["  left behind  1 run"]
+    assert text[-1].startswith(f"    run {run_id}, STARTED since ")
+    assert text[-1].endswith(f": its {killed} is gone; the next 'alchemy stage' marks it failed")
+    assert main(["status", "--json", *root]) == 0
+    (left,) = json.loads(capsys.readouterr().out)["datasets"][0]["left_behind"]
+    assert (left["run_id"], left["status"], left["gone"]) == (run_id, "STARTED", True)
+    assert left["reason"] == f"its {killed} is gone"
+    assert instance.event_log_storage.get_concurrency_info(spec.pool).active_run_ids == {run_id}
+
+    # The slot is freed first: else the next stage's run would wait for it for good.
+    again = subprocess.run(_alchemy("stage", *root), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"  note: run {run_id}, left STARTED since " in again.stderr
+    assert f": its {killed} is gone; marked failed\n" in again.stderr
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
+    (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert failure.dagster_event is not None and failure.dagster_event.message is not None
+    assert f": its {killed} is gone; the run was STARTED since " in failure.dagster_event.message
+    assert instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots == []
+    assert sorted(sampled_mtimes(instance, spec)) == [
+        (f"env0/{name}.csv", 1000.0) for name in ("a", "b", "c")
+    ]
+    assert main(["status", "--json", *root]) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"][0]["left_behind"] == []

@@ -7,6 +7,7 @@ from alchemy_assets.manifest_reader import read_manifest
 from alchemy_assets.status import (
     Backlog,
     DatasetStatus,
+    LeftBehindRun,
     backlog_of,
     classify,
     format_status,
@@ -123,8 +124,33 @@ def test_the_json_form_has_stable_keys_and_bounded_examples() -> None:
         "cursors",
         "quarantined",
         "examples",
+        "left_behind",
     ]
     assert dataset["unsampled"] == 25 and len(dataset["examples"]["unsampled"]) == 10
     assert dataset["backlog"] == {"lines": 1, "bytes": 100, "cursor": "stage"}
     assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 1, "bytes": 100}}
     assert dataset["examples"]["failed"] == {"env0/c.csv": "unknown format"}
+    assert dataset["left_behind"] == []
+
+
+def test_runs_left_behind_are_listed_last_with_state_since_and_why() -> None:
+    status = _status()
+    status.left_behind = [
+        LeftBehindRun("r1", "STARTED", 1_790_000_000.5, True, "its process 7 on h is gone"),
+        LeftBehindRun("r2", "NOT_STARTED", 1_790_000_060.0, False, "run by process 8 on g"),
+    ]
+    assert format_status(status).splitlines()[-3:] == [
+        "  left behind  2 runs",
+        "    run r1, STARTED since 2026-09-21T14:13:20+00:00: its process 7 on h is gone; the "
+        "next 'alchemy stage' marks it failed",
+        "    run r2, NOT_STARTED since 2026-09-21T14:14:20+00:00: run by process 8 on g",
+    ]
+    assert format_status(_status()).splitlines()[-1] == "    m:0: invalid JSON"  # none: no line
+    (dataset,) = status_document(Path("/fp"), [status])["datasets"]
+    assert dataset["left_behind"][0] == {
+        "run_id": "r1",
+        "status": "STARTED",
+        "since": "2026-09-21T14:13:20+00:00",
+        "gone": True,
+        "reason": "its process 7 on h is gone",
+    }
