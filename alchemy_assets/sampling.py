@@ -26,14 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from alchemy_assets import confined
-from alchemy_assets.describe import (
-    Contents,
-    describe_delimited,
-    describe_json_lines,
-    describe_table,
-)
-from alchemy_assets.file_formats import FileFormat, Kind, detect_format
-from alchemy_assets.records import ByteSource, RecordError, find_records
+from alchemy_assets.formats.base import Contents
+from alchemy_assets.formats.delimited import describe_delimited
+from alchemy_assets.formats.jsonl import describe_json_lines
+from alchemy_assets.formats.parquet import describe_table, parquet_head
+from alchemy_assets.formats.records import ByteSource, RecordError, find_records
+from alchemy_assets.formats.registry import FileFormat, Kind, detect_format
 
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
@@ -189,7 +187,7 @@ def _read_open(
     counter: _CountingReader, fmt: FileFormat, rows: int, max_prefix_bytes: int
 ) -> tuple[Sample, bytes]:
     if fmt.kind is Kind.PARQUET:
-        table = _parquet_head(counter, rows)
+        table = parquet_head(counter, rows)
         out = pa.BufferOutputStream()
         pq.write_table(table, out)
         return Sample(describe_table(table), counter.bytes_read), out.getvalue().to_pybytes()
@@ -218,28 +216,6 @@ def _read_open(
         )
     content = gzip.compress(prefix.data, mtime=0) if fmt.gzip else prefix.data
     return Sample(contents, counter.bytes_read), content
-
-
-def _parquet_head(source: io.RawIOBase, rows: int) -> pa.Table:
-    """The first ``rows`` rows of a Parquet file, from only the row groups that hold them."""
-    parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=64 * 1024)
-    schema = parquet.schema_arrow
-    groups, total = [], 0
-    for index in range(parquet.metadata.num_row_groups):
-        if total >= rows:
-            break
-        groups.append(index)
-        total += parquet.metadata.row_group(index).num_rows
-    batches: list[pa.RecordBatch] = []
-    taken = 0
-    if groups:
-        # Batches do not cross row groups (nor, for some encodings, pages): gather them.
-        for batch in parquet.iter_batches(batch_size=rows, row_groups=groups, use_threads=False):
-            batches.append(batch.slice(0, rows - taken))
-            taken += batches[-1].num_rows
-            if taken >= rows:
-                break
-    return pa.Table.from_batches(batches, schema=schema)
 
 
 def write_atomically(target: Path, content: bytes) -> None:

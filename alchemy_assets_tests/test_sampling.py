@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alchemy_assets.file_formats import UnknownFormatError
+from alchemy_assets.formats.registry import UnknownFormatError
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.sampling import (
     MAX_PREFIX_BYTES,

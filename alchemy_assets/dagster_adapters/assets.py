@@ -19,7 +19,7 @@ from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.file_formats import UnknownFormatError
+from alchemy_assets.formats.registry import UnknownFormatError
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import SampleError
 from alchemy_assets.stage_file import (

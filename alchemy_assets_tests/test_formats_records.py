@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alchemy_assets.records import CHUNK, RecordError, find_records, line_number
+from alchemy_assets.formats.records import CHUNK, RecordError, find_records, line_number
 
 
 def _csv(data: bytes, records: int, cap: int = 1 << 20, chunk: int | None = None) -> bytes:
