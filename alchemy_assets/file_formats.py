@@ -5,15 +5,30 @@ from __future__ import annotations
 import hashlib
 import posixpath
 
+# The suffixes of the compressions samples are taken inside of (see formats/compression.py).
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
 
 def split_extension(name: str) -> tuple[str, str]:
-    """``data.csv.gz`` → (``data``, ``.csv.gz``); ``data.csv`` → (``data``, ``.csv``)."""
+    """``data.csv.gz`` → (``data``, ``.csv.gz``); ``data.csv`` → (``data``, ``.csv``); the
+    same for ``.bz2``, ``.xz`` and ``.zst``."""
     stem, ext = posixpath.splitext(name)
-    if ext.lower() == ".gz":
+    if ext.lower() in COMPRESSION_SUFFIXES:
         inner_stem, inner_ext = posixpath.splitext(stem)
         if inner_ext:
             return inner_stem, inner_ext + ext
     return stem, ext
+
+
+def data_extension(name: str) -> tuple[str, str]:
+    """(data extension, compression suffix) of a file name, lower case: ``d.CSV.bz2`` →
+    (``.csv``, ``.bz2``); ``d.csv`` → (``.csv``, ``""``); ``d.gz`` → (``""``, ``.gz``)."""
+    _, ext = split_extension(posixpath.basename(name))
+    ext = ext.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if ext.endswith(suffix):
+            return ext.removesuffix(suffix), suffix
+    return ext, ""
 
 
 NAME_MAX = 255

@@ -1,6 +1,7 @@
-"""JSON Lines: what the records of a sample's prefix hold, one object per non-blank line.
+"""JSON Lines (``.jsonl .ndjson``): the first N records, byte for byte, and what they hold.
 
-A line that is not valid JSON, or not an object, is noted, never fatal.
+A record is a non-blank line (a JSON string cannot hold a raw line ending, so nothing is
+quoted). A line that is not valid JSON, or not an object, is noted, never fatal.
 """
 
 from __future__ import annotations
@@ -9,10 +10,41 @@ import json
 import re
 from typing import Any
 
-from alchemy_assets.formats.base import HEAD_ROWS, Contents, display
-from alchemy_assets.formats.text import decode, json_type
+from alchemy_assets.file_formats import data_extension
+from alchemy_assets.formats.base import (
+    HEAD_ROWS,
+    NAMED,
+    NO,
+    Contents,
+    Options,
+    Source,
+    Taken,
+    display,
+)
+from alchemy_assets.formats.records import find_records
+from alchemy_assets.formats.text import cut_note, decode, json_type, looks_like_text
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+class JsonLinesReader:
+    """JSON Lines: the first N non-blank lines, as written."""
+
+    kind = "jsonl"
+    extensions = (".jsonl", ".ndjson")
+    magic: tuple[bytes, ...] = ()
+    streams = True
+
+    def recognise(self, head: bytes, name: str) -> float:
+        ext, _ = data_extension(name)
+        return NAMED if ext in self.extensions and looks_like_text(head) else NO
+
+    def sample(self, source: Source, rows: int, *, max_bytes: int, options: Options) -> Taken:
+        prefix = find_records(source, rows, None, cap=max_bytes)
+        contents = describe_json_lines(prefix.data)
+        if prefix.cut_at_cap:
+            contents.notes["cut"] = cut_note(contents.rows, rows, max_bytes)
+        return Taken(prefix.data, contents)
 
 
 def describe_json_lines(data: bytes) -> Contents:

@@ -1,4 +1,5 @@
-"""Parquet: exactly min(N, rows) rows, read from only the row groups that hold them.
+"""Parquet (``.parquet .pq``, magic ``PAR1``): exactly min(N, rows) rows, read from only
+the row groups that hold them, without pre-buffering.
 
 The sample is written with the file's Arrow schema and key-value metadata; its columns are
 described with their Arrow types.
@@ -6,15 +7,49 @@ described with their Arrow types.
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alchemy_assets.formats.base import HEAD_ROWS, Contents, display
+from alchemy_assets.file_formats import data_extension
+from alchemy_assets.formats.base import (
+    CERTAIN,
+    HEAD_ROWS,
+    NO,
+    Contents,
+    Options,
+    Source,
+    Taken,
+    binary_after,
+    display,
+)
+
+# An encrypted file's footer ends in PARE; it starts with it too.
+MAGIC = (b"PAR1", b"PARE")
 
 
-def parquet_head(source: io.RawIOBase, rows: int) -> pa.Table:
+class ParquetReader:
+    """Parquet: the first N rows, with the file's schema and key-value metadata."""
+
+    kind = "parquet"
+    extensions = (".parquet", ".pq")
+    magic = MAGIC
+    streams = False
+
+    def recognise(self, head: bytes, name: str) -> float:
+        if not head.startswith(MAGIC):
+            return NO
+        # PAR1 is text: a file not named Parquet must have binary data after it.
+        named = data_extension(name)[0] in self.extensions
+        return CERTAIN if named or binary_after(head, 4) else NO
+
+    def sample(self, source: Source, rows: int, *, max_bytes: int, options: Options) -> Taken:
+        table = parquet_head(source, rows)
+        out = pa.BufferOutputStream()
+        pq.write_table(table, out)
+        return Taken(out.getvalue().to_pybytes(), describe_table(table))
+
+
+def parquet_head(source: Source, rows: int) -> pa.Table:
     """The first ``rows`` rows of a Parquet file, from only the row groups that hold them."""
     parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=64 * 1024)
     schema = parquet.schema_arrow

@@ -22,6 +22,25 @@ _BOOL = {"true", "false"}
 _INT64 = range(-(2**63), 2**63)
 
 
+# Byte order marks of UTF-16 and UTF-32 (whose text holds NUL bytes).
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Whether a file's first bytes can be text: no NUL byte, unless after a UTF-16 or
+    UTF-32 byte order mark."""
+    return head.startswith(_WIDE_BOMS) or b"\x00" not in head
+
+
+def cut_note(kept: int, rows: int, max_bytes: int) -> str:
+    """The ``cut`` note of a text sample whose records asked for did not all end within the
+    read cap."""
+    return (
+        f"only {kept} of the first {rows} records end within the first {max_bytes} bytes; "
+        "the sample holds those"
+    )
+
+
 def decode(data: bytes) -> tuple[str, str | None]:
     """``data`` as text: UTF-8 (a BOM dropped), else cp1252, else Latin-1, and a note if not
     UTF-8 saying where the first byte that is not UTF-8 is."""
