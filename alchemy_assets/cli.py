@@ -27,6 +27,7 @@ from alchemy_assets.dagster_adapters.stage_runner import StageReport, stage_data
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
+from alchemy_assets.options import OptionsError
 from alchemy_assets.status import format_status, status_document
 
 PACKAGE = "alchemy_assets"
@@ -82,11 +83,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 layout.dataset_id, f"no raw folder at {layout.raw}", _datasets_with_raw(root)
             )
     status = EXIT_OK
+    component = project_component(root)
     for layout in layouts:
         dataset_id = layout.dataset_id
         try:
-            report = ingest(layout)
-        except IngestError as err:
+            options = component.options_of(dataset_id).load(layout.root)
+            report = ingest(layout, checksum=options.compare == "checksum")
+        except (IngestError, OptionsError) as err:
             print(f"{dataset_id}: FAILED: {err}", file=sys.stderr)
             status = EXIT_FAILED
             continue
@@ -288,8 +291,10 @@ refresh its partition-status cache, as the UI does):
   files        distinct raw files named by valid manifest lines; partitions: the
                dataset's partitions in the instance
   sampled      files with a sample at any mtime = up to date + stale
-  up to date   the latest sample was taken at the mtime of the file's latest manifest line
-  stale        sampled, but at another mtime (a re-delivery not sampled yet)
+  up to date   the latest sample holds the delivery of the file's latest manifest line
+               (its mtime, and its size and checksum where both record them)
+  stale        sampled, but another delivery (a re-delivery, or a restatement that kept
+               its mtime, not sampled yet)
   unsampled    files with no sample (files = up to date + stale + unsampled)
   failed       partitions whose latest sample attempt failed (with the reason) and that
                have no sample recorded since

@@ -19,6 +19,10 @@ max_attempts = 3                # attempts at a file whose sample fails, in the 
                                 # (1 to 10; 1: no retry)
 retry_delay_seconds = 10        # wait before the 2nd attempt, doubled before each next one
                                 # (0 to 3,600)
+compare = "quick"               # how `alchemy ingest` tells a changed raw file: "quick"
+                                # (mtime and size, rsync's quick check) or "checksum" (also
+                                # the SHA-256 of files whose mtime and size are unchanged,
+                                # rsync -c: reads every raw file on every ingest)
 ```
 
 Anything else (invalid TOML, an unknown key, a value of the wrong type or out of its range,
@@ -49,6 +53,8 @@ MAXIMUM = {
 }
 # The smallest value of an integer option, where it is not 1.
 MINIMUM = {"retry_delay_seconds": 0}
+# The values a text option takes.
+CHOICES = {"compare": ("quick", "checksum")}
 
 
 class OptionsError(ValueError):
@@ -67,6 +73,7 @@ class StagingOptions:
     asset_checks: bool = True
     max_attempts: int = 3
     retry_delay_seconds: int = 10
+    compare: str = "quick"
 
     def __post_init__(self) -> None:
         for option in fields(self):
@@ -99,6 +106,11 @@ class StagingOptions:
 
 def _problem(key: str, value: object) -> str | None:
     """What is wrong with ``value`` for option ``key``, or None."""
+    if key in CHOICES:
+        choices = CHOICES[key]
+        if value in choices:
+            return None
+        return f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}"
     if isinstance(getattr(StagingOptions, key), bool):
         return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
     minimum, maximum = MINIMUM.get(key, 1), MAXIMUM[key]

@@ -1,7 +1,9 @@
 """The staging decision: which manifest lines call for a new sample, and how to batch them.
 
-A partition (one raw file) is due when its latest manifest line has an mtime that differs
-from the mtime of its latest sample; several lines for one file in a batch: the last wins.
+A partition (one raw file) is due when its latest manifest line names another delivery than
+its latest sample holds (:class:`~alchemy_assets.delivery.Delivery`: mtime, size where both
+record it, checksum where the line has one); several lines for one file in a batch: the last
+wins.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import (
@@ -36,6 +39,16 @@ class DueFile:
     mtime: float
     reason: str
     size: int | None = None  # the bronze file's size, where the manifest line records it
+    sha256: str | None = None  # its content's SHA-256, where the manifest line records it
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.mtime, self.size, self.sha256)
+
+    @classmethod
+    def of(cls, key: str, entry: ManifestEntry, reason: str) -> DueFile:
+        """The file of manifest line ``entry`` (partition ``key``), due for ``reason``."""
+        return cls(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256)
 
     def to_dict(self) -> dict[str, str | float | int | None]:
         """Plain data for run config (``dataclasses.asdict`` is ~10x slower)."""
@@ -46,14 +59,8 @@ class DueFile:
             "mtime": self.mtime,
             "reason": self.reason,
             "size": self.size,
+            "sha256": self.sha256,
         }
-
-
-def reason_for(previous: float | None, mtime: float) -> str:
-    """Why a sample is taken, as shown in its metadata."""
-    if previous is None:
-        return "new file"
-    return f"mtime changed from {previous!r} to {mtime!r}"
 
 
 def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
@@ -65,15 +72,16 @@ def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
 
 
 def decide(
-    latest: Mapping[str, ManifestEntry], sampled_mtimes: Mapping[str, float]
+    latest: Mapping[str, ManifestEntry], sampled: Mapping[str, Delivery]
 ) -> tuple[list[DueFile], int]:
-    """The files whose manifest mtime differs from their sampled mtime, and how many do not."""
+    """The files whose manifest line names another delivery than their latest sample holds
+    (``sampled``, by partition key), and how many do not."""
     due: list[DueFile] = []
     for key, entry in latest.items():
-        previous = sampled_mtimes.get(key)
-        if previous != entry.mtime:
-            reason = reason_for(previous, entry.mtime)
-            due.append(DueFile(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size))
+        previous = sampled.get(key)
+        delivery = entry.delivery
+        if previous is None or not delivery.same_as(previous):
+            due.append(DueFile.of(key, entry, delivery.change_from(previous)))
     return due, len(latest) - len(due)
 
 
@@ -114,9 +122,9 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
             if key in wanted:
                 latest[key] = entry
     due = [
-        DueFile(key, e.raw, e.bronze, e.mtime, "on demand", e.size)
+        DueFile.of(key, found, "on demand")
         for key in sorted(wanted)
-        if (e := latest.get(key)) is not None
+        if (found := latest.get(key)) is not None
     ]
     return due, sorted(wanted - latest.keys())
 

@@ -7,8 +7,9 @@ The figures (also in ``alchemy status --help`` and the README):
 - ``sampled``: files with at least one ``sample`` materialization, at any mtime
   (``up_to_date`` + ``stale``).
 - ``up_to_date`` / ``stale`` / ``unsampled``: every file is exactly one of these. Up to date:
-  its latest sample was taken at the mtime of its latest manifest line. Stale: it has a
-  sample, taken at another mtime (a re-delivery not sampled yet). Unsampled: no sample.
+  its latest sample holds the delivery of its latest manifest line (mtime, and size and
+  checksum where both record them). Stale: it has a sample of another delivery (a
+  re-delivery, or a restatement with its mtime kept, not sampled yet). Unsampled: no sample.
 - ``failed``: partitions whose latest sample attempt failed, with the reason; no sample
   materialization has been recorded for them since. A failed file is also stale or unsampled
   (unless an on-demand re-sample of an up-to-date file failed).
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
 from alchemy_assets.staging import latest_by_key
 
@@ -49,11 +51,11 @@ class Backlog:
 
 @dataclass
 class ManifestScan:
-    """The manifest read once from the start: the latest mtime of each partition key (the
+    """The manifest read once from the start: the latest delivery of each partition key (the
     last line wins), the byte offset of every complete line, and its bad lines."""
 
     path: Path
-    latest: dict[str, float] = field(default_factory=dict)
+    latest: dict[str, Delivery] = field(default_factory=dict)
     line_starts: list[int] = field(default_factory=list)
     size: int = 0
     quarantined: int = 0
@@ -81,7 +83,7 @@ def scan_manifest(path: Path, root: Path) -> ManifestScan:
     for batch in read_whole_manifest(path, root):
         if batch.restarted:  # replaced while being read: read the new file instead
             scan = ManifestScan(path)
-        scan.latest.update((k, e.mtime) for k, e in latest_by_key(batch.entries).items())
+        scan.latest.update((k, e.delivery) for k, e in latest_by_key(batch.entries).items())
         starts = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
         scan.line_starts += sorted(starts)
         scan.quarantined += len(batch.rejects)
@@ -93,16 +95,16 @@ def scan_manifest(path: Path, root: Path) -> ManifestScan:
 
 
 def classify(
-    latest: Mapping[str, float], sampled: Mapping[str, float]
+    latest: Mapping[str, Delivery], sampled: Mapping[str, Delivery]
 ) -> tuple[int, list[str], list[str]]:
-    """(up to date, stale keys, unsampled keys) of the files in ``latest`` (manifest mtimes),
-    given the mtime of each partition's latest sample."""
+    """(up to date, stale keys, unsampled keys) of the files in ``latest`` (the deliveries
+    of their latest manifest lines), given the delivery each partition's latest sample holds."""
     up_to_date, stale, unsampled = 0, [], []
-    for key, mtime in latest.items():
+    for key, delivery in latest.items():
         previous = sampled.get(key)
         if previous is None:
             unsampled.append(key)
-        elif previous == mtime:
+        elif delivery.same_as(previous):
             up_to_date += 1
         else:
             stale.append(key)

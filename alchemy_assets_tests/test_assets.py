@@ -74,7 +74,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert "| id" in (preview.md_str or "") and "n4" in (preview.md_str or "")
     bytes_read = meta["bytes_read"]
     assert isinstance(bytes_read, dg.IntMetadataValue) and 0 < (bytes_read.value or 0) <= len(CSV)
-    assert sample.tags == {"dagster/data_version": "1737200000.5"}
+    assert sample.tags == {"dagster/data_version": f"1737200000.5 size={len(CSV)}"}
     bronze = _latest(instance, spec.bronze_key, "env0/data.csv")
     assert bronze.metadata["size"] == dg.MetadataValue.int(len(CSV))
     assert bronze.metadata["mtime"] == dg.MetadataValue.timestamp(1737200000.5)

@@ -253,6 +253,72 @@ def test_ingest_stage_change_ingest_stage_resamples_exactly_the_changed_file(
     )
 
 
+def test_a_restatement_that_keeps_its_mtime_is_ingested_staged_and_shown_stale_until_then(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The vendor restates prices.csv with one more row and sets its mtime back (rsync -t)."""
+    write_raw("env0/prices.csv", b"d,px\n1,10\n", 1737158400.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    write_raw("env0/prices.csv", b"d,px\n1,10\n2,11\n", 1737158400.0)
+    capsys.readouterr()
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert capsys.readouterr().out == "sp/gics_cwiq_pipe/1.0: 1 copied, 0 unchanged, 0 failed\n"
+    assert main(["status", "--json", *root]) == 0
+    (status,) = json.loads(capsys.readouterr().out)["datasets"]
+    assert (status["up_to_date"], status["stale"]) == (0, 1)
+    assert main(["stage", *root]) == 0
+    assert "0 new partitions, 1 sampled, 0 unchanged" in capsys.readouterr().out
+    assert (layout.samples / "env0" / "prices_sample.csv").read_bytes() == b"d,px\n1,10\n2,11\n"
+    (latest, _) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key, asset_partitions=["env0/prices.csv"]),
+        limit=2,
+    ).records
+    meta = latest.asset_materialization.metadata  # type: ignore[union-attr]
+    assert meta["reason"].value == "size changed from 10 to 15 bytes (same mtime 1737158400.0)"
+
+
+def test_a_dataset_compared_by_checksum_restages_a_same_size_rewrite(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (layout.root).mkdir(parents=True, exist_ok=True)
+    (layout.root / "alchemy.toml").write_text('compare = "checksum"\n')
+    write_raw("env0/prices.csv", b"d,px\n1,10\n", 1737158400.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    write_raw("env0/prices.csv", b"d,px\n1,19\n", 1737158400.0)
+    capsys.readouterr()
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert capsys.readouterr().out.startswith("sp/gics_cwiq_pipe/1.0: 1 copied, 0 unchanged")
+    assert main(["stage", *root]) == 0
+    assert "0 new partitions, 1 sampled" in capsys.readouterr().out
+    assert (layout.samples / "env0" / "prices_sample.csv").read_bytes() == b"d,px\n1,19\n"
+
+
+def test_a_bad_compare_option_fails_its_dataset_ingest_in_one_line(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_raw("env0/prices.csv", b"d\n1\n", 1.0)
+    (layout.root / "alchemy.toml").write_text('compare = "md5"\n')
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 1
+    assert capsys.readouterr().err == (
+        f"sp/gics_cwiq_pipe/1.0: FAILED: {layout.root}/alchemy.toml: compare must be one of "
+        "'quick', 'checksum', got 'md5'\n"
+    )
+    assert not layout.manifest.exists()
+
+
 def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     fp_prefix: Path,
     layout: DatasetLayout,

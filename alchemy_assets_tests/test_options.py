@@ -35,7 +35,9 @@ def test_alchemy_toml_overrides_its_base_key_by_key_and_keeps_the_rest(tmp_path:
     ("text", "message"),
     [
         ("sample_rows = ", "not valid TOML"),
-        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_attempts, "),
+        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, compare, "),
+        ('compare = "md5"', "compare must be one of 'quick', 'checksum', got 'md5'"),
+        ("compare = 1", "compare must be one of 'quick', 'checksum', got 1"),
         ("sample_rows = 0", "sample_rows must be an integer from 1 to 1,000,000, got 0"),
         ("sample_rows = true", "sample_rows must be an integer from 1 to 1,000,000, got True"),
         ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
@@ -77,6 +79,12 @@ def test_every_integer_option_is_bounded(
             f"{tmp_path}/alchemy.toml: {key} must be an integer from {minimum} to {maximum}, "
             f"got {value}"
         )
+
+
+def test_compare_is_read_from_alchemy_toml(tmp_path: Path) -> None:
+    assert StagingOptions().compare == "quick"
+    (tmp_path / "alchemy.toml").write_text('compare = "checksum"\n')
+    assert StagingOptions().load(tmp_path).compare == "checksum"
 
 
 def test_options_built_in_code_are_bounded_too() -> None:

@@ -1,5 +1,6 @@
 import json
 
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry, Rejection
@@ -11,7 +12,6 @@ from alchemy_assets.staging import (
     decide,
     due_on_demand,
     latest_by_key,
-    reason_for,
 )
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -32,7 +32,9 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
     latest = latest_by_key(
         [_entry("env0/new.csv", 5), _entry("env0/same.csv", 1), _entry("env0/changed.csv", 3)]
     )
-    due, unchanged = decide(latest, {"env0/same.csv": 1.0, "env0/changed.csv": 2.0})
+    due, unchanged = decide(
+        latest, {"env0/same.csv": Delivery(1.0), "env0/changed.csv": Delivery(2.0)}
+    )
     assert unchanged == 1
     assert [(d.key, d.mtime, d.reason) for d in due] == [
         ("env0/new.csv", 5.0, "new file"),
@@ -41,7 +43,38 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
 
 
 def test_an_older_mtime_is_also_a_change() -> None:
-    assert reason_for(3.0, 2.5) == "mtime changed from 3.0 to 2.5"
+    assert Delivery(2.5).change_from(Delivery(3.0)) == "mtime changed from 3.0 to 2.5"
+
+
+def test_a_restatement_with_its_mtime_kept_is_due_by_its_size() -> None:
+    restated = ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=27)
+    same = ManifestEntry("raw/env0/q.csv", "bronze/b3", 1.0, size=21)
+    latest = latest_by_key([restated, same])
+    due, unchanged = decide(
+        latest, {"env0/p.csv": Delivery(1.0, 21), "env0/q.csv": Delivery(1.0, 21)}
+    )
+    assert unchanged == 1
+    assert [(d.key, d.size, d.reason) for d in due] == [
+        ("env0/p.csv", 27, "size changed from 21 to 27 bytes (same mtime 1.0)")
+    ]
+
+
+def test_a_line_without_a_size_keeps_the_mtime_only_rule() -> None:
+    latest = latest_by_key([ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0)])
+    assert decide(latest, {"env0/p.csv": Delivery(1.0, 21)}) == ([], 1)
+    sized = latest_by_key([ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=5)])
+    assert decide(sized, {"env0/p.csv": Delivery(1.0)}) == ([], 1)
+
+
+def test_a_checksum_the_sample_does_not_hold_is_a_new_delivery() -> None:
+    line = ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=5, sha256="a" * 64)
+    latest = latest_by_key([line])
+    assert decide(latest, {"env0/p.csv": Delivery(1.0, 5, "a" * 64)}) == ([], 1)
+    (due,), _ = decide(latest, {"env0/p.csv": Delivery(1.0, 5, "b" * 64)})
+    assert due.reason.startswith("content changed: sha256 bbbbbbbbbbbb… to aaaaaaaaaaaa…")
+    (due,), _ = decide(latest, {"env0/p.csv": Delivery(1.0, 5)})
+    assert due.reason.startswith("restated: content checksum recorded")
+    assert due.sha256 == "a" * 64
 
 
 def _due(key: str) -> DueFile:

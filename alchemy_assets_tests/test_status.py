@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.manifest_reader import read_manifest
 from alchemy_assets.status import (
@@ -22,7 +23,7 @@ def test_the_scan_keeps_the_latest_mtime_per_file_and_the_bad_lines(tmp_path: Pa
     manifest = tmp_path / "processed.jsonl"
     manifest.write_bytes(_line("a.csv", 1) + b"{bad\n" + _line("a.csv", 2) + _line("b.csv", 3))
     scan = scan_manifest(manifest, tmp_path)
-    assert scan.latest == {"env0/a.csv": 2.0, "env0/b.csv": 3.0}
+    assert scan.latest == {"env0/a.csv": Delivery(2.0), "env0/b.csv": Delivery(3.0)}
     assert (len(scan.line_starts), scan.size, scan.quarantined) == (4, manifest.stat().st_size, 1)
     (reject,) = scan.last_quarantined
     assert reject.startswith(f"{manifest}:{len(_line('a.csv', 1))}: invalid JSON")
@@ -54,8 +55,15 @@ def test_the_consumer_that_read_furthest_sets_the_backlog(tmp_path: Path) -> Non
 
 
 def test_every_file_is_up_to_date_stale_or_unsampled() -> None:
-    latest = {"a": 1.0, "b": 2.0, "c": 3.0}
-    assert classify(latest, {"a": 1.0, "b": 1.5, "x": 9.0}) == (1, ["b"], ["c"])
+    latest = {"a": Delivery(1.0), "b": Delivery(2.0), "c": Delivery(3.0)}
+    sampled = {"a": Delivery(1.0), "b": Delivery(1.5), "x": Delivery(9.0)}
+    assert classify(latest, sampled) == (1, ["b"], ["c"])
+
+
+def test_a_restatement_that_kept_its_mtime_but_not_its_size_is_stale() -> None:
+    latest = {"kept": Delivery(1.0, 27), "same": Delivery(1.0, 21), "other": Delivery(1.0, 9)}
+    sampled = {"kept": Delivery(1.0, 21), "same": Delivery(1.0, 21), "other": Delivery(1.0)}
+    assert classify(latest, sampled) == (2, ["kept"], [])
 
 
 def _status() -> DatasetStatus:

@@ -1,6 +1,6 @@
 import dagster as dg
 
-from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import LIST_PARTITIONS_ABOVE, plan_tick
 from alchemy_assets.layout import DatasetLayout
@@ -68,7 +68,7 @@ def test_a_forged_materialization_at_the_manifest_mtime_does_not_stop_sampling(
                 spec.sample_key, partition=key, tags={"dagster/data_version": "1.0"}
             )
         )
-    assert latest_sampled_mtimes(instance, spec.sample_key, keys) == {}
+    assert latest_sampled_deliveries(instance, spec.sample_key, keys) == {}
     plan = plan_tick(instance, spec, layout, None)
     assert sorted(d.key for run in plan.runs for d in run) == keys
     assert {d.reason for run in plan.runs for d in run} == {"new file"}

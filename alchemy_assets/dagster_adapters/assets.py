@@ -14,7 +14,7 @@ from alchemy_assets.dagster_adapters.checks import (
     evaluate_recorded,
     selected_checks,
 )
-from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
@@ -63,6 +63,7 @@ class DueFileConfig(dg.Config):
     mtime: float
     reason: str
     size: int | None = None
+    sha256: str | None = None
 
 
 class SampleConfig(dg.Config):
@@ -73,10 +74,11 @@ class SampleConfig(dg.Config):
 
 
 def _recorded(instance: dg.DagsterInstance, spec: DatasetSpec) -> Recorded:
-    """Whether the instance's latest sample of a due file's partition is at its mtime."""
+    """Whether the instance's latest sample of a due file's partition holds its delivery."""
 
     def recorded(due: DueFile) -> bool:
-        return latest_sampled_mtimes(instance, spec.sample_key, [due.key]).get(due.key) == due.mtime
+        held = latest_sampled_deliveries(instance, spec.sample_key, [due.key]).get(due.key)
+        return held is not None and due.delivery.same_as(held)
 
     return recorded
 

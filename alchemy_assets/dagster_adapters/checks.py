@@ -96,7 +96,9 @@ def _sampled_file(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Sa
         errors.append("the sample's metadata has no timestamp `mtime`")
         return None
     recorded = size.value if isinstance(size, dg.IntMetadataValue) else None
-    return SampledFile(bronze.value, sampled_mtime, recorded)
+    sha256 = meta.get("sha256")
+    checksum = sha256.value if isinstance(sha256, dg.TextMetadataValue) else None
+    return SampledFile(bronze.value, sampled_mtime, recorded, checksum or None)
 
 
 def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Schema | None:
@@ -268,8 +270,9 @@ class RunChecks:
                 # The latest manifest line known to this run is the one it sampled: the
                 # sensor passes the last line per file it read (a later line is the next
                 # tick's), and a run launched by a person read the whole manifest.
-                sampled = SampledFile(item.due.bronze, item.due.mtime, item.bronze_size)
-                verdict = check_consistency(layout, sampled, item.due.mtime)
+                held = item.due
+                sampled = SampledFile(held.bronze, held.mtime, item.bronze_size, held.sha256)
+                verdict = check_consistency(layout, sampled, held.delivery)
                 yield consistency_evaluation(spec, key, verdict, target, attempt)
             if SCHEMA_DRIFT in self.names:
                 drift = _drift(staged_schema(item), self.before.get(key), schemas)
@@ -283,7 +286,8 @@ class RunChecks:
 def _unsampled(layout: DatasetLayout, due: DueFile | None, reason: str) -> Consistency:
     if due is None:
         return Consistency([reason], {})
-    return check_consistency(layout, SampledFile(due.bronze, due.mtime), due.mtime, reason)
+    tried = SampledFile(due.bronze, due.mtime, due.size, due.sha256)
+    return check_consistency(layout, tried, due.delivery, reason)
 
 
 def evaluate_recorded(
@@ -296,7 +300,7 @@ def evaluate_recorded(
     """The checks of the latest recorded sample of each partition in ``keys``, run on demand:
     against the bronze files now, the whole manifest and the samples stored before."""
     latest = latest_samples(instance, spec.sample_key, keys)
-    manifest = {due.key: due.mtime for due in due_on_demand(layout, keys)[0]}
+    manifest = {due.key: due.delivery for due in due_on_demand(layout, keys)[0]}
     previous = previous_samples(instance, spec.sample_key, keys) if SCHEMA_DRIFT in names else {}
     schemas = recent_schemas(instance, spec.sample_key) if SCHEMA_DRIFT in names else {}
     schemas.update((k, s.schema) for k, s in latest.items() if s.schema is not None)

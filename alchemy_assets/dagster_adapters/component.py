@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import dagster as dg
 import pydantic
@@ -45,6 +45,7 @@ class DatasetOptions(dg.Model, dg.Resolvable):
     asset_checks: bool | None = None
     max_attempts: Annotated[int | None, _count("max_attempts")] = None
     retry_delay_seconds: Annotated[int | None, _count("retry_delay_seconds")] = None
+    compare: Literal["quick", "checksum"] | None = None
 
     def over(self, base: StagingOptions) -> StagingOptions:
         """``base`` with the options set here."""

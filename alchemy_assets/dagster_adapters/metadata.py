@@ -8,10 +8,11 @@ from alchemy_assets.dagster_adapters.lookup import DATA_VERSION_TAG
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.stage_file import StagedFile
+from alchemy_assets.staging import DueFile
 
 
-def _version(mtime: float) -> dict[str, str]:
-    return {DATA_VERSION_TAG: repr(mtime)}
+def _version(due: DueFile) -> dict[str, str]:
+    return {DATA_VERSION_TAG: due.delivery.version()}
 
 
 def mtime_metadata(mtime: float) -> dg.TimestampMetadataValue:
@@ -33,7 +34,7 @@ def bronze_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
             "mtime": mtime_metadata(due.mtime),
             "size": dg.MetadataValue.int(staged.bronze_size),
         },
-        tags=_version(due.mtime),
+        tags=_version(due),
     )
 
 
@@ -62,8 +63,10 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
                 markdown_table([name for name, _ in sample.schema], sample.contents.head)
             ),
             "bytes_read": dg.MetadataValue.int(sample.bytes_read),
+            # The content checksum of the delivery, where its manifest line records one.
+            **({"sha256": dg.MetadataValue.text(due.sha256)} if due.sha256 else {}),
             # What is odd about the kept records, by topic (encoding, ragged, header, ...).
             **{topic: dg.MetadataValue.text(note) for topic, note in sample.notes.items()},
         },
-        tags=_version(due.mtime),
+        tags=_version(due),
     )

@@ -14,7 +14,7 @@ import dagster as dg
 
 from alchemy_assets.dagster_adapters.assets import failed_files
 from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, sensor_states
-from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import cursor_key
 from alchemy_assets.layout import DatasetLayout
@@ -134,7 +134,7 @@ def dataset_status(
     scan = scan_manifest(layout.manifest, layout.root)
     partitions = instance.get_dynamic_partitions(spec.partitions_name)
     keys = sorted(set(scan.latest) | set(partitions))
-    sampled = latest_sampled_mtimes(instance, spec.sample_key, keys)
+    sampled = latest_sampled_deliveries(instance, spec.sample_key, keys)
     up_to_date, stale, unsampled = classify(scan.latest, sampled)
     sensors = sensor_cursors(instance) if sensors is None else sensors
     cursors = {
