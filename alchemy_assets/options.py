@@ -23,6 +23,10 @@ compare = "quick"               # how `alchemy ingest` tells a changed raw file:
                                 # (mtime and size, rsync's quick check) or "checksum" (also
                                 # the SHA-256 of files whose mtime and size are unchanged,
                                 # rsync -c: reads every raw file on every ingest)
+
+[formats]                       # how files are written, per pattern under raw/ (see
+                                # alchemy_assets/format_options.py); beats detection
+"env0/*.txt" = { format = "csv", delimiter = "|", header = true, encoding = "cp1252" }
 ```
 
 Anything else (invalid TOML, an unknown key, a value of the wrong type or out of its range,
@@ -37,6 +41,8 @@ import stat
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from alchemy_assets.format_options import FormatRule, parse_rules
 
 OPTIONS_NAME = "alchemy.toml"
 
@@ -74,9 +80,13 @@ class StagingOptions:
     max_attempts: int = 3
     retry_delay_seconds: int = 10
     compare: str = "quick"
+    # The configured formats: the base's rules, then each layer's (later rules win).
+    formats: tuple[FormatRule, ...] = ()
 
     def __post_init__(self) -> None:
         for option in fields(self):
+            if option.name == "formats":
+                continue
             problem = _problem(option.name, getattr(self, option.name))
             if problem:
                 raise ValueError(problem)
@@ -97,8 +107,13 @@ class StagingOptions:
             raise OptionsError(
                 f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
+        if "formats" in data:
+            try:
+                data["formats"] = self.formats + parse_rules(data["formats"])
+            except ValueError as err:
+                raise OptionsError(f"{path}: {err}") from None
         for key, value in data.items():
-            problem = _problem(key, value)
+            problem = None if key == "formats" else _problem(key, value)
             if problem:
                 raise OptionsError(f"{path}: {problem}")
         return replace(self, **data)

@@ -24,14 +24,15 @@ The figures (also in ``alchemy status --help`` and the README):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alchemy_assets.delivery import Delivery
+from alchemy_assets.format_options import FormatRule
 from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
-from alchemy_assets.staging import latest_by_key
+from alchemy_assets.staging import DueFile, latest_by_key
 
 STATUS_VERSION = 1
 EXAMPLES = 10
@@ -77,13 +78,17 @@ class ManifestScan:
             return False
 
 
-def scan_manifest(path: Path, root: Path) -> ManifestScan:
-    """Read the whole manifest in bounded batches (~12 µs a line)."""
+def scan_manifest(path: Path, root: Path, rules: Sequence[FormatRule] = ()) -> ManifestScan:
+    """Read the whole manifest in bounded batches (~12 µs a line); each file's delivery with
+    the fingerprint of the format options ``rules`` configure for it."""
     scan = ManifestScan(path)
     for batch in read_whole_manifest(path, root):
         if batch.restarted:  # replaced while being read: read the new file instead
             scan = ManifestScan(path)
-        scan.latest.update((k, e.delivery) for k, e in latest_by_key(batch.entries).items())
+        scan.latest.update(
+            (key, DueFile.of(key, entry, "", rules).delivery if rules else entry.delivery)
+            for key, entry in latest_by_key(batch.entries).items()
+        )
         starts = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
         scan.line_starts += sorted(starts)
         scan.quarantined += len(batch.rejects)

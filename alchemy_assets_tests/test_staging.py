@@ -1,6 +1,7 @@
 import json
 
 from alchemy_assets.delivery import Delivery
+from alchemy_assets.format_options import options_for, parse_rules
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry, Rejection
@@ -75,6 +76,32 @@ def test_a_checksum_the_sample_does_not_hold_is_a_new_delivery() -> None:
     (due,), _ = decide(latest, {"env0/p.csv": Delivery(1.0, 5)})
     assert due.reason.startswith("restated: content checksum recorded")
     assert due.sha256 == "a" * 64
+
+
+def test_files_whose_configured_format_options_changed_are_due_again() -> None:
+    rules = parse_rules({"env0/*.txt": {"delimiter": "|"}})
+    fingerprint = options_for(rules, "env0/a.txt").fingerprint
+    latest = latest_by_key([_entry("env0/a.txt", 1), _entry("env0/b.csv", 1)])
+    sampled = {"env0/a.txt": Delivery(1.0), "env0/b.csv": Delivery(1.0)}
+    (due,), unchanged = decide(latest, sampled, rules)
+    assert (due.key, due.format, unchanged) == ("env0/a.txt", fingerprint, 1)
+    assert due.reason == f"configured format options changed (fingerprint none to {fingerprint})"
+    assert decide(latest, {**sampled, "env0/a.txt": due.delivery}, rules) == ([], 2)
+
+
+def test_new_format_rules_read_the_manifest_again_from_the_start() -> None:
+    cursor = StagingCursor(ManifestCursor(100, "ab"), lines=3)
+    same, note = cursor.for_formats(None)
+    assert (same, note) == (cursor, None)
+    fresh, note = cursor.for_formats("abc123")
+    assert fresh == StagingCursor(formats="abc123")
+    assert note == (
+        "format options changed (rules none to abc123): the manifest is read again from the "
+        "start to re-sample the files they touch"
+    )
+    decoded, _ = StagingCursor.decode(fresh.encode())
+    assert decoded.formats == "abc123"
+    assert decoded.for_formats("abc123")[1] is None
 
 
 def _due(key: str) -> DueFile:

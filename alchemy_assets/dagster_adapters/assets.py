@@ -64,6 +64,7 @@ class DueFileConfig(dg.Config):
     reason: str
     size: int | None = None
     sha256: str | None = None
+    format: str | None = None
 
 
 class SampleConfig(dg.Config):
@@ -163,8 +164,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 f.key: "not in this run's partitions" for f in config.files if f.key not in keys
             }
         else:
-            work, unknown = due_on_demand(layout, keys)
+            work, unknown = due_on_demand(layout, keys, spec.options.formats)
             failed = {key: "no valid manifest line for this partition" for key in unknown}
+        work = [due.under(spec.options.formats) for due in work]
         attempt = Attempt.of_step(context, spec.options)
         if attempt.number > 1:
             # Earlier attempts of this run recorded these: only the others are tried again.

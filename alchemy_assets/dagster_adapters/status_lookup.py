@@ -131,7 +131,7 @@ def dataset_status(
 
     ``sensors``: :func:`sensor_cursors`, when already read for several datasets.
     """
-    scan = scan_manifest(layout.manifest, layout.root)
+    scan = scan_manifest(layout.manifest, layout.root, spec.options.formats)
     partitions = instance.get_dynamic_partitions(spec.partitions_name)
     keys = sorted(set(scan.latest) | set(partitions))
     sampled = latest_sampled_deliveries(instance, spec.sample_key, keys)

@@ -17,6 +17,7 @@ import dagster as dg
 from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
 from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.format_options import rules_fingerprint
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
@@ -51,12 +52,13 @@ def plan_tick(
 ) -> TickPlan:
     """Decide one cycle for ``spec`` from ``cursor``; touches the instance only to read."""
     previous, note = StagingCursor.decode(cursor)
+    rules = spec.options.formats
+    previous, changed = previous.for_formats(rules_fingerprint(rules))
     batch = read_manifest(
         layout.manifest, layout.root, previous.manifest, max_lines=spec.options.max_lines_per_tick
     )
     plan = TickPlan(batch=batch, staging_cursor=previous.advanced(batch))
-    if note:
-        plan.notes.append(note)
+    plan.notes += [n for n in (note, changed) if n]
     if batch.restarted:
         plan.notes.append(f"manifest read from the start: {batch.restarted}")
     latest = latest_by_key(batch.entries)
@@ -66,7 +68,7 @@ def plan_tick(
     known = [key for key in latest if key in existing]
     plan.new_keys = [key for key in latest if key not in existing]
     sampled = latest_sampled_deliveries(instance, spec.sample_key, known)
-    due, plan.unchanged = decide(latest, sampled)
+    due, plan.unchanged = decide(latest, sampled, rules)
     order = _partition_order(
         instance, spec, plan.new_keys, [d.key for d in due if d.key in existing]
     )
