@@ -55,7 +55,7 @@ class Unsampled:
     ) -> None:
         self.kind, self.extensions, self.magic = kind, extensions, magic
         self._text_magic = text_magic  # the magic is printable: binary data must follow it
-        self._by_name_only = by_name_only  # a text format: recognised by these names
+        self._by_name_only = by_name_only  # its magic is shared (zip): it needs these names too
 
     def recognise(self, head: bytes, name: str) -> float:
         ext, _ = data_extension(name)
