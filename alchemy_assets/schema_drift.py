@@ -1,7 +1,7 @@
 """Schema drift between samples: which columns a sample added, removed or retyped.
 
 A schema is the ordered ``(column name, type name)`` pairs of one sample, as recorded in its
-``dagster/column_schema`` metadata (type names as :mod:`alchemy_assets.describe` gives
+``dagster/column_schema`` metadata (type names as :mod:`alchemy_assets.formats.text` gives
 them, e.g. ``Int64``, ``String``).
 """
 

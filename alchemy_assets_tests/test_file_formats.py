@@ -1,49 +1,25 @@
 import pytest
 
-from alchemy_assets.file_formats import (
-    Kind,
-    UnknownFormatError,
-    detect_format,
-    sample_relpath,
-    split_extension,
-)
-
-
-@pytest.mark.parametrize(
-    ("name", "kind", "gz", "ext"),
-    [
-        ("data.csv", Kind.CSV, False, ".csv"),
-        ("DATA.CSV", Kind.CSV, False, ".CSV"),
-        ("data.tsv", Kind.TSV, False, ".tsv"),
-        ("data.csv.gz", Kind.CSV, True, ".csv.gz"),
-        ("data.tsv.gz", Kind.TSV, True, ".tsv.gz"),
-        ("events.jsonl", Kind.JSONL, False, ".jsonl"),
-        ("events.ndjson.gz", Kind.JSONL, True, ".ndjson.gz"),
-        ("file.parquet", Kind.PARQUET, False, ".parquet"),
-        ("v1.2.file.parquet", Kind.PARQUET, False, ".parquet"),
-    ],
-)
-def test_the_format_is_read_from_the_name(name: str, kind: Kind, gz: bool, ext: str) -> None:
-    fmt = detect_format(name)
-    assert (fmt.kind, fmt.gzip, fmt.extension) == (kind, gz, ext)
-
-
-@pytest.mark.parametrize("name", ["notes.txt", "archive.tar.gz", "file.parquet.gz", "README"])
-def test_an_unknown_format_is_refused_by_name(name: str) -> None:
-    with pytest.raises(UnknownFormatError, match=f"{name}: unknown format"):
-        detect_format(name)
+from alchemy_assets.file_formats import data_extension, sample_relpath, split_extension
 
 
 def test_split_extension_keeps_the_compression_suffix() -> None:
     assert split_extension("data.csv.gz") == ("data", ".csv.gz")
     assert split_extension("data.csv") == ("data", ".csv")
     assert split_extension("archive.gz") == ("archive", ".gz")
+    assert split_extension("data.csv.bz2") == ("data", ".csv.bz2")
+    assert split_extension("gics.psv.xz") == ("gics", ".psv.xz")
+    assert split_extension("d.TXT.ZST") == ("d", ".TXT.ZST")
+    assert data_extension("raw/env0/d.TXT.ZST") == (".txt", ".zst")
+    assert data_extension("d.gz") == ("", ".gz")
 
 
 def test_the_sample_path_keeps_env_and_sub_folders() -> None:
     assert sample_relpath("raw/env0/data.csv") == "samples/env0/data_sample.csv"
     assert sample_relpath("raw/env1/data.csv") == "samples/env1/data_sample.csv"
     assert sample_relpath("raw/env0/a/b/x.csv.gz") == "samples/env0/a/b/x_sample.csv.gz"
+    assert sample_relpath("raw/env0/data.csv.bz2") == "samples/env0/data_sample.csv.bz2"
+    assert sample_relpath("raw/env0/gics.txt") == "samples/env0/gics_sample.txt"
     with pytest.raises(ValueError, match="is not under raw/"):
         sample_relpath("bronze/x.csv")
 

@@ -19,9 +19,8 @@ from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
-from alchemy_assets.sampling import SampleError
+from alchemy_assets.sampling import NotDataError, SampleError
 from alchemy_assets.stage_file import (
     AlreadySampledError,
     DeliveryOrder,
@@ -208,7 +207,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     else:
                         context.log.info(f"{due.key}: {err}")
                     continue
-                except UnknownFormatError as err:  # decided by the name: the same every time
+                except NotDataError as err:  # decided by its bytes and name: the same every time
                     failed[due.key] = str(err)
                     tried[due.key] = due
                     context.log.error(f"{due.key}: {err}")
