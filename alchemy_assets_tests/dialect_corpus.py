@@ -32,6 +32,10 @@ from alchemy_assets_tests.corpus import package_dir
 
 SDISTS = {"csvkit": "2.2.0", "agate": "1.14.2", "frictionless": "5.21.0"}
 SDIST_DIR = Path(sys.prefix) / "realdata-sdists"
+PIP_DOWNLOAD = (
+    *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+    *("--no-binary", ":all:", "-d"),
+)
 
 
 class DialectCorpusError(RuntimeError):
@@ -81,33 +85,35 @@ def _d(
     return Dialect(delimiter, quote, escape, escape is None, header, preamble, encoding)
 
 
-def _redelimit(raw: bytes, source: Dialect, delimiter: str, quoting: int) -> str:
+def _redelimit(raw: bytes, source: Dialect, delimiter: str, *, quoted: bool) -> str:
     text = raw.decode(source.encoding)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=str(source.delimiter))
     out = io.StringIO()
-    quotechar = None if quoting == csv.QUOTE_NONE else '"'
-    writer = csv.writer(
-        out, delimiter=delimiter, quotechar=quotechar, quoting=quoting, lineterminator="\n"
-    )
+    if quoted:
+        writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    else:
+        writer = csv.writer(
+            out, delimiter=delimiter, quotechar=None, quoting=csv.QUOTE_NONE, lineterminator="\n"
+        )
     writer.writerows(rows)
     return out.getvalue()
 
 
 def _to_caret(raw: bytes) -> bytes:
     """A comma file with quoted commas re-written with ``^`` (quotes only where needed)."""
-    return _redelimit(raw, _d(","), "^", csv.QUOTE_MINIMAL).encode()
+    return _redelimit(raw, _d(","), "^", quoted=True).encode()
 
 
 def _to_ctrl_a(raw: bytes) -> bytes:
     """A pipe file re-written as Hive writes text tables: ``\\x01`` between fields, no
     quoting (its fields hold ``"`` mid-field, never a ``\\x01``)."""
-    return _redelimit(raw, _d("|"), "\x01", csv.QUOTE_NONE).encode()
+    return _redelimit(raw, _d("|"), "\x01", quoted=False).encode()
 
 
 def _to_unicode_text(raw: bytes) -> bytes:
     """A cp1252 ``;`` file re-written as Excel's "Unicode Text" export: UTF-16LE with a byte
     order mark, tab-separated, CRLF line endings, quotes only where needed."""
-    text = _redelimit(raw, _d(";", encoding="cp1252"), "\t", csv.QUOTE_MINIMAL)
+    text = _redelimit(raw, _d(";", encoding="cp1252"), "\t", quoted=True)
     return b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le")
 
 
@@ -247,8 +253,7 @@ def download() -> None:
     missing = [f"{p}=={v}" for p, v in SDISTS.items() if not _archive(p).is_file()]
     if missing:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-            + ["--no-binary", ":all:", "-d", str(SDIST_DIR), *missing],
+            [*PIP_DOWNLOAD, str(SDIST_DIR), *missing],
             check=True,
         )
 
@@ -276,4 +281,4 @@ if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["download"]:
         download()
     else:
-        print(markdown())  # noqa: T201
+        print(markdown())

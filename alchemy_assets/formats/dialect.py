@@ -51,7 +51,7 @@ BOMS = (
 _WIDE = {"utf-32-le": 4, "utf-32-be": 4, "utf-16-le": 2, "utf-16-be": 2}
 
 _NUMBER = re.compile(
-    r"[+-]?[$€£¥]?\(?(?:\d{1,3}(?:[,. '’]\d{3})+|\d+)?(?:[.,]\d+)?(?:[eE][+-]?\d+)?\)?%?",
+    r"[+-]?[$€£¥]?\(?(?:\d{1,3}(?:[,. '\u2019]\d{3})+|\d+)?(?:[.,]\d+)?(?:[eE][+-]?\d+)?\)?%?",
 )
 _DATE = re.compile(
     r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
@@ -124,7 +124,10 @@ def detect_dialect(prefix: bytes, *, eof: bool) -> Dialect:
     records = _parse(text, fit.fmt, SAMPLE_RECORDS + MAX_PREAMBLE, eof=eof)
     start, preamble_lines = _preamble(records, fit.width)
     header = _has_header([fields for _, fields in records[start:]])
-    doublequote = fit.fmt.escapechar is None or 2 * fit.fmt.quotechar in text
+    # With an escape character, quotes are doubled too only if some doubled quote is not an
+    # escaped quote followed by the closing one.
+    doubled = re.compile(r"(?<!\\)" + re.escape(2 * fit.fmt.quotechar))
+    doublequote = fit.fmt.escapechar is None or bool(doubled.search(text))
     return Dialect(
         fit.fmt.delimiter,
         fit.fmt.quotechar,
@@ -168,7 +171,7 @@ def _decode_as(data: bytes, encoding: str, *, eof: bool) -> tuple[str, bool]:
     except UnicodeDecodeError as err:
         if not eof and err.end == len(data) and err.reason == "unexpected end of data":
             return data[: err.start].decode(codec), True
-        if width > 1 or codec == "utf-8" and encoding == "utf-8-sig":
+        if width > 1 or (codec == "utf-8" and encoding == "utf-8-sig"):
             # A byte order mark said so: keep that encoding, marking what does not decode.
             return data.decode(codec, errors="replace"), True
         return "", False
