@@ -239,3 +239,9 @@ def test_the_metadata_entry_has_the_design_keys() -> None:
         "source": "configured",
     }
     assert detect_dialect(b"a,b\n1,2\n", eof=True).source == "detected"
+
+
+def test_a_headerless_tab_file_whose_text_holds_commas_stays_tab() -> None:
+    # Both delimiters split every record in two: the fields they make tell them apart.
+    text = "".join(f"Doe{i}, John\t{i}.5\n" for i in range(30))
+    assert _detect(text).delimiter == "\t"

@@ -6,8 +6,9 @@ sample's first read would be, and given to each detector: Python's ``csv.Sniffer
 restricted to ``, ; | TAB ^ \\x01``, ``has_header``), CleverCSV (``Detector.detect`` with the
 same delimiters, ``has_header``), DuckDB's ``sniff_csv`` (on the prefix as a file), ours
 (``alchemy_assets.formats.dialect.detect_dialect``: a consistency score over the candidates on
-the first 50 records) and ours with CleverCSV as a fallback where our two best delimiters score
-within 0.1 of each other. All get the same text (ours decodes the prefix; DuckDB gets it as
+the first 50 records) and ours with CleverCSV as the fallback that picks the delimiter where our
+two best delimiters score within ``CLOSE`` (0.05) of each other (where ours compares the fields
+they make instead). All get the same text (ours decodes the prefix; DuckDB gets it as
 UTF-8), so encoding detection is not compared. *records*: the detector's delimiter, quote and
 escape read the prefix into the same records as the true dialect does; *all*: its header and
 preamble lines are right too (only ours and DuckDB report a preamble). ms/file: the mean over
@@ -87,7 +88,7 @@ def _clevercsv(text: str, prefix: bytes, eof: bool, path: Path) -> Answer:
 
 
 def _fallback(text: str, prefix: bytes, eof: bool, path: Path) -> Answer:
-    """Ours, but CleverCSV picks the delimiter where our two best delimiters score within 0.1."""
+    """Ours, but CleverCSV picks the delimiter where our two best delimiters score close."""
     answer = _ours(text, prefix, eof, path)
     if not _ambiguous(text, eof):
         return answer
@@ -107,7 +108,7 @@ def _ambiguous(text: str, eof: bool) -> bool:
         if fit is not None:
             best[delimiter] = fit.consistency
     scores = sorted(best.values(), reverse=True)
-    return len(scores) >= 2 and scores[0] - scores[1] < 0.1
+    return len(scores) >= 2 and scores[0] - scores[1] <= ours.CLOSE
 
 
 _DUCK: list[Any] = []
@@ -235,8 +236,8 @@ def run(work: Path) -> tuple[str, list[str]]:
             f"ours at {label}: {ms:.2f} ms a file (target <= {BUDGET_MS} ms)", ms <= BUDGET_MS
         )
     targets.note(
-        "files where our two best delimiters score within 0.1 (the fallback asks CleverCSV): "
-        + ", ".join(f"{count} at {label}" for label, count in ambiguous.items())
+        f"files where our two best delimiters score within {ours.CLOSE} (the fallback asks "
+        "CleverCSV): " + ", ".join(f"{count} at {label}" for label, count in ambiguous.items())
     )
     if left_out:
         targets.note(f"not installed, left out: {', '.join(left_out)}")

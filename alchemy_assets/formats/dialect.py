@@ -8,11 +8,14 @@ not grow with the file.
 
 How (chosen by measurement, ``benchmarks/bench_dialect.py``): each candidate delimiter
 (``, ; | TAB ^ \\x01``) and quote character (``"`` and ``'``, the backslash escape where the
-text has one) parses the first records with the :mod:`csv` module; a candidate scores the share
-of records that have its most common field count, if that count is 2 or more. The best score
-wins; a tie between delimiters goes to the one that splits the records into more fields, which
-is how a ``;`` file with decimal commas keeps its ``;``. No candidate that splits the records
-consistently means no delimiter: the file is read as lines. The preamble is the run of leading
+text has one) parses the first 50 records with the :mod:`csv` module; a candidate scores the
+share of records that have its most common field count, if that count is 2 or more. The best
+score wins; delimiters within 0.05 of it are told apart by the fields they make (numbers,
+dates and clean text against fields that still hold a delimiter, CleverCSV's idea, cheaply),
+then by the number of fields: how a ``;`` file with decimal commas keeps its ``;``, and a tab
+file whose text holds commas its tab. No candidate that splits the records consistently means
+no delimiter: the file is read as lines, unless it is one column of numbers or dates (a
+one-column CSV file, whose header names the column). The preamble is the run of leading
 records that are blank, or that have at most one non-empty field, or fewer than half the
 fields, of records below them; the header is voted column by column (a text value above
 numbers or dates is a header, a value of the column's own kind is data).
@@ -35,10 +38,18 @@ QUOTES = ('"', "'")
 # Records parsed per candidate: enough for a stable field count and a header vote, few enough
 # that detection costs the same for a 4 KiB prefix and a 64 KiB one.
 SAMPLE_RECORDS = 50
+# Characters of the prefix looked at, at most: 50 records of very wide files (72 columns of
+# text, 4 KiB a line) would otherwise be parsed for each candidate. Benchmark P7 finds every
+# file of its corpus right from a 16 KiB prefix.
+SCAN_CHARS = 16 * 1024
+# Records below the first whose columns vote on a header: the kind of a column shows in a few.
+HEADER_VOTE_RECORDS = 20
 # Leading records that may be titles and notes; a longer run is taken as data.
 MAX_PREAMBLE = 20
 # A record's share with the most common field count, below which a delimiter is not taken.
 MIN_CONSISTENCY = 0.5
+# Formats whose consistency is this close to the best one's are compared by their fields.
+CLOSE = 0.05
 
 # Byte order marks, longest first: UTF-32LE's mark starts with UTF-16LE's.
 BOMS = (
@@ -58,6 +69,8 @@ _DATE = re.compile(
     r"(?:\s?(?:[AaPp][Mm]|Z|[+-]\d{2}:?\d{2}))?"
 )
 _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp][Mm])?")
+_NUMBER_STARTS = frozenset("+-.,($€£¥")
+_DIGIT = re.compile(r"\d")
 _LINE_END = re.compile(r"[\r\n]")
 _MISSING = frozenset({"na", "n/a", "nan", "null", "none", "-", ".", "?", "#n/a"})
 
@@ -111,8 +124,12 @@ class Dialect:
 def detect_dialect(prefix: bytes, *, eof: bool) -> Dialect:
     """The dialect of a delimited text file whose content starts with ``prefix`` (its first
     bytes once decompressed, e.g. 64 KiB); ``eof``: ``prefix`` is the whole content. Unless
-    ``eof``, the last line of ``prefix`` is taken to be cut short and is not looked at."""
+    ``eof``, the last line of ``prefix`` is taken to be cut short and is not looked at. The
+    encoding is judged on all of ``prefix``, the rest on its first ``SCAN_CHARS`` characters
+    (whole lines of them)."""
     encoding, text = _decode(prefix, eof=eof)
+    if len(text) > SCAN_CHARS:
+        text, eof = _whole_lines(text[:SCAN_CHARS]), False
     if not eof and not _LINE_END.search(text):
         eof = True  # one line longer than the prefix: its start is all there is to go by
     fit = _best_format(text, eof=eof)
@@ -200,16 +217,19 @@ class _Format:
 @dataclass(frozen=True)
 class _Fit:
     """How well a format splits the first records: the share of records with its most common
-    field count (``width``), and how many fields open with its quote character."""
+    field count (``width``), how many fields open with its quote character, and the records
+    (``typed``: how clean their fields are, a number, date or time counting 1, text holding no
+    candidate delimiter 1/2, other text 0, averaged)."""
 
     fmt: _Format
     consistency: float
     width: int
     quoted: int
+    records: Sequence[tuple[int, list[str]]] = ()
 
-    @property
-    def rank(self) -> tuple[float, int, int]:
-        return (self.consistency, self.width, self.quoted)
+    def typed(self) -> float:
+        scores = [_cell_score(f) for _, fields in self.records for f in fields if f.strip()]
+        return round(sum(scores) / len(scores), 2) if scores else 0.0
 
 
 def _best_format(text: str, *, eof: bool) -> _Fit | None:
@@ -233,10 +253,34 @@ def _best_format(text: str, *, eof: bool) -> _Fit | None:
                     fits.append(fit)
     if not fits:
         return None
-    # Per delimiter the best quoting; ties go to the quote that opens more fields, then to no
-    # escape character (the plainer reading).
-    best = max(fits, key=lambda f: (*f.rank, f.fmt.quotechar == '"', f.fmt.escapechar is None))
-    return best if best.consistency >= MIN_CONSISTENCY else None
+    # Per delimiter, the quoting that splits most consistently, then into more fields, then
+    # the quote that opens more fields, then no escape character (the plainer reading).
+    per_delimiter: dict[str, _Fit] = {}
+    for fit in fits:
+        held = per_delimiter.get(fit.fmt.delimiter)
+        if held is None or _quoting_rank(fit) > _quoting_rank(held):
+            per_delimiter[fit.fmt.delimiter] = fit
+    top = max(fit.consistency for fit in per_delimiter.values())
+    if top < MIN_CONSISTENCY:
+        return None
+    # Delimiters about as consistent as the best one (a ragged record apart) are told apart by
+    # the fields they make, as CleverCSV does: the right delimiter leaves numbers and clean
+    # text, a wrong one leaves fields holding the right one. Then: more fields, then more
+    # consistent.
+    close = [fit for fit in per_delimiter.values() if fit.consistency >= top - CLOSE]
+    if len(close) == 1:
+        return close[0]
+    return max(close, key=lambda f: (f.typed(), f.width, f.consistency))
+
+
+def _quoting_rank(fit: _Fit) -> tuple[float, int, int, bool, bool]:
+    return (
+        fit.consistency,
+        fit.width,
+        fit.quoted,
+        fit.fmt.quotechar == '"',
+        fit.fmt.escapechar is None,
+    )
 
 
 def _fit(records: Sequence[tuple[int, list[str]]], fmt: _Format, opens: int) -> _Fit | None:
@@ -246,7 +290,13 @@ def _fit(records: Sequence[tuple[int, list[str]]], fmt: _Format, opens: int) -> 
     width, top = max(counts.items(), key=lambda item: (item[1], item[0]))
     if width < 2:
         return None
-    return _Fit(fmt, top / sum(counts.values()), width, opens)
+    return _Fit(fmt, top / sum(counts.values()), width, opens, records)
+
+
+def _cell_score(value: str) -> float:
+    if _kind(value) != "text":
+        return 1.0
+    return 0.0 if any(delimiter in value for delimiter in DELIMITERS) else 0.5
 
 
 def _quote_opens(head: str, delimiter: str, quotechar: str) -> int:
@@ -337,10 +387,10 @@ def _has_header(records: Sequence[Sequence[str]]) -> bool:
     column votes: a first value of another kind than the column's values below it (text above
     numbers, dates or times; another length above values of one length) is a header's; a
     value of the column's own kind is data. No vote either way: a header."""
-    records = [r for r in records if _nonblank(r)]
+    records = [r for r in records[: 2 * (1 + HEADER_VOTE_RECORDS)] if _nonblank(r)]
     if len(records) < 2:
         return len(records) == 1 and all(_kind(v) == "text" for v in records[0] if v.strip())
-    first, body = records[0], records[1:]
+    first, body = records[0], records[1 : 1 + HEADER_VOTE_RECORDS]
     header_votes = data_votes = 0
     for column, value in enumerate(first):
         value = value.strip()
@@ -371,7 +421,9 @@ def _has_header(records: Sequence[Sequence[str]]) -> bool:
 def _kind(value: str) -> str:
     """``number``, ``date``, ``time`` or ``text``: what a field's value is written as."""
     value = value.strip()
-    if _NUMBER.fullmatch(value) and any(c.isdigit() for c in value):
+    if not value or not (value[0].isdigit() or value[0] in _NUMBER_STARTS):
+        return "text"  # most text, told without a regular expression
+    if _NUMBER.fullmatch(value) and _DIGIT.search(value):
         return "number"
     if _DATE.fullmatch(value):
         return "date"
