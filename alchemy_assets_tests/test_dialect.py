@@ -245,3 +245,14 @@ def test_a_headerless_tab_file_whose_text_holds_commas_stays_tab() -> None:
     # Both delimiters split every record in two: the fields they make tell them apart.
     text = "".join(f"Doe{i}, John\t{i}.5\n" for i in range(30))
     assert _detect(text).delimiter == "\t"
+
+
+def test_a_header_whose_first_name_is_empty_is_a_header_not_preamble() -> None:
+    # What pandas' to_csv writes for a column with its index.
+    d = _detect(",value\n" + "".join(f"{i},{i * 2.5}\n" for i in range(30)))
+    assert (d.delimiter, d.preamble_lines, d.header) == (",", 0, True)
+
+
+def test_a_title_without_delimiters_above_a_two_column_file_is_preamble() -> None:
+    d = _detect("Rates\nday,rate\n" + "".join(f"2024-01-{i + 1:02d},{i}.5\n" for i in range(20)))
+    assert (d.delimiter, d.preamble_lines, d.header) == (",", 1, True)

@@ -16,9 +16,10 @@ then by the number of fields: how a ``;`` file with decimal commas keeps its ``;
 file whose text holds commas its tab. No candidate that splits the records consistently means
 no delimiter: the file is read as lines, unless it is one column of numbers or dates (a
 one-column CSV file, whose header names the column). The preamble is the run of leading
-records that are blank, or that have at most one non-empty field, or fewer than half the
-fields, of records below them; the header is voted column by column (a text value above
-numbers or dates is a header, a value of the column's own kind is data).
+records that are blank, that have one field or fewer than half the fields of the records
+below them, or only their first field filled (a title padded with empty fields); the header
+is voted column by column (a text value above numbers or dates is a header, a value of the
+column's own kind is data).
 
 The encoding comes from a byte order mark (UTF-8, UTF-16 and UTF-32, little- and big-endian),
 else UTF-8 if the prefix is valid UTF-8, else cp1252, else Latin-1 (which decodes every byte).
@@ -362,10 +363,16 @@ def _preamble(records: Sequence[tuple[int, list[str]]], width: int) -> tuple[int
 
 
 def _is_note(fields: Sequence[str], width: int) -> bool:
-    """A title, note or blank line above the header: it fills at most one field, or fewer
-    than half of the fields the records have."""
+    """A title, note or blank line above the header: nothing filled; one field alone, or
+    fewer than half the fields the records have; or only its first field filled, the rest
+    empty (a title in the first cell of a spreadsheet export), in records of 3 fields or
+    more. A header whose first name is empty (pandas' index column, ``,value``) is none."""
     filled = _filled(fields)
-    return filled <= 1 < width or (len(fields) != width and len(fields) * 2 < width)
+    if filled == 0:
+        return True
+    if len(fields) != width and (len(fields) == 1 or len(fields) * 2 < width):
+        return True
+    return filled == 1 and width >= 3 and bool(fields[0].strip())
 
 
 def _filled(fields: Sequence[str]) -> int:
