@@ -23,8 +23,9 @@ from typing import IO, Any
 import pyarrow as pa
 
 from alchemy_assets import confined
+from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.formats import registry
-from alchemy_assets.formats.base import Contents, NoReaderError, Options, Taken
+from alchemy_assets.formats.base import JSON, Contents, NoReaderError, Options, Taken
 from alchemy_assets.formats.compression import CompressionError
 from alchemy_assets.formats.records import RecordError, read_up_to
 
@@ -74,6 +75,11 @@ class Sample:
     @property
     def notes(self) -> dict[str, str]:
         return self.contents.notes
+
+    @property
+    def metadata(self) -> dict[str, JSON]:
+        """Entries only some formats have (``dialect`` for delimited text), as JSON."""
+        return self.contents.metadata
 
 
 class _CountingReader(io.RawIOBase):
@@ -133,16 +139,23 @@ def read_sample(
     *,
     max_prefix_bytes: int = MAX_PREFIX_BYTES,
     expect_mtime: float | None = None,
+    format_options: FormatOptions | None = None,
 ) -> tuple[Sample, bytes]:
     """Read the first ``rows`` records of ``path``; return what they hold and the sample's bytes.
 
     With ``expect_mtime``, the opened file must carry that mtime before and after reading,
-    so a file rewritten in between is never sampled. Any failure, whatever raised it, is a
-    :class:`SampleError` naming the file.
+    so a file rewritten in between is never sampled. ``format_options``: what is configured
+    for the file's pattern; each key set beats what is detected. Any failure, whatever
+    raised it, is a :class:`SampleError` naming the file.
     """
     with _open_regular(path) as raw:
         return sample_open_file(
-            raw, path, rows, max_prefix_bytes=max_prefix_bytes, expect_mtime=expect_mtime
+            raw,
+            path,
+            rows,
+            max_prefix_bytes=max_prefix_bytes,
+            expect_mtime=expect_mtime,
+            format_options=format_options,
         )
 
 
@@ -153,6 +166,7 @@ def sample_open_file(
     *,
     max_prefix_bytes: int = MAX_PREFIX_BYTES,
     expect_mtime: float | None = None,
+    format_options: FormatOptions | None = None,
 ) -> tuple[Sample, bytes]:
     """:func:`read_sample` of a file already open (``path`` names it: format and messages)."""
     if rows < 1:
@@ -163,11 +177,14 @@ def sample_open_file(
     try:
         head = read_up_to(counter, HEAD_BYTES)
         counter.seek(0)
-        found = registry.detect(head, str(path))
+        configured = format_options.format if format_options else None
+        forced = registry.CONFIGURED_KINDS.get(configured) if configured else None
+        found = registry.detect(head, str(path), kind=forced)
         if isinstance(found, registry.NotData):
             raise NotDataError(path, found.kind, found.reason, _size(raw), head[:FIRST_BYTES])
         kind = found.kind
-        result = _read_open(counter, raw, path, found, rows, max_prefix_bytes)
+        options = Options(extension=found.data_extension, configured=format_options)
+        result = _read_open(counter, raw, path, found, rows, max_prefix_bytes, options)
     except NotDataError:
         raise
     except (RecordError, CompressionError) as err:
@@ -218,9 +235,9 @@ def _read_open(
     found: registry.Detected,
     rows: int,
     max_prefix_bytes: int,
+    options: Options,
 ) -> tuple[Sample, bytes]:
     """The sample of a file in the ``found`` format, read through ``counter``."""
-    options = Options(extension=found.data_extension)
     reader = found.reader
     compressor = found.compressor
     try:
@@ -298,9 +315,16 @@ def write_atomically(target: Path, content: bytes) -> None:
 
 
 def take_sample(
-    source: Path, target: Path, rows: int = DEFAULT_ROWS, *, expect_mtime: float | None = None
+    source: Path,
+    target: Path,
+    rows: int = DEFAULT_ROWS,
+    *,
+    expect_mtime: float | None = None,
+    format_options: FormatOptions | None = None,
 ) -> Sample:
     """Write the first ``rows`` rows of ``source`` to ``target`` in the same format."""
-    sample, content = read_sample(source, rows, expect_mtime=expect_mtime)
+    sample, content = read_sample(
+        source, rows, expect_mtime=expect_mtime, format_options=format_options
+    )
     write_atomically(target, content)
     return sample

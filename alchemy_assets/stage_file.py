@@ -23,6 +23,7 @@ from typing import IO
 from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
+from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.manifest_reader import read_whole_manifest
 from alchemy_assets.sampling import Sample, SampleError, sample_open_file
@@ -90,9 +91,13 @@ class DeliveryOrder:
         return held_at is not None and (due_at is None or held_at > due_at)
 
 
-def stage_file(layout: DatasetLayout, due: DueFile, rows: int) -> StagedFile:
+def stage_file(
+    layout: DatasetLayout, due: DueFile, rows: int, format_options: FormatOptions | None = None
+) -> StagedFile:
     """Write the sample of ``due`` (see :func:`staging`) unless a later delivery's is there."""
-    with staging(layout, due, rows, order=DeliveryOrder(layout)) as staged:
+    with staging(
+        layout, due, rows, order=DeliveryOrder(layout), format_options=format_options
+    ) as staged:
         return staged
 
 
@@ -105,6 +110,7 @@ def staging(
     run_id: str = "",
     recorded: Recorded | None = None,
     order: DeliveryOrder | None = None,
+    format_options: FormatOptions | None = None,
 ) -> Iterator[StagedFile]:
     """Write the sample of ``due`` and hold its lock while the caller records it.
 
@@ -113,6 +119,7 @@ def staging(
     or unreadable. With ``recorded``, a delivery the provenance and the instance both say was
     sampled raises :class:`AlreadySampledError`; with ``order``, a delivery earlier in the
     manifest than the one the sample holds raises :class:`SupersededError`.
+    ``format_options``: what is configured for the file's pattern (beats detection).
     """
     confined.plain_parts(layout.root, due.bronze)
     folder, name = posixpath.split(due.bronze)
@@ -153,7 +160,9 @@ def staging(
                 f"{relpath} already holds the sample of {held.bronze}, a later manifest line; "
                 f"{due.bronze} is not sampled over it"
             )
-        sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=info.st_mtime)
+        sample, content = sample_open_file(
+            source, due.bronze, rows, expect_mtime=info.st_mtime, format_options=format_options
+        )
         confined.write_atomically(out, sample_name, content)
         provenance = {"bronze": due.bronze, "mtime": due.mtime, "run_id": run_id}
         confined.write_atomically(

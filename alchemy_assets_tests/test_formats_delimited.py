@@ -1,10 +1,9 @@
 import io
 
-import pytest
-
-from alchemy_assets.formats.base import Options
-from alchemy_assets.formats.delimited import DelimitedReader, describe_delimited, name_dialect
-from alchemy_assets.formats.records import Dialect
+from alchemy_assets.format_options import FormatOptions
+from alchemy_assets.formats.base import Options, Taken
+from alchemy_assets.formats.delimited import DelimitedReader, describe_delimited
+from alchemy_assets.formats.dialect import Dialect
 
 COMMA = Dialect()
 
@@ -46,16 +45,6 @@ def test_a_bom_is_not_part_of_the_first_name_whatever_the_encoding() -> None:
     assert contents.head == (("José",),)
 
 
-@pytest.mark.parametrize(
-    ("extension", "delimiter"),
-    [(".csv", ","), (".txt", ","), (".dat", ","), (".tsv", "\t"), (".tab", "\t"), (".psv", "|")],
-)
-def test_the_name_implies_the_delimiter_until_one_is_detected(
-    extension: str, delimiter: str
-) -> None:
-    assert name_dialect(extension) == Dialect(delimiter)
-
-
 def test_a_pipe_file_with_a_quoted_pipe_and_line_break_has_its_own_columns_and_rows() -> None:
     data = (
         b"gics_code|sector_name|as_of\n"
@@ -85,3 +74,102 @@ def test_a_file_without_a_header_gets_numbered_column_names() -> None:
     contents = describe_delimited(b"1|x\n2|y\n", Dialect("|", header=False))
     assert contents.rows == 2
     assert contents.columns == (("column_1", "Int64"), ("column_2", "String"))
+
+
+def _take(data: bytes, rows: int, extension: str = ".csv", **configured: object) -> Taken:
+    options = Options(extension=extension, configured=FormatOptions(**configured))  # type: ignore[arg-type]
+    return DelimitedReader().sample(io.BytesIO(data), rows, max_bytes=1 << 20, options=options)
+
+
+GICS = (
+    b"gics_code|sector_name|industry_group|as_of\n"
+    b'10|"Energy | Oil"|Energy|2026-01-01\n'
+    b'15|"Materials\nand more"|Materials|2026-01-01\n'
+    b"20|Industrials|Capital Goods|2026-01-01\n"
+    b"25|Consumer|Autos|2026-01-01\n"
+)
+
+
+def test_a_pipe_file_named_csv_has_its_real_columns_and_rows_with_a_quoted_line_break() -> None:
+    taken = _take(GICS, 100)
+    assert taken.data == GICS
+    assert taken.contents.rows == 4
+    assert [n for n, _ in taken.contents.columns] == [
+        "gics_code",
+        "sector_name",
+        "industry_group",
+        "as_of",
+    ]
+    assert taken.contents.head[1][1] == "Materials\nand more"
+    assert taken.contents.metadata["dialect"] == {
+        "delimiter": "|",
+        "quotechar": '"',
+        "escapechar": None,
+        "header": True,
+        "preamble_lines": 0,
+        "encoding": "utf-8",
+        "source": "detected",
+    }
+
+
+def test_a_semicolon_file_whose_comma_reading_opens_a_quote_mid_file_is_cut_at_its_records() -> (
+    None
+):
+    lines = [b"id;note"] + [b"%d;plain %d" % (i, i) for i in range(8)]
+    lines[3] = b'2;says a,"quote'  # read with commas, a quote opens here and runs on
+    data = b"\n".join(lines) + b"\n"
+    taken = _take(data, 4)
+    assert taken.data == b"\n".join(lines[:5]) + b"\n"
+    assert taken.contents.rows == 4
+    assert taken.contents.head[2] == ("2", 'says a,"quote')
+
+
+def test_a_txt_with_a_preamble_keeps_it_and_takes_the_header_below_it() -> None:
+    data = b"Prices, 2026\n(source: ECB)\nday\tvalue\tunit\n1\t2.5\tEUR\n2\t3.5\tEUR\n3\t4\tEUR\n"
+    taken = _take(data, 2, ".txt")
+    assert taken.data == data[: data.index(b"3\t")]
+    assert taken.contents.columns == (("day", "Int64"), ("value", "Float64"), ("unit", "String"))
+    assert taken.contents.metadata["dialect"]["preamble_lines"] == 2  # type: ignore[index,call-overload]
+
+
+def test_text_without_a_consistent_delimiter_is_its_first_non_blank_lines() -> None:
+    data = b"This delivery holds the sectors.\n\nSee gics.txt; columns are, in order:\ncode\n"
+    taken = _take(data, 2, ".txt")
+    assert taken.data == data[: data.index(b"code")]
+    assert taken.contents.rows == 2
+    assert taken.contents.columns == (("line", "String"),)
+    assert taken.contents.head == (
+        ("This delivery holds the sectors.",),
+        ("See gics.txt; columns are, in order:",),
+    )
+    assert taken.contents.metadata["dialect"]["delimiter"] is None  # type: ignore[index,call-overload]
+
+
+def test_utf16le_tab_text_is_cut_as_text_and_kept_in_its_own_bytes() -> None:
+    text = 'name\tcity\r\nJosé\t"Zürich\r\nOst"\r\nÅsa\tMalmö\r\n李\t北京\r\n'
+    data = b"\xff\xfe" + text.encode("utf-16-le")
+    taken = _take(data, 2, ".txt")
+    assert taken.data == data[: len(b"\xff\xfe" + text[: text.index("李")].encode("utf-16-le"))]
+    assert taken.contents.rows == 2
+    assert [n for n, _ in taken.contents.columns] == ["name", "city"]
+    assert taken.contents.head == (("José", "Zürich\r\nOst"), ("Åsa", "Malmö"))
+    assert taken.contents.metadata["dialect"]["encoding"] == "utf-16-le"  # type: ignore[index,call-overload]
+
+
+def test_a_configured_delimiter_beats_the_detected_one_and_says_so() -> None:
+    data = b"id,note,flag\n1,a;b,yes\n2,c;d,no\n3,e;f,yes\n"
+    detected = _take(data, 5)
+    assert [n for n, _ in detected.contents.columns] == ["id", "note", "flag"]
+    configured = _take(data, 5, delimiter=";")
+    assert configured.contents.head[0] == ("1,a", "b,yes")
+    dialect = configured.contents.metadata["dialect"]
+    assert dialect["delimiter"] == ";" and dialect["source"] == "configured"  # type: ignore[index,call-overload]
+
+
+def test_configured_formats_tsv_and_lines_set_the_delimiter() -> None:
+    data = b"a,b\tc\n1,2\t3\n"
+    assert [n for n, _ in _take(data, 5, format="tsv").contents.columns] == ["a,b", "c"]
+    lines = _take(data, 5, format="lines").contents
+    assert (lines.rows, lines.columns) == (2, (("line", "String"),))
+    csv_ = _take(data, 5, format="csv").contents
+    assert csv_.metadata["dialect"]["source"] == "detected"  # type: ignore[index,call-overload]

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alchemy_assets.formats.dialect import Dialect
 from alchemy_assets.formats.records import (
     CHUNK,
-    Dialect,
     RecordError,
     find_records,
     line_number,
@@ -206,7 +206,30 @@ def test_read_up_to_gathers_short_reads() -> None:
     assert read_up_to(io.BytesIO(b"ab"), 7) == b"ab"
 
 
-def test_utf16_text_is_refused_because_its_bytes_cannot_be_cut_at_line_endings() -> None:
-    data = "a,b\n1,2\n".encode("utf-16")
-    with pytest.raises(RecordError, match=r"UTF-16 text \(byte order mark FF FE\): only ASCII"):
-        find_records(io.BytesIO(data), 2, COMMA, cap=1 << 20)
+def test_utf16_json_lines_are_refused_because_their_bytes_cannot_be_cut_at_line_endings() -> None:
+    data = '{"a": 1}\n{"a": 2}\n'.encode("utf-16")
+    with pytest.raises(RecordError, match=r"UTF-16 text \(byte order mark FF FE\): JSON Lines"):
+        find_records(io.BytesIO(data), 2, None, cap=1 << 20)
+
+
+def test_a_dialect_without_delimiter_cuts_non_blank_lines_and_ignores_quotes() -> None:
+    data = b'A "quoted\n\n  \nline"\nthird\n'
+    prefix = find_records(io.BytesIO(data), 2, Dialect(None, None, header=False), cap=1 << 20)
+    assert prefix.data == b'A "quoted\n\n  \nline"\n'
+    assert prefix.records == 2
+
+
+def test_without_doublequote_a_second_quote_after_the_closing_one_does_not_reopen() -> None:
+    data = b'a,b\n"x""\ny",1\nz,2\n'
+    plain = Dialect(",", doublequote=False, escapechar="\\")
+    assert find_records(io.BytesIO(data), 2, plain, cap=1 << 20).data == b'a,b\n"x""\n'
+    doubled = Dialect(",")
+    assert find_records(io.BytesIO(data), 2, doubled, cap=1 << 20).data == b'a,b\n"x""\ny",1\n'
+
+
+def test_a_semicolon_file_is_cut_by_its_dialect_where_a_comma_reading_opens_a_quote() -> None:
+    data = b'id;note\n1;a,"b\n2;c\n3;d"\n'
+    semicolon = find_records(io.BytesIO(data), 3, Dialect(";"), cap=1 << 20)
+    assert semicolon.data == b'id;note\n1;a,"b\n2;c\n'
+    comma = find_records(io.BytesIO(data), 3, Dialect(","), cap=1 << 20)
+    assert comma.data == data  # the comma reading keeps "b\n2;c\n3;d" as one field

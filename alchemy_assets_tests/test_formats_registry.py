@@ -105,7 +105,7 @@ def test_a_text_file_that_starts_like_a_magic_is_still_text() -> None:
         (b"\x89PNG\r\n\x1a\n\x00\x00", "chart.txt", "png", "a PNG image, not a data file"),
         (b"\x00\x01\x02id,name", "d.csv", "binary", "binary data (it holds NUL bytes)"),
         (CSV, "notes.xyz", "text", "unknown format '.xyz'; samples are taken of .csv, .dat,"),
-        (CSV, "README", "text", "unknown format '(no extension)'"),
+        (CSV, "data", "text", "unknown format '(no extension)'"),
         (CSV, "d.parquet", "text", "named '.parquet', but its first bytes b'id,name\\n' are not"),
         (gzip.compress(CSV), "d.gz", "gzip", "gzip-compressed, and its name ('.gz') says no"),
         (gzip.compress(_parquet()), "d.parquet.gz", "gzip", "parquet inside gzip: not sampled"),
@@ -137,3 +137,47 @@ def test_utf16_text_with_a_byte_order_mark_is_text_not_binary() -> None:
     assert detect("a\tb\n".encode("utf-16"), "excel.txt") == Detected(
         "delimited", None, ".txt", ".txt"
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "README.txt",
+        "readme",
+        "bronze/2026/01/18/143000--README.txt",
+        "LICENSE",
+        "License.md",
+        "NOTICE.txt",
+        "CHANGELOG.rst",
+        "changes.txt",
+        "COPYING",
+        "AUTHORS.txt",
+        "notes.md",
+        "spec.HTML",
+        "layout.htm",
+        "manual.doc",
+        "manual.docx",
+        "file_layout.pdf",
+        "README.txt.gz",
+    ],
+)
+def test_documentation_is_not_data_by_its_name_whatever_it_holds(name: str) -> None:
+    found = detect(CSV, name)
+    assert isinstance(found, NotData)
+    assert found.kind == "documentation"
+    assert found.reason.endswith("documentation, not a data file")
+
+
+@pytest.mark.parametrize("name", ["authors.csv", "changes_2026.csv", "notices.jsonl", "gics.txt"])
+def test_a_documentation_word_in_the_name_of_a_data_format_is_still_data(name: str) -> None:
+    assert isinstance(detect(CSV, name), Detected)
+
+
+def test_a_configured_kind_beats_the_name_and_keeps_the_compression() -> None:
+    line = b'{"a": 1}\n'
+    assert detect(line, "events.log", kind="jsonl") == Detected(
+        "jsonl", None, ".log", ".log", configured=True
+    )
+    found = detect(gzip.compress(line), "events.log.gz", kind="jsonl")
+    assert found == Detected("jsonl", "gzip", ".log.gz", ".log", configured=True)
+    assert confirm_inside(found, line) == found

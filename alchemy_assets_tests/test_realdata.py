@@ -6,18 +6,23 @@ only where that reader refuses it too."""
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
 import json
+import lzma
+import posixpath
+import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,9 +30,16 @@ import pytest
 from alchemy_assets.cli import main
 from alchemy_assets.dagster_adapters.lookup import latest_records
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.formats.base import HEAD_ROWS
+from alchemy_assets.formats.compression import zstd
+from alchemy_assets.formats.delimited import dialect_of
+from alchemy_assets.formats.dialect import Dialect
+from alchemy_assets.formats.records import CHUNK
 from alchemy_assets.layout import DatasetId, DatasetLayout
+from alchemy_assets.sampling import read_sample
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
 from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus
+from alchemy_assets_tests.dialect_corpus import CASES, Case
 
 # One dataset per sample size, each holding the whole corpus under raw/env0/. The second
 # records only the sample events (half the stored events: the test stays well under 90 s).
@@ -50,28 +62,51 @@ class Reference:
     row_count: int = 0
     columns: list[str] = field(default_factory=list)
     table: pa.Table | None = None
+    dialect: Dialect = field(default_factory=Dialect)
 
 
 def _csv_prefix(
-    data: bytes, rows: int, delimiter: str, *, strict: bool
+    data: bytes, rows: int, dialect: Dialect, *, strict: bool
 ) -> tuple[int, list[list[str]]]:
-    """The length of the prefix through the header and ``rows`` records, and those rows: the
-    csv module reads lines one by one and each non-empty row ends after the lines consumed."""
+    """The length of the prefix through the preamble, the header and ``rows`` records, and
+    those records: the csv module reads lines one by one and each non-empty row ends after the
+    lines consumed. Without delimiter: the non-blank lines."""
     consumed = 0
+    stream = io.StringIO(data.decode("latin-1"), newline="")
+    for _ in range(dialect.preamble_lines):
+        consumed += len(stream.readline())
 
     def lines() -> Iterator[str]:
         nonlocal consumed
-        for line in io.StringIO(data.decode("latin-1"), newline=""):
+        for line in stream:
             consumed += len(line)
             yield line
 
+    want = rows + 1 if dialect.header else rows
     found: list[list[str]] = []
     end = 0
-    for row in csv.reader(lines(), delimiter=delimiter, strict=strict):
+    if dialect.delimiter is None:
+        for line in lines():
+            if line.strip():
+                found.append([line.rstrip("\r\n")])
+                end = consumed
+                if len(found) >= want:
+                    break
+        return end, found
+    reader = csv.reader(
+        lines(),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quotechar or '"',
+        quoting=csv.QUOTE_MINIMAL if dialect.quotechar else csv.QUOTE_NONE,
+        escapechar=dialect.escapechar,
+        doublequote=dialect.doublequote,
+        strict=strict,
+    )
+    for row in reader:
         if row:
             found.append(row)
             end = consumed
-            if len(found) > rows:
+            if len(found) >= want:
                 break
     return end, found
 
@@ -86,29 +121,43 @@ def _column_name(value: str, first: bool) -> str:
         return raw.decode("latin-1")
 
 
-def csv_reference(data: bytes, rows: int, delimiter: str) -> Reference:
-    """The header and first ``rows`` records as Python's csv module reads them."""
+def csv_reference(data: bytes, rows: int, dialect: Dialect) -> Reference:
+    """The header and first ``rows`` records as Python's csv module reads them in
+    ``dialect``."""
     try:
-        end, found = _csv_prefix(data, rows, delimiter, strict=True)
+        end, found = _csv_prefix(data, rows, dialect, strict=True)
         refusal, lenient = None, False
     except csv.Error as err:
         refusal = f"csv module (strict): {err}"
         if "unexpected end of data" in str(err):  # an unterminated quote: refused, no sample
             return Reference(refusal=refusal)
         try:
-            end, found = _csv_prefix(data, rows, delimiter, strict=False)
+            end, found = _csv_prefix(data, rows, dialect, strict=False)
         except csv.Error as lenient_err:
             return Reference(refusal=f"csv module: {lenient_err}")
         lenient = True
-    header = found[0] if found else []
+    if dialect.delimiter is None:
+        names = ["line"] if found else []
+    elif dialect.header:
+        names = [_column_name(v, i == 0) for i, v in enumerate(found[0] if found else [])]
+    else:
+        names = [f"column_{i + 1}" for i in range(len(found[0]) if found else 0)]
     return Reference(
         refusal=refusal,
         lenient=lenient,
         content=data[:end],
         values=found,
-        row_count=max(len(found) - 1, 0),
-        columns=[_column_name(v, i == 0) for i, v in enumerate(header)],
+        row_count=max(len(found) - 1, 0) if dialect.header else len(found),
+        columns=names,
+        dialect=dialect,
     )
+
+
+def reference_dialect(data: bytes) -> Dialect:
+    """The dialect staging detects from the first 64 KiB of ``data`` (the whole content): the
+    dialect the reference reads with. Whether detection is right is checked on the dialect
+    corpus, whose true dialects are stated (``dialect_corpus.py``)."""
+    return dialect_of(data[:CHUNK], eof=len(data) < CHUNK)
 
 
 def jsonl_reference(data: bytes, rows: int) -> Reference:
@@ -161,7 +210,7 @@ def reference(path: Path, relpath: str, rows: int) -> Reference:
         data = gzip.decompress(data)
     if fmt == "jsonl":
         return jsonl_reference(data, rows)
-    return csv_reference(data, rows, "\t" if fmt == "tsv" else ",")
+    return csv_reference(data, rows, reference_dialect(data))
 
 
 def sample_path(layout: DatasetLayout, relpath: str) -> Path:
@@ -213,10 +262,10 @@ def _list_difference(got: list[Any], want: list[Any]) -> str:
     )
 
 
-def _sample_values(data: bytes, fmt: str) -> list[Any]:
+def _sample_values(data: bytes, fmt: str, dialect: Dialect) -> list[Any]:
     if fmt == "jsonl":
         return [json.loads(line) for line in data.splitlines() if line.strip()]
-    _, found = _csv_prefix(data, len(data) + 1, "\t" if fmt == "tsv" else ",", strict=False)
+    _, found = _csv_prefix(data, len(data) + 1, dialect, strict=False)
     return found
 
 
@@ -233,7 +282,7 @@ def check_text(path: Path, relpath: str, ref: Reference) -> list[tuple[str, str]
     if data != ref.content:
         problems.append((_bytes_class(data, ref.content), _first_difference(data, ref.content)))
     try:
-        values = _sample_values(data, fmt)
+        values = _sample_values(data, fmt, ref.dialect)
     except (ValueError, csv.Error) as err:
         return [*problems, ("values differ", f"sample unreadable: {err}")]
     if values != ref.values:
@@ -453,3 +502,106 @@ def _compare(
     else:
         problems = check_text(path, f.relpath, ref)
     return problems + check_metadata(record, ref)
+
+
+# --- the dialect corpus: real delimited files of every dialect ------------------------------
+
+
+def _true_records(data: bytes, d: Dialect) -> tuple[list[str], list[list[str]]]:
+    """The column names and records of ``data`` as an independent reader makes them, given
+    the true dialect ``d``: pandas (every field as text, nothing taken as missing), or, for
+    text read as lines, its non-blank lines."""
+    if d.delimiter is None:
+        text = data.decode(d.encoding).removeprefix("\ufeff")
+        lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+        return ["line"], [[line] for line in lines]
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        sep=d.delimiter,
+        quotechar=d.quotechar or '"',
+        quoting=csv.QUOTE_MINIMAL if d.quotechar else csv.QUOTE_NONE,
+        escapechar=d.escapechar,
+        doublequote=d.doublequote,
+        # pandas takes the byte order mark of UTF-16 and UTF-32 from the file itself.
+        encoding=d.encoding[:6] if d.encoding.startswith(("utf-16", "utf-32")) else d.encoding,
+        skiprows=d.preamble_lines,
+        header=None,  # names taken as written below: pandas would rename repeated ones
+        dtype=str,
+        keep_default_na=False,
+        engine="python" if d.delimiter in "^\x01" else "c",
+    )
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    if d.header:
+        return rows[0], rows[1:]
+    return [f"column_{i + 1}" for i in range(frame.shape[1])], rows
+
+
+def _case_file(tmp_path: Path, case: Case, data: bytes, suffix: str = "") -> Path:
+    # Named after the case, keeping the extension: the census READMEs would otherwise be
+    # documentation by their name (test_sampling: a README is not data).
+    ext = posixpath.splitext(case.path)[1]
+    path = tmp_path / f"{case.name}{ext}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("rows", [100, 7])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_dialect_corpus_file_is_sampled_as_pandas_reads_the_whole_file_in_its_dialect(
+    tmp_path: Path, case: Case, rows: int
+) -> None:
+    data = case.data()
+    d = case.dialect
+    names, records = _true_records(data, d)
+    sample, content = read_sample(_case_file(tmp_path, case, data), rows)
+    assert sample.kind == "delimited"
+    got = sample.metadata["dialect"]
+    assert got == {**d.to_dict(), "source": "detected"}
+    assert [name for name, _ in sample.schema] == names
+    assert sample.rows == min(rows, len(records))
+    assert data.startswith(content)  # the file's own bytes, through its last kept record
+    sample_names, sample_records = _true_records(content, d)
+    assert sample_names == names
+    assert sample_records == records[:rows]
+    assert [list(r) for r in sample.contents.head] == [
+        r + [""] * (len(names) - len(r)) for r in records[: min(rows, HEAD_ROWS)]
+    ]
+
+
+COMPRESSED_CASES = ("pipe-nrc-events", "semicolon-quoted-newline-istat", "utf16-tab-unicode-text")
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lzma.compress,
+    ".zst": zstd.compress,
+}
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS))
+@pytest.mark.parametrize("name", COMPRESSED_CASES)
+def test_a_compressed_real_file_keeps_its_records_in_its_compression(
+    tmp_path: Path, name: str, suffix: str
+) -> None:
+    # No real file of the corpus is shipped compressed: these are compressed here, at test time.
+    case = next(c for c in CASES if c.name == name)
+    data = case.data()
+    plain, plain_content = read_sample(_case_file(tmp_path, case, data), 7)
+    sample, content = read_sample(_case_file(tmp_path, case, COMPRESSORS[suffix](data), suffix), 7)
+    assert sample.compression == {".gz": "gzip", ".zst": "zstd"}.get(suffix, suffix[1:])
+    assert decompress(content, suffix) == plain_content
+    assert (sample.rows, sample.schema, sample.metadata) == (
+        plain.rows,
+        plain.schema,
+        plain.metadata,
+    )
+    _, records = _true_records(data, case.dialect)
+    assert _true_records(plain_content, case.dialect)[1] == records[:7]
+
+
+def decompress(data: bytes, suffix: str) -> bytes:
+    return {
+        ".gz": gzip.decompress,
+        ".bz2": bz2.decompress,
+        ".xz": lzma.decompress,
+        ".zst": zstd.decompress,
+    }[suffix](data)

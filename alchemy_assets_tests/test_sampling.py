@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.formats.compression import zstd
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.sampling import (
@@ -260,10 +261,12 @@ def test_cr_only_line_endings_end_records(tmp_path: Path) -> None:
 
 
 def test_repeated_and_empty_header_names_are_kept_as_written(tmp_path: Path) -> None:
-    data = b"0.00,0.00,,x\n1,2,3,4\n5,6,7,8\n"
+    # Text names above numbers: detected as a header (names of numbers above numbers are
+    # taken as data, as csv.Sniffer does).
+    data = b"a,a,,x\n1,2,3,4\n5,6,7,8\n"
     sample, content = _sampled(tmp_path, "d.csv", data, 5)
     assert content == data
-    assert [name for name, _ in sample.schema] == ["0.00", "0.00", "", "x"]
+    assert [name for name, _ in sample.schema] == ["a", "a", "", "x"]
     assert "header" in sample.notes
 
 
@@ -475,3 +478,91 @@ def test_a_compressed_stream_that_yields_nothing_is_refused_within_its_cap(tmp_p
     source.write_bytes(gzip.compress(b"") * 200_000)  # 4 MB of empty gzip members
     with pytest.raises(SampleError, match=r"cannot read: \d+ bytes of gzip data read and"):
         read_sample(source, 5, max_prefix_bytes=64 * 1024)
+
+
+def test_excel_unicode_text_is_sampled_in_utf16_byte_for_byte(tmp_path: Path) -> None:
+    rows = ["id\tname\tnote"] + [f'{i}\tÉlise {i}\t"a\tb\r\nc"' for i in range(300)]
+    data = b"\xff\xfe" + ("\r\n".join(rows) + "\r\n").encode("utf-16-le")
+    sample, content = _sampled(tmp_path, "export.txt", data, 7)
+    want = b"\xff\xfe" + ("\r\n".join(rows[:8]) + "\r\n").encode("utf-16-le")
+    assert content == want
+    assert sample.rows == 7
+    assert sample.schema == [("id", "Int64"), ("name", "String"), ("note", "String")]
+    assert sample.contents.head[0] == ("0", "Élise 0", "a\tb\r\nc")
+    assert sample.metadata["dialect"] == {
+        "delimiter": "\t",
+        "quotechar": '"',
+        "escapechar": None,
+        "header": True,
+        "preamble_lines": 0,
+        "encoding": "utf-16-le",
+        "source": "detected",
+    }
+
+
+def test_utf32_text_with_its_byte_order_mark_is_sampled_in_its_own_bytes(tmp_path: Path) -> None:
+    text = "a|b\n1|x\n2|y\n3|z\n"
+    data = b"\x00\x00\xfe\xff" + text.encode("utf-32-be")
+    sample, content = _sampled(tmp_path, "d.psv", data, 2)
+    assert content == b"\x00\x00\xfe\xff" + "a|b\n1|x\n2|y\n".encode("utf-32-be")
+    assert (sample.rows, sample.schema) == (2, [("a", "Int64"), ("b", "String")])
+
+
+def test_utf16_without_a_byte_order_mark_is_binary_not_data(tmp_path: Path) -> None:
+    (tmp_path / "d.txt").write_bytes("a\tb\r\n1\t2\r\n".encode("utf-16-le"))
+    with pytest.raises(NotDataError, match="binary data"):
+        read_sample(tmp_path / "d.txt")
+
+
+def test_prose_in_a_txt_not_named_readme_is_sampled_as_its_first_lines(tmp_path: Path) -> None:
+    data = (
+        b"Delivery notes, March 2026.\n\n"
+        b"The sector file is pipe-delimited; codes are as of the first of the month.\n"
+        b"Questions: data@vendor.example\n"
+    )
+    sample, content = _sampled(tmp_path, "notes.txt", data, 2)
+    assert content == data[: data.index(b"Questions")]
+    assert sample.rows == 2
+    assert sample.schema == [("line", "String")]
+
+
+def test_a_readme_is_not_data_and_is_not_read_as_such(tmp_path: Path) -> None:
+    (tmp_path / "README.txt").write_bytes(b"id,name\n1,a\n")
+    with pytest.raises(NotDataError, match="documentation, not a data file") as err:
+        read_sample(tmp_path / "README.txt")
+    assert err.value.kind == "documentation"
+
+
+def test_configured_options_beat_detection_and_the_dialect_says_configured(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "d.csv").write_bytes(b"a,b;c\n1,2;3\n4,5;6\n")
+    sample, _ = read_sample(tmp_path / "d.csv", format_options=FormatOptions(delimiter=";"))
+    assert [name for name, _ in sample.schema] == ["a,b", "c"]
+    assert sample.metadata["dialect"]["source"] == "configured"  # type: ignore[index,call-overload]
+    (tmp_path / "events.log").write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    jsonl, _ = read_sample(tmp_path / "events.log", format_options=FormatOptions(format="jsonl"))
+    assert (jsonl.kind, jsonl.rows, jsonl.schema) == ("jsonl", 2, [("a", "Int64")])
+
+
+@pytest.mark.parametrize(
+    ("compress", "suffix", "decompress"),
+    [
+        (gzip.compress, ".gz", gzip.decompress),
+        (bz2.compress, ".bz2", bz2.decompress),
+        (lzma.compress, ".xz", lzma.decompress),
+        (zstd.compress, ".zst", zstd.decompress),
+    ],
+)
+def test_a_compressed_pipe_txt_is_detected_inside_its_compression(
+    tmp_path: Path,
+    compress: Callable[[bytes], bytes],
+    suffix: str,
+    decompress: Callable[[bytes], bytes],
+) -> None:
+    data = b"code|name\n" + b"".join(b'%d|"n|\n%d"\n' % (i, i) for i in range(50))
+    sample, content = _sampled(tmp_path, f"gics.txt{suffix}", compress(data), 5)
+    assert [n for n, _ in sample.schema] == ["code", "name"] and sample.rows == 5
+    assert decompress(content) == b"code|name\n" + b"".join(
+        b'%d|"n|\n%d"\n' % (i, i) for i in range(5)
+    )

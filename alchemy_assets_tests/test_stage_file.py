@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.sampling import SampleError
@@ -119,3 +120,25 @@ def test_samples_get_the_mode_of_a_new_file_under_the_umask(
     finally:
         os.umask(old)
     assert staged.sample_path.stat().st_mode & 0o777 == 0o644
+
+
+def test_configured_format_options_reach_the_reader_and_beat_detection(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"id,note,flag\n1,a;b,yes\n2,c;d,no\n3,e;f,yes\n", 10.0)
+    due = _due(layout)
+    detected = stage_file(layout, due, rows=5).sample
+    assert [name for name, _ in detected.schema] == ["id", "note", "flag"]
+    configured = stage_file(layout, due, rows=5, format_options=FormatOptions(delimiter=";")).sample
+    assert configured.contents.head[0] == ("1,a", "b,yes")
+    assert configured.metadata["dialect"]["source"] == "configured"  # type: ignore[index,call-overload]
+
+
+def test_a_pipe_txt_is_staged_with_its_own_columns(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    data = b'code|name\n10|"Energy | Oil"\n15|"Materials\nand more"\n'
+    write_raw("env0/a.csv", data, 10.0)
+    staged = stage_file(layout, _due(layout), rows=5)
+    assert (staged.sample.rows, [n for n, _ in staged.sample.schema]) == (2, ["code", "name"])
+    assert (layout.root / staged.sample_relpath).read_bytes() == data

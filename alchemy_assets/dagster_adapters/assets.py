@@ -19,6 +19,7 @@ from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.format_options import options_for
 from alchemy_assets.layout import LayoutError
 from alchemy_assets.sampling import NotDataError, SampleError
 from alchemy_assets.stage_file import (
@@ -196,6 +197,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                             run_id=context.run.run_id,
                             recorded=recorded,
                             order=order,
+                            format_options=options_for(spec.options.formats, due.env_path),
                         )
                     )
                 except (SupersededError, AlreadySampledError) as err:

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
-from alchemy_assets.formats.records import Dialect
+from alchemy_assets.format_options import FormatOptions
+from alchemy_assets.formats.dialect import Dialect
 
 JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
 
@@ -56,11 +57,13 @@ class Taken:
 @dataclass(frozen=True)
 class Options:
     """What a reader is told about a file besides its bytes: the data extension of its name
-    (lower case, any compression suffix taken off: ``.psv`` for ``gics.psv.bz2``) and, for
-    delimited text, a dialect to use instead of the one the name implies."""
+    (lower case, any compression suffix taken off: ``.psv`` for ``gics.psv.bz2``), the
+    options configured for its pattern (``configured``: each key set beats what is detected)
+    and, for delimited text, a whole dialect to use instead of detecting one."""
 
     extension: str = ""
     dialect: Dialect | None = None
+    configured: FormatOptions | None = None
 
 
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r") + b"\x7f"

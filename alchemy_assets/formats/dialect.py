@@ -72,6 +72,7 @@ _DATE = re.compile(
 _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp][Mm])?")
 _NUMBER_STARTS = frozenset("+-.,($€£¥")
 _DIGIT = re.compile(r"\d")
+_DECIMAL = re.compile(r"\d[.,]\d*(?:$|[eE])|^[+-]?[.,]\d|[eE][+-]?\d")
 _LINE_END = re.compile(r"[\r\n]")
 _MISSING = frozenset({"na", "n/a", "nan", "null", "none", "-", ".", "?", "#n/a"})
 
@@ -94,14 +95,42 @@ class Dialect:
     ``configured``.
     """
 
-    delimiter: str | None
-    quotechar: str | None
-    escapechar: str | None
-    doublequote: bool
-    header: bool
-    preamble_lines: int
-    encoding: str
+    delimiter: str | None = ","
+    quotechar: str | None = '"'
+    escapechar: str | None = None
+    doublequote: bool = True
+    header: bool = True
+    preamble_lines: int = 0
+    encoding: str = "utf-8"
     source: str = "detected"
+
+    def __post_init__(self) -> None:
+        chars = {
+            "delimiter": self.delimiter or "",
+            "quotechar": self.quotechar or "",
+            "escapechar": self.escapechar or "",
+        }
+        for what, char in chars.items():
+            if char and (len(char) != 1 or not char.isascii() or char in "\r\n"):
+                raise ValueError(f"{what} must be one ASCII character, not CR or LF: {char!r}")
+        if self.delimiter == "":
+            raise ValueError("delimiter must be one ASCII character, not CR or LF: ''")
+        given = [char for char in chars.values() if char]
+        if len(set(given)) != len(given):
+            raise ValueError(f"delimiter, quotechar and escapechar must differ: {given}")
+        if self.preamble_lines < 0:
+            raise ValueError(f"preamble_lines must be at least 0, got {self.preamble_lines}")
+
+    @property
+    def lines(self) -> bool:
+        """Whether the file is read as lines (no delimiter: one ``line`` column)."""
+        return self.delimiter is None
+
+    @property
+    def width(self) -> int:
+        """Bytes per code unit of the encoding: 2 for UTF-16, 4 for UTF-32, else 1 (an
+        ASCII-compatible encoding, whose line endings and delimiters are single bytes)."""
+        return _WIDE.get(self.encoding, 1)
 
     def to_dict(self) -> dict[str, object]:
         """The ``dialect`` metadata entry (DESIGN, Formats) as JSON-ready values."""
@@ -122,18 +151,25 @@ class Dialect:
         return text
 
 
-def detect_dialect(prefix: bytes, *, eof: bool) -> Dialect:
+def detect_dialect(prefix: bytes, *, eof: bool, delimiter: str | None = None) -> Dialect:
     """The dialect of a delimited text file whose content starts with ``prefix`` (its first
     bytes once decompressed, e.g. 64 KiB); ``eof``: ``prefix`` is the whole content. Unless
     ``eof``, the last line of ``prefix`` is taken to be cut short and is not looked at. The
     encoding is judged on all of ``prefix``, the rest on its first ``SCAN_CHARS`` characters
-    (whole lines of them)."""
+    (whole lines of them). With ``delimiter`` (a configured one), only that delimiter is
+    tried, and taken however consistently it splits; the rest is detected around it."""
     encoding, text = _decode(prefix, eof=eof)
     if len(text) > SCAN_CHARS:
         text, eof = _whole_lines(text[:SCAN_CHARS]), False
     if not eof and not _LINE_END.search(text):
         eof = True  # one line longer than the prefix: its start is all there is to go by
-    fit = _best_format(text, eof=eof)
+    if delimiter is not None:
+        fit = _best_format(text, eof=eof, delimiters=(delimiter,), floor=0.0)
+        if fit is None:
+            quote = next(q for q in QUOTES if q != delimiter)
+            fit = _Fit(_Format(delimiter, quote, None), 1.0, 1, 0)
+    else:
+        fit = _best_format(text, eof=eof)
     if fit is None and _one_typed_column(_head(text, SAMPLE_RECORDS * 2)):
         # One column of numbers or dates: a CSV file of one column, whose header names it.
         fit = _Fit(_Format(",", '"', None), 1.0, 1, 0)
@@ -233,14 +269,22 @@ class _Fit:
         return round(sum(scores) / len(scores), 2) if scores else 0.0
 
 
-def _best_format(text: str, *, eof: bool) -> _Fit | None:
+def _best_format(
+    text: str,
+    *,
+    eof: bool,
+    delimiters: Sequence[str] = DELIMITERS,
+    floor: float = MIN_CONSISTENCY,
+) -> _Fit | None:
     """The format that splits the first records most consistently, or None if none does."""
     head = _head(text, SAMPLE_RECORDS * 2)
     fits = []
-    for delimiter in DELIMITERS:
+    for delimiter in delimiters:
         if delimiter not in head:
             continue
         for quotechar in QUOTES:
+            if quotechar == delimiter:
+                continue
             opens = _quote_opens(head, delimiter, quotechar)
             if quotechar != '"' and not opens:
                 continue
@@ -262,7 +306,7 @@ def _best_format(text: str, *, eof: bool) -> _Fit | None:
         if held is None or _quoting_rank(fit) > _quoting_rank(held):
             per_delimiter[fit.fmt.delimiter] = fit
     top = max(fit.consistency for fit in per_delimiter.values())
-    if top < MIN_CONSISTENCY:
+    if top < floor:
         return None
     # Delimiters about as consistent as the best one (a ragged record apart) are told apart by
     # the fields they make, as CleverCSV does: the right delimiter leaves numbers and clean
@@ -392,8 +436,10 @@ def _one_typed_column(head: str) -> bool:
 def _has_header(records: Sequence[Sequence[str]]) -> bool:
     """Whether the first of ``records`` (those after the preamble) names the columns. Each
     column votes: a first value of another kind than the column's values below it (text above
-    numbers, dates or times; another length above values of one length) is a header's; a
-    value of the column's own kind is data. No vote either way: a header."""
+    numbers, dates or times, which counts twice: data rarely has it; an integer above
+    decimals, as years name the columns of open-data tables; another length above values of
+    one length) is a header's; a value of the column's own kind is data. No vote either way:
+    a header."""
     records = [r for r in records[: 2 * (1 + HEADER_VOTE_RECORDS)] if _nonblank(r)]
     if len(records) < 2:
         return len(records) == 1 and all(_kind(v) == "text" for v in records[0] if v.strip())
@@ -410,10 +456,13 @@ def _has_header(records: Sequence[Sequence[str]]) -> bool:
         if count < 0.8 * len(below):
             continue
         if kind != "text":
-            if _kind(value) == kind:
-                data_votes += 1
-            else:
+            first_kind = _kind(value)
+            if first_kind == "text":
+                header_votes += 2
+            elif first_kind != kind or (kind == "number" and _integer_above_decimals(value, below)):
                 header_votes += 1
+            else:
+                data_votes += 1
             continue
         # Lengths as written: a fixed-width column pads its values to one length.
         lengths = {len(v) for v in raw}
@@ -423,6 +472,12 @@ def _has_header(records: Sequence[Sequence[str]]) -> bool:
             else:
                 header_votes += 1
     return header_votes >= data_votes
+
+
+def _integer_above_decimals(value: str, below: Sequence[str]) -> bool:
+    """Whether ``value`` is a whole number (a year, say) above a column of decimals."""
+    decimals = sum(1 for v in below if _DECIMAL.search(v))
+    return not _DECIMAL.search(value) and decimals >= 0.95 * len(below)
 
 
 def _kind(value: str) -> str:

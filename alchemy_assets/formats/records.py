@@ -6,9 +6,11 @@ opens a quoted field only at the start of a field (the start of a record or righ
 delimiter), a doubled quote inside quotes is a literal quote, the escape character (if any)
 makes the next byte literal, and delimiters and line endings inside quotes belong to the
 field. The dialect's preamble lines (titles and notes above the header) are lines, not
-records. JSON Lines have no quoting (a JSON string cannot hold a raw line ending). A blank
-line (only its line ending; for JSON Lines only whitespace) is not a record. Nothing is
-decoded or re-encoded: the prefix is the file's own bytes.
+records. JSON Lines and text read as lines (a dialect without delimiter) have no quoting (a
+JSON string cannot hold a raw line ending). A blank line (only its line ending; for JSON Lines
+and lines only whitespace) is not a record. Nothing is decoded or re-encoded: the prefix is
+the file's own bytes, which must be in an ASCII-compatible encoding (a UTF-16 or UTF-32 file
+is transcoded to UTF-8 before it gets here: :mod:`alchemy_assets.formats.delimited`).
 """
 
 from __future__ import annotations
@@ -17,41 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from alchemy_assets.formats.dialect import Dialect
+
 CHUNK = 64 * 1024
 _CR, _LF = 13, 10
 _LINE_ENDS = re.compile(rb"[\r\n]")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32's little-endian BOM starts the same
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How a delimited text file is written: field delimiter, quote and escape characters
-    (None: no quoting, no escaping), whether its first record is a header, how many lines
-    (titles, notes) come above that, and its text encoding (None: not known; read as UTF-8,
-    else cp1252, else Latin-1). ``source`` says where it came from (``name``: implied by the
-    file's extension; ``detected``; ``configured``)."""
-
-    delimiter: str = ","
-    quotechar: str | None = '"'
-    escapechar: str | None = None
-    header: bool = True
-    preamble_lines: int = 0
-    encoding: str | None = None
-    source: str = "name"
-
-    def __post_init__(self) -> None:
-        chars = {"delimiter": self.delimiter}
-        chars.update(quotechar=self.quotechar or "", escapechar=self.escapechar or "")
-        for what, char in chars.items():
-            if char and (len(char) != 1 or not char.isascii() or char in "\r\n"):
-                raise ValueError(f"{what} must be one ASCII character, not CR or LF: {char!r}")
-        if not self.delimiter:
-            raise ValueError("delimiter must be one ASCII character, not CR or LF: ''")
-        given = [char for char in chars.values() if char]
-        if len(set(given)) != len(given):
-            raise ValueError(f"delimiter, quotechar and escapechar must differ: {given}")
-        if self.preamble_lines < 0:
-            raise ValueError(f"preamble_lines must be at least 0, got {self.preamble_lines}")
 
 
 class RecordError(ValueError):
@@ -86,18 +59,21 @@ def line_number(data: bytes | bytearray, offset: int) -> int:
 class _Scanner:
     """Finds record ends in a growing buffer, keeping its place between reads.
 
-    ``dialect`` None: JSON Lines (no delimiter, no quoting, whitespace-only lines blank).
+    ``dialect`` None: JSON Lines (no delimiter, no quoting, whitespace-only lines blank); a
+    dialect without delimiter: lines, the same way.
     """
 
     def __init__(self, dialect: Dialect | None, head: bytes) -> None:
-        d = dialect or Dialect(quotechar=None)  # JSON Lines: no delimiter used, no quoting
-        self.delimiter = ord(d.delimiter) if dialect else None
+        # JSON Lines and lines: no delimiter, no quoting.
+        d = dialect if dialect and not dialect.lines else Dialect(None, None)
+        self.delimiter = ord(d.delimiter) if d.delimiter else None
         self.quote = ord(d.quotechar) if d.quotechar else None
         self.escape = ord(d.escapechar) if d.escapechar else None
+        self.doublequote = d.doublequote
         inside = bytes(c for c in (self.quote, self.escape) if c is not None)
         self.specials = re.compile(rb"[\r\n" + re.escape(inside) + b"]")
         self.quoted = re.compile(b"[" + re.escape(inside) + b"]") if inside else None
-        self.strip_blank = dialect is None
+        self.strip_blank = d.delimiter is None
         self.preamble = dialect.preamble_lines if dialect else 0
         self.buf = bytearray(head)
         self.pos = 0
@@ -187,7 +163,7 @@ class _Scanner:
             return False
         if buf[at] == self.escape:
             self.pos = at + 2  # at the end of the file, the quote stays open
-        elif at + 1 < len(buf) and buf[at + 1] == self.quote:
+        elif self.doublequote and at + 1 < len(buf) and buf[at + 1] == self.quote:
             self.pos = at + 2  # a doubled quote inside quotes: a literal quote
         else:
             self.quote_at = None
@@ -214,13 +190,14 @@ def find_records(
     """Read ``stream`` until ``records`` records have ended (or it ends), at most ``cap`` bytes.
 
     ``dialect`` is a delimited file's dialect (its preamble lines are skipped, its header is
-    a record), or None for JSON Lines. ``head`` holds bytes of the file already read from
-    ``stream`` (its first bytes). At the cap, the whole records read so far are kept if
-    there are ``at_least`` of them. Raises :class:`RecordError` for a quote still open at
-    the end of the stream or at the cap, and when fewer than ``at_least`` records end within
-    the cap.
+    a record; without delimiter, each non-blank line is a record), or None for JSON Lines.
+    ``head`` holds bytes of the file already read from ``stream`` (its first bytes). At the
+    cap, the whole records read so far are kept if there are ``at_least`` of them. Raises
+    :class:`RecordError` for a quote still open at the end of the stream or at the cap, and
+    when fewer than ``at_least`` records end within the cap.
     """
-    _refuse_utf16(head)
+    if dialect is None:
+        _refuse_utf16(head)
     scanner = _Scanner(dialect, head[:cap])
     eof = False
     while True:
@@ -231,7 +208,7 @@ def find_records(
             return _at_cap(scanner, cap, at_least)
         chunk = stream.read(min(CHUNK, cap - len(scanner.buf)))
         if chunk:
-            if not scanner.buf:
+            if not scanner.buf and dialect is None:
                 _refuse_utf16(chunk)
             scanner.buf += chunk
         else:
@@ -257,8 +234,8 @@ def read_up_to(stream: ByteSource, size: int) -> bytes:
 def _refuse_utf16(first: bytes) -> None:
     if first[:2] in _UTF16_BOMS:
         raise RecordError(
-            f"UTF-16 text (byte order mark {first[:2].hex(' ').upper()}): only "
-            "ASCII-compatible encodings (UTF-8, Latin-1, cp1252, ...) can be sampled"
+            f"UTF-16 text (byte order mark {first[:2].hex(' ').upper()}): JSON Lines are "
+            "sampled in ASCII-compatible encodings only (UTF-8, Latin-1, cp1252, ...)"
         )
 
 

@@ -8,7 +8,9 @@ image, any binary with NUL bytes); only then is the name asked (``.csv .tsv .tab
 content: a ``.csv`` that is Parquet is Parquet, a ``.txt`` that is gzip is gzip around the text
 its name says, a ``.parquet`` without ``PAR1`` is not Parquet. A compressed file's inner format
 comes from its name (without the compression suffix) and is confirmed on the decompressed
-first bytes (:func:`confirm_inside`).
+first bytes (:func:`confirm_inside`). A format configured for the file's pattern beats
+both (``kind``); a documentation file (``README.txt``, ``LICENSE``, a ``.pdf`` or ``.md``) is
+not data, told by its name alone.
 
 To add a format: a module with a :class:`~alchemy_assets.formats.base.Reader`, and its line in
 :data:`READERS`.
@@ -17,6 +19,7 @@ To add a format: a module with a :class:`~alchemy_assets.formats.base.Reader`, a
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 from alchemy_assets.file_formats import data_extension, split_extension
@@ -101,16 +104,34 @@ NOT_DATA = (
 )
 
 
+# Documentation that comes with a delivery, by name (case-insensitive, any extension but
+# one that names a data format: ``authors.csv`` or ``changes_2026.csv`` is data).
+DOC_NAMES = ("readme", "license", "licence", "notice", "changelog", "changes", "copying", "authors")
+DOC_EXTENSIONS = (".md", ".rst", ".htm", ".html", ".doc", ".docx", ".pdf")
+# The bronze copy's name starts with the time of day it was ingested (``143000--``).
+_BRONZE_STAMP = re.compile(r"^\d{6}(?:-\d+)?--")
+# The configurable formats (``FormatOptions.format``) and the reader kind each means.
+CONFIGURED_KINDS = {
+    "csv": "delimited",
+    "tsv": "delimited",
+    "lines": "delimited",
+    "jsonl": "jsonl",
+    "parquet": "parquet",
+}
+
+
 @dataclass(frozen=True)
 class Detected:
     """A file's format: its reader's ``kind``, the ``compression`` around it (``gzip``,
     ``bz2``, ``xz``, ``zstd``) or None, its name's full ``extension`` as written
-    (``.CSV.bz2``) and its data extension (``.csv``: lower case, no compression suffix)."""
+    (``.CSV.bz2``) and its data extension (``.csv``: lower case, no compression suffix);
+    ``configured``: the kind was configured, not detected."""
 
     kind: str
     compression: str | None
     extension: str
     data_extension: str
+    configured: bool = False
 
     @property
     def reader(self) -> Reader:
@@ -137,13 +158,35 @@ def supported() -> str:
     return f"{', '.join(names)}, the text ones also compressed ({suffixes})"
 
 
-def detect(head: bytes, name: str) -> Detected | NotData:
-    """The format of a file called ``name`` whose first bytes are ``head`` (a few KiB)."""
+def documentation(name: str) -> NotData | None:
+    """Whether a file called ``name`` (a raw or bronze path) is documentation that came with
+    the data, by its name alone: ``README*``, ``LICENSE*``, ``NOTICE*``, ``CHANGELOG*``,
+    ``CHANGES*``, ``COPYING*``, ``AUTHORS*`` unless named as a data format (``.csv``, ...),
+    and any ``.md .rst .htm .html .doc .docx .pdf``."""
+    base = _BRONZE_STAMP.sub("", posixpath.basename(name))
+    data_ext, _ = data_extension(base)
+    data_names = {ext for r in READERS for ext in r.extensions} - {".txt"}
+    if data_ext in DOC_EXTENSIONS:
+        return NotData("documentation", f"named {data_ext!r}: documentation, not a data file")
+    if base.lower().startswith(DOC_NAMES) and data_ext not in data_names:
+        return NotData("documentation", f"named {base!r}: documentation, not a data file")
+    return None
+
+
+def detect(head: bytes, name: str, *, kind: str | None = None) -> Detected | NotData:
+    """The format of a file called ``name`` whose first bytes are ``head`` (a few KiB);
+    ``kind``: a reader's kind configured for it, which beats content and name (all but the
+    compression, and what the name says is documentation)."""
     _, extension = split_extension(posixpath.basename(name))
     data_ext, _ = data_extension(name)
+    doc = documentation(name)
+    if doc is not None:
+        return doc
     compression = compression_of(head)
     if compression is not None:
-        return _compressed(compression, extension, data_ext, name)
+        return _compressed(compression, extension, data_ext, name, kind)
+    if kind is not None:
+        return Detected(kind, None, extension, data_ext, configured=True)
     scores = [(reader.recognise(head, name), -i, reader) for i, reader in enumerate(READERS)]
     score, _, best = max(scores, key=lambda s: s[:2])
     if score == CERTAIN:
@@ -170,9 +213,12 @@ def detect(head: bytes, name: str) -> Detected | NotData:
 
 
 def _compressed(
-    compression: Compression, extension: str, data_ext: str, name: str
+    compression: Compression, extension: str, data_ext: str, name: str, kind: str | None
 ) -> Detected | NotData:
-    named = next((r for r in READERS if data_ext and data_ext in r.extensions), None)
+    if kind is not None:
+        named: Reader | None = next(r for r in READERS if r.kind == kind)
+    else:
+        named = next((r for r in READERS if data_ext and data_ext in r.extensions), None)
     if named is None:
         return NotData(
             compression.name,
@@ -185,14 +231,15 @@ def _compressed(
             f"{named.kind} inside {compression.name}: not sampled ({named.kind} is read by "
             "seeking in the file, not as a stream)",
         )
-    return Detected(named.kind, compression.name, extension, data_ext)
+    return Detected(named.kind, compression.name, extension, data_ext, configured=kind is not None)
 
 
 def confirm_inside(detected: Detected, head: bytes) -> Detected | NotData:
     """``detected`` (a compressed file's format, from its name) if the decompressed first
     bytes ``head`` agree with it; else what they are instead."""
     outer = detected.compression
-    inner = detect(head, f"inside{detected.data_extension}")
+    kind = detected.kind if detected.configured else None
+    inner = detect(head, f"inside{detected.data_extension}", kind=kind)
     if isinstance(inner, NotData):
         return NotData(f"{inner.kind} in {outer}", f"inside the {outer} stream: {inner.reason}")
     if inner.compression is not None:
