@@ -90,9 +90,10 @@ class Dialect:
     ``doublequote``, a doubled quote is a literal one. ``preamble_lines`` physical lines (blank
     ones included) stand above the first record, which is a header if ``header``.
     ``encoding`` is a Python codec name: ``utf-8``, ``utf-8-sig`` (a UTF-8 byte order mark),
-    ``utf-16-le``/``-be`` and ``utf-32-le``/``-be`` (only ever detected from their byte order
-    mark, which :meth:`decode` drops), ``cp1252`` or ``latin-1``. ``source``: ``detected`` or
-    ``configured``.
+    ``utf-16-le``/``-be`` and ``utf-32-le``/``-be`` (detected only from their byte order
+    mark, which :meth:`decode` drops; or configured), ``cp1252`` or ``latin-1`` (or any codec
+    configured). ``source``: ``detected`` or ``configured`` (any key of it configured). The
+    defaults are a plain CSV dialect: ``,``, ``"`` doubled inside quotes, a header, UTF-8.
     """
 
     delimiter: str | None = ","
