@@ -14,6 +14,7 @@ from alchemy_assets.dagster_adapters.datasets import build_defs
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import run_config
+from alchemy_assets.format_options import parse_rules
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
@@ -255,3 +256,22 @@ def test_asset_descriptions_hold_nothing_a_markdown_renderer_would_eat(
     assert "`samples/{env}/{path}/{stem}_sample{ext}`" in sample
     assert "<" not in sample + bronze
     assert "a delivered file whose sample failed has no bronze materialization" in bronze
+
+
+def test_the_options_configured_for_a_files_pattern_drive_its_sample(
+    fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/gics.txt", b"code;name,long\n10;Energy,Oil\n15;Materials,Steel\n", 3.0)
+    ingest(layout)
+    # Detected: ";" (code, name,long); configured: ",".
+    rules = parse_rules({"env0/*.txt": {"delimiter": ","}})
+    spec = DatasetSpec(layout.dataset_id, StagingOptions(formats=rules))
+    defs = build_defs([spec], AlchemyRoot(fp_prefix=str(fp_prefix)))
+    instance.add_dynamic_partitions(spec.partitions_name, ["env0/gics.txt"])
+    result = defs.resolve_job_def(spec.job_name).execute_in_process(
+        instance=instance, partition_key="env0/gics.txt"
+    )
+    assert result.success
+    schema = _latest(instance, spec.sample_key, "env0/gics.txt").metadata["dagster/column_schema"]
+    assert isinstance(schema, dg.TableSchemaMetadataValue)
+    assert [c.name for c in schema.schema.columns] == ["code;name", "long"]
