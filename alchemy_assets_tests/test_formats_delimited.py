@@ -173,3 +173,19 @@ def test_configured_formats_tsv_and_lines_set_the_delimiter() -> None:
     assert (lines.rows, lines.columns) == (2, (("line", "String"),))
     csv_ = _take(data, 5, format="csv").contents
     assert csv_.metadata["dialect"]["source"] == "detected"  # type: ignore[index,call-overload]
+
+
+def test_one_column_of_text_named_csv_is_a_column_under_its_header_and_as_txt_lines() -> None:
+    data = b"ticker\nAAPL\nMSFT\nNVDA\n"
+    named = _take(data, 2).contents
+    assert (named.rows, named.columns, named.head) == (
+        2,
+        (("ticker", "String"),),
+        (("AAPL",), ("MSFT",)),
+    )
+    lines = _take(data, 2, ".txt").contents
+    assert (lines.rows, lines.columns, lines.head) == (
+        2,
+        (("line", "String"),),
+        (("ticker",), ("AAPL",)),
+    )

@@ -153,11 +153,11 @@ def csv_reference(data: bytes, rows: int, dialect: Dialect) -> Reference:
     )
 
 
-def reference_dialect(data: bytes) -> Dialect:
+def reference_dialect(data: bytes, extension: str) -> Dialect:
     """The dialect staging detects from the first 64 KiB of ``data`` (the whole content): the
     dialect the reference reads with. Whether detection is right is checked on the dialect
     corpus, whose true dialects are stated (``dialect_corpus.py``)."""
-    return dialect_of(data[:CHUNK], eof=len(data) < CHUNK)
+    return dialect_of(data[:CHUNK], eof=len(data) < CHUNK, extension=extension)
 
 
 def jsonl_reference(data: bytes, rows: int) -> Reference:
@@ -210,7 +210,7 @@ def reference(path: Path, relpath: str, rows: int) -> Reference:
         data = gzip.decompress(data)
     if fmt == "jsonl":
         return jsonl_reference(data, rows)
-    return csv_reference(data, rows, reference_dialect(data))
+    return csv_reference(data, rows, reference_dialect(data, f".{fmt}"))
 
 
 def sample_path(layout: DatasetLayout, relpath: str) -> Path:

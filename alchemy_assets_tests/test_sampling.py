@@ -566,3 +566,11 @@ def test_a_compressed_pipe_txt_is_detected_inside_its_compression(
     assert decompress(content) == b"code|name\n" + b"".join(
         b'%d|"n|\n%d"\n' % (i, i) for i in range(5)
     )
+
+
+def test_a_utf16_sample_reads_a_bounded_prefix_of_a_large_file(tmp_path: Path) -> None:
+    text = "id\tname\r\n" + "".join(f"{i}\tn{i}\r\n" for i in range(200_000))
+    (tmp_path / "big.txt").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    sample, content = read_sample(tmp_path / "big.txt", 5)
+    assert sample.rows == 5 and content.decode("utf-16").startswith("id\tname\r\n0\tn0")
+    assert sample.bytes_read <= 3 * 64 * 1024

@@ -51,6 +51,9 @@ from alchemy_assets.formats.text import cut_note, decode, looks_like_text, text_
 csv.field_size_limit(2**31 - 1)
 
 EXTENSIONS = (".csv", ".txt", ".dat", ".tsv", ".tab", ".psv")
+# Names that say the file is delimited, and by what: where no delimiter splits its first
+# records, such a file is one column (``ticker`` above ``AAPL``), not lines.
+NAMED_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
 # The dialect keys a configuration can set (``format`` too, for ``tsv`` and ``lines``).
 _DIALECT_KEYS = ("delimiter", "quotechar", "escapechar", "header", "preamble_lines", "encoding")
@@ -58,10 +61,14 @@ _DIALECT_KEYS = ("delimiter", "quotechar", "escapechar", "header", "preamble_lin
 _WIDE_BOMS = {name: bom for bom, name in BOMS if name.startswith(("utf-16", "utf-32"))}
 
 
-def dialect_of(head: bytes, *, eof: bool, configured: FormatOptions | None = None) -> Dialect:
+def dialect_of(
+    head: bytes, *, eof: bool, configured: FormatOptions | None = None, extension: str = ""
+) -> Dialect:
     """The dialect of a file whose first bytes are ``head`` (``eof``: all of it): detected,
     then each key ``configured`` sets put over it (``format = "tsv"``: tab; ``"lines"``: no
-    delimiter). ``source`` is ``configured`` if any key of the dialect was."""
+    delimiter). ``source`` is ``configured`` if any key of the dialect was. Text that no
+    delimiter splits is lines, unless its data ``extension`` names a delimiter
+    (:data:`NAMED_DELIMITERS`): then it is one column under a header."""
     given = configured.to_dict() if configured else {}
     delimiter: str | None = given.get("delimiter")  # type: ignore[assignment]
     fmt = given.get("format")
@@ -70,6 +77,8 @@ def dialect_of(head: bytes, *, eof: bool, configured: FormatOptions | None = Non
     lines = fmt == "lines" and "delimiter" not in given
     chosen = lines or delimiter is not None or any(k in given for k in _DIALECT_KEYS)
     detected = detect_dialect(head, eof=eof, delimiter=delimiter)
+    if detected.lines and not lines and extension in NAMED_DELIMITERS:
+        detected = Dialect(NAMED_DELIMITERS[extension], encoding=detected.encoding)
     encoding = _encoding(str(given["encoding"]), head) if "encoding" in given else None
     if lines or detected.lines:
         dialect = Dialect(None, None, None, False, False, 0, encoding or detected.encoding)
@@ -122,7 +131,7 @@ class DelimitedReader:
         head = read_up_to(source, want)
         # The dialect is settled before any record is cut, from the bytes read anyway.
         dialect = options.dialect or dialect_of(
-            head, eof=len(head) < want, configured=options.configured
+            head, eof=len(head) < want, configured=options.configured, extension=options.extension
         )
         records = rows + 1 if dialect.header else rows
         at_least = 2 if dialect.header else 1
