@@ -17,7 +17,6 @@ import gzip
 import io
 import os
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -33,14 +32,13 @@ from alchemy_assets.describe import (
     describe_table,
 )
 from alchemy_assets.file_formats import FileFormat, Kind, detect_format
-from alchemy_assets.records import ByteSource, RecordError, find_records
+from alchemy_assets.records import ByteSource, find_records
+from alchemy_assets.sample_errors import REWRITTEN, classify
+from alchemy_assets.sample_errors import RefusedError as RefusedError  # callers catch these
+from alchemy_assets.sample_errors import SampleError as SampleError
 
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
-
-
-class SampleError(Exception):
-    """A sample could not be taken; the message names the file and says why."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,13 @@ class Sample:
 
 class _CountingReader(io.RawIOBase):
     """A read-only file that measures how much of it was read: the union of the byte ranges
-    handed out, so a range read twice (Parquet footers) counts once."""
+    handed out, so a range read twice (Parquet footers) counts once. ``failure`` keeps the
+    first error of the file's own reads: the reader may pass it on as something else."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.ranges: list[list[int]] = []
+        self.failure: OSError | None = None
 
     def readable(self) -> bool:
         return True
@@ -78,15 +78,29 @@ class _CountingReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def _failed(self, err: OSError) -> OSError:
+        if self.failure is None:
+            self.failure = err
+        return err
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self.inner.seek(offset, whence)
+        try:
+            return self.inner.seek(offset, whence)
+        except OSError as err:
+            raise self._failed(err) from None
 
     def tell(self) -> int:
-        return self.inner.tell()
+        try:
+            return self.inner.tell()
+        except OSError as err:
+            raise self._failed(err) from None
 
     def readinto(self, buffer: Any) -> int:
-        start = self.inner.tell()
-        data = self.inner.read(len(buffer))
+        start = self.tell()
+        try:
+            data = self.inner.read(len(buffer))
+        except OSError as err:
+            raise self._failed(err) from None
         buffer[: len(data)] = data
         if data:
             if self.ranges and self.ranges[-1][1] == start:
@@ -126,7 +140,8 @@ def read_sample(
 
     With ``expect_mtime``, the opened file must carry that mtime before and after reading,
     so a file rewritten in between is never sampled. Any failure, whatever raised it, is a
-    :class:`SampleError` naming the file.
+    :class:`SampleError` naming the file; a :class:`RefusedError` if it would be the same on
+    any attempt (:func:`~alchemy_assets.sample_errors.classify`).
     """
     detect_format(str(path))
     with _open_regular(path) as raw:
@@ -151,27 +166,16 @@ def sample_open_file(
     counter = _CountingReader(raw)
     try:
         result = _read_open(counter, fmt, rows, max_prefix_bytes)
-    except RecordError as err:
-        raise SampleError(f"{path}: {err}") from err
-    except (OSError, EOFError, zlib.error) as err:
-        where = f" after {counter.bytes_read} bytes" if fmt.gzip else ""
-        raise SampleError(f"{path}: cannot read{where}: {err}") from err
-    except pa.ArrowException as err:
-        raise SampleError(f"{path}: cannot read as parquet: {err}") from err
-    except Exception as err:
-        raise SampleError(f"{path}: cannot read as {fmt.kind.value}: {_what(err)}") from err
     except BaseException as err:
         # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
         # file's failure, not the process's. Interrupts and exits go on up.
-        if type(err).__name__ != "PanicException":
+        if not isinstance(err, Exception) and type(err).__name__ != "PanicException":
             raise
-        raise SampleError(f"{path}: reader crashed on it: {_what(err)}") from err
+        raise classify(
+            err, str(path), fmt, read_failure=counter.failure, bytes_read=counter.bytes_read
+        ) from err
     _check_mtime(raw, path, expect_mtime)
     return result
-
-
-def _what(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -> None:
@@ -179,9 +183,10 @@ def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -
         return
     actual = os.fstat(raw.fileno()).st_mtime
     if actual != expect_mtime:
-        raise SampleError(
+        raise RefusedError(
             f"{path}: mtime {actual!r} differs from the manifest's {expect_mtime!r} "
-            "(rewritten after ingest, or while being sampled)"
+            "(rewritten after ingest, or while being sampled)",
+            REWRITTEN,
         )
 
 

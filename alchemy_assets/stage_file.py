@@ -25,7 +25,8 @@ from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.manifest_reader import read_whole_manifest
-from alchemy_assets.sampling import Sample, SampleError, sample_open_file
+from alchemy_assets.sample_errors import REWRITTEN, RefusedError, SampleError
+from alchemy_assets.sampling import Sample, sample_open_file
 from alchemy_assets.staging import DueFile
 
 # Whether the instance already holds a sample of this delivery (the partition's latest
@@ -109,8 +110,9 @@ def staging(
     """Write the sample of ``due`` and hold its lock while the caller records it.
 
     Raises :class:`SampleError` (or ``LayoutError``) if the bronze file cannot be sampled:
-    missing, a link, rewritten (its mtime differs from the manifest's: bronze is immutable),
-    or unreadable. With ``recorded``, a delivery the provenance and the instance both say was
+    missing, a link, or unreadable; :class:`RefusedError` if no attempt can: rewritten (its
+    mtime or size differs from the manifest's: bronze is immutable) or refused by its reader
+    for its content. With ``recorded``, a delivery the provenance and the instance both say was
     sampled raises :class:`AlreadySampledError`; with ``order``, a delivery earlier in the
     manifest than the one the sample holds raises :class:`SupersededError`.
     """
@@ -124,16 +126,19 @@ def staging(
         source_folder = stack.enter_context(confined.folder(layout.root, folder))
         source = stack.enter_context(_open_bronze(source_folder, name, due))
         info = os.fstat(source.fileno())
-        # Checked before anything is created for it.
+        # Checked before anything is created for it. Ingest gives a bronze file its mtime
+        # and size before its name, so a difference is no copy in progress: it stays.
         if not same_mtime(info.st_mtime, due.mtime):
-            raise SampleError(
+            raise RefusedError(
                 f"{due.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
-                f"{due.mtime!r} (bronze rewritten after ingest?)"
+                f"{due.mtime!r} (bronze rewritten after ingest?)",
+                REWRITTEN,
             )
         if due.size is not None and info.st_size != due.size:
-            raise SampleError(
+            raise RefusedError(
                 f"{due.bronze}: {info.st_size} bytes where the manifest line says {due.size} "
-                "(bronze truncated or rewritten after ingest?)"
+                "(bronze truncated or rewritten after ingest?)",
+                REWRITTEN,
             )
         out = stack.enter_context(confined.folder(layout.root, sample_folder, create=True))
         stack.enter_context(confined.locked(out, sample_name))

@@ -239,7 +239,13 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
     failed = user.metadata["failed"].value
     assert isinstance(failed, dict)
     assert sorted(failed) == ["env0/b_corrupt.parquet", "env0/c_surprise.csv"]
-    assert "cannot read as parquet" in failed["env0/b_corrupt.parquet"]
+    # The corrupt file is refused by the first attempt (its bytes decide it); the bug's file
+    # is tried again.
+    assert failed["env0/b_corrupt.parquet"] == (
+        f"{report.copied[1].bronze}: cannot read as parquet: Parquet magic bytes not found in "
+        "footer. Either the file is corrupted or this is not a parquet file. (depends only on "
+        "the bronze file's bytes: not retried; re-deliver a corrected file)"
+    )
     assert failed["env0/c_surprise.csv"] == (
         f"{report.copied[2].bronze}: unexpected KeyError: 'a bug in our code' "
         "(failed after 3 attempts; not retried until re-delivered)"

@@ -148,3 +148,13 @@ def test_utf16_text_is_refused_because_its_bytes_cannot_be_cut_at_line_endings()
     data = "a,b\n1,2\n".encode("utf-16")
     with pytest.raises(RecordError, match=r"UTF-16 text \(byte order mark FF FE\): only ASCII"):
         find_records(io.BytesIO(data), 2, ",", cap=1 << 20)
+
+
+def test_a_first_line_whose_ending_lies_past_the_cap_is_not_said_to_have_none() -> None:
+    data = b'{"a": "' + b"x" * CHUNK * 2 + b'"}\n{"a": 1}\n'
+    with pytest.raises(RecordError) as refused:
+        find_records(io.BytesIO(data), 5, None, cap=CHUNK)
+    assert str(refused.value) == (
+        f"the record on line 1 does not end within the first {CHUNK} bytes, the read cap: "
+        "its line ending, if it has one, is past them"
+    )

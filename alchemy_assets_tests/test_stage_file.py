@@ -6,7 +6,7 @@ import pytest
 
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout, LayoutError
-from alchemy_assets.sampling import SampleError
+from alchemy_assets.sampling import RefusedError, SampleError
 from alchemy_assets.stage_file import stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
@@ -27,22 +27,26 @@ def test_a_due_file_is_sampled_to_its_sample_path(
     assert staged.bronze_size == 12 and staged.sample.rows == 1
 
 
-def test_a_missing_bronze_file_fails(layout: DatasetLayout, write_raw: RawWriter) -> None:
+def test_a_missing_bronze_file_fails_and_is_no_refusal_it_may_appear_yet(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
     write_raw("env0/a.csv", b"x\n1\n", 10.0)
     due = _due(layout)
     (layout.root / due.bronze).unlink()
-    with pytest.raises(SampleError, match="bronze file is missing"):
+    with pytest.raises(SampleError, match="bronze file is missing") as failed:
         stage_file(layout, due, 10)
+    assert not isinstance(failed.value, RefusedError)  # e.g. a shared filesystem's lag
 
 
-def test_a_rewritten_bronze_file_is_not_sampled(
+def test_a_rewritten_bronze_file_is_refused_and_not_sampled(
     layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     write_raw("env0/a.csv", b"x\n1\n", 10.0)
     due = _due(layout)
     os.utime(layout.root / due.bronze, (20.0, 20.0))
-    with pytest.raises(SampleError, match=r"mtime 20.0 differs from the manifest's 10.0"):
+    with pytest.raises(RefusedError, match=r"mtime 20.0 differs from the manifest's 10.0") as no:
         stage_file(layout, due, 10)
+    assert no.value.because.startswith("the bronze file is not the one ingested")
     assert not (layout.samples / "env0").exists()
 
 
@@ -73,7 +77,7 @@ def test_a_bronze_file_whose_size_differs_from_the_line_is_refused(
     bronze = layout.root / due.bronze
     bronze.write_bytes(b"x\n" + b"1\n" * 5)  # truncated, its mtime restored
     os.utime(bronze, (10.0, 10.0))
-    with pytest.raises(SampleError, match=r"12 bytes where the manifest line says 202 \(bronze"):
+    with pytest.raises(RefusedError, match=r"12 bytes where the manifest line says 202 \(bronze"):
         stage_file(layout, replace(due, size=202), 10)
 
 

@@ -17,11 +17,18 @@ from alchemy_assets.dagster_adapters.checks import (
 from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
 from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
-from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
+from alchemy_assets.dagster_adapters.retries import (
+    Attempt,
+    in_backfill,
+    refusal,
+    refusal_event,
+    refused_in_run,
+    sampled_in_run,
+)
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
-from alchemy_assets.sampling import SampleError
+from alchemy_assets.sample_errors import RefusedError, SampleError
 from alchemy_assets.stage_file import (
     AlreadySampledError,
     DeliveryOrder,
@@ -148,7 +155,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
     )
     def sample(
         context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot
-    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output[None]]:
+    ) -> Iterator[
+        dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation | dg.Output[None]
+    ]:
         layout = alchemy_root.layout(spec.dataset_id)
         keys = set(context.partition_keys)
         checks = selected_checks(context, spec)
@@ -165,18 +174,24 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
             work, unknown = due_on_demand(layout, keys)
             failed = {key: "no valid manifest line for this partition" for key in unknown}
         attempt = Attempt.of_step(context, spec.options)
+        # Refused by earlier attempts of this run: failed, not read again; their check
+        # results came from the attempt that refused them.
+        refused_before: dict[str, str] = {}
         if attempt.number > 1:
             # Earlier attempts of this run recorded these: only the others are tried again.
             done = sampled_in_run(context.instance, context.run.run_id, spec.sample_key)
-            work = [due for due in work if due.key not in done]
+            refused_before = refused_in_run(context.instance, context.run.run_id, spec.sample_key)
+            failed.update((d.key, refused_before[d.key]) for d in work if d.key in refused_before)
+            work = [due for due in work if due.key not in done and due.key not in refused_before]
             context.log.info(
-                f"attempt {attempt}: {len(done)} file(s) sampled by earlier attempts, "
-                f"{len(work)} tried again"
+                f"attempt {attempt}: {len(done)} file(s) sampled and {len(refused_before)} "
+                f"refused by earlier attempts, {len(work)} tried again"
             )
         run_checks = RunChecks.read(context.instance, spec, checks, work)
         staged_files: list[StagedFile] = []
         tried: dict[str, DueFile] = {}
         retryable: set[str] = set()
+        refused: set[str] = set()
         order = DeliveryOrder(layout)
         # Files the sensor or `alchemy stage` planned are sampled once per delivery, whoever
         # runs; a person asking for a partition (no file list) gets a new sample regardless.
@@ -209,6 +224,13 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     tried[due.key] = due
                     context.log.error(f"{due.key}: {err}")
                     continue
+                except RefusedError as err:  # decided by the bronze file: the same every time
+                    failed[due.key] = refusal(err)
+                    tried[due.key] = due
+                    refused.add(due.key)
+                    context.log.error(f"{due.key}: {failed[due.key]}")
+                    yield refusal_event(spec.sample_key, due.key, failed[due.key])
+                    continue
                 except (SampleError, LayoutError, OSError) as err:
                     failed[due.key] = str(err)
                     tried[due.key] = due
@@ -234,11 +256,12 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 for key, reason in failed.items()
             }
         if checks:
-            # The results of files that failed come once, from the attempt that gives up.
+            # The results of files that failed come once, from the attempt that gives up
+            # on them: a refused file's from the attempt that refused it.
             unsampled = {
                 key: (tried.get(key), reason)
                 for key, reason in failed.items()
-                if key in keys and not retry
+                if key in keys and key not in refused_before and (key in refused or not retry)
             }
             yield from run_checks.evaluate(
                 context.instance, spec, layout, staged_files, unsampled, str(attempt)
