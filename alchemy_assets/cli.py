@@ -27,6 +27,7 @@ from alchemy_assets.dagster_adapters.stage_runner import StageReport, stage_data
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status, sensor_cursors
 from alchemy_assets.ingest import IngestError, ingest
 from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
+from alchemy_assets.options import OptionsError
 from alchemy_assets.status import format_status, status_document
 
 PACKAGE = "alchemy_assets"
@@ -82,11 +83,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 layout.dataset_id, f"no raw folder at {layout.raw}", _datasets_with_raw(root)
             )
     status = EXIT_OK
+    component = project_component(root)
     for layout in layouts:
         dataset_id = layout.dataset_id
         try:
-            report = ingest(layout)
-        except IngestError as err:
+            options = component.options_of(dataset_id).load(layout.root)
+            report = ingest(layout, checksum=options.compare == "checksum")
+        except (IngestError, OptionsError) as err:
             print(f"{dataset_id}: FAILED: {err}", file=sys.stderr)
             status = EXIT_FAILED
             continue
@@ -288,8 +291,10 @@ refresh its partition-status cache, as the UI does):
   files        distinct raw files named by valid manifest lines; partitions: the
                dataset's partitions in the instance
   sampled      files with a sample at any mtime = up to date + stale
-  up to date   the latest sample was taken at the mtime of the file's latest manifest line
-  stale        sampled, but at another mtime (a re-delivery not sampled yet)
+  up to date   the latest sample holds the delivery of the file's latest manifest line
+               (its mtime, and its size and checksum where both record them)
+  stale        sampled, but another delivery (a re-delivery, or a restatement that kept
+               its mtime, not sampled yet)
   unsampled    files with no sample (files = up to date + stale + unsampled)
   failed       partitions whose latest sample attempt failed (with the reason) and that
                have no sample recorded since
@@ -297,15 +302,20 @@ refresh its partition-status cache, as the UI does):
                sensor and 'alchemy stage' has read the furthest; the whole manifest if
                neither has run. Each one's own backlog is shown too
   quarantined  bad lines in the manifest, and the last 5 of them (file:offset: reason)
+  left behind  runs of 'alchemy stage' that never finished and whose process is not
+               running (shown when there is one): run id, state, since when, why. Gone
+               (a process of this host): the next 'alchemy stage' marks it failed. Not
+               judged: a process of another host, or none recorded
 
 --json prints one document: {"version": 1, "root", "datasets": [{"dataset",
 "manifest": {"path", "lines", "bytes"}, "files", "partitions", "sampled",
 "up_to_date", "stale", "unsampled", "failed", "backlog": {"lines", "bytes", "cursor"},
 "cursors": {"sensor", "stage"}, "quarantined": {"lines", "last"}, "examples":
-{"stale", "unsampled", "failed"}}]}; examples hold the first 10 keys (failed: key ->
-reason). Exits 0; 1 when a dataset could not be read or loaded (a bad alchemy.toml, a
-folder-name clash; named on stderr, the others are still reported); 2 for a usage error
-(DAGSTER_HOME unset, relative, missing or not writable, too).
+{"stale", "unsampled", "failed"}, "left_behind": [{"run_id", "status", "since",
+"gone", "reason"}]}]}; examples hold the first 10 keys (failed: key -> reason).
+Exits 0; 1 when a dataset could not be read or loaded (a bad alchemy.toml, a folder-name
+clash; named on stderr, the others are still reported); 2 for a usage error (DAGSTER_HOME
+unset, relative, missing or not writable, too).
 """
 
 
@@ -365,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Exits 1 naming each partition that failed and each dataset that could not be "
             "loaded (a bad alchemy.toml, a folder-name clash); 2, staging nothing, when a "
             "dataset has no manifest under the root. Run twice, it samples nothing the second "
-            "time."
+            "time. Runs of the dataset that a killed 'alchemy stage' of this host left "
+            "unfinished are first marked failed, and their concurrency slots freed."
         ),
     )
     stage_parser.add_argument(

@@ -1,9 +1,11 @@
 """Consistency of a sample with its bronze file and the manifest.
 
 A sample records the bronze copy it was taken from (path under ``R``), the manifest ``mtime``
-of that copy and the copy's size when it was read. Bronze files are immutable and keep the raw
-``mtime``, so later the same file must still be there with that mtime and size; and the sample
-must be of the latest manifest line for its raw file (a later line not yet sampled: stale).
+of that copy, the copy's size when it was read and, where the line had one, its checksum.
+Bronze files are immutable and keep the raw ``mtime``, so later the same file must still be
+there with that mtime and size; and the sample
+must hold the delivery of the latest manifest line for its raw file (a later delivery not yet
+sampled: stale).
 """
 
 from __future__ import annotations
@@ -13,16 +15,23 @@ import stat
 from dataclasses import dataclass, field
 
 from alchemy_assets import confined
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.layout import DatasetLayout, LayoutError
 
 
 @dataclass(frozen=True)
 class SampledFile:
-    """What a sample recorded of its source: bronze path, manifest mtime, bronze size (or None)."""
+    """What a sample recorded of its source: bronze path, manifest mtime, bronze size and the
+    manifest line's checksum (each None where not recorded)."""
 
     bronze: str
     mtime: float
     bronze_size: int | None = None
+    sha256: str | None = None
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.mtime, self.bronze_size, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -40,31 +49,36 @@ class Consistency:
 def check_consistency(
     layout: DatasetLayout,
     sampled: SampledFile,
-    latest_mtime: float | None,
+    latest: Delivery | None,
     sampling_error: str | None = None,
 ) -> Consistency:
-    """Compare ``sampled`` with its bronze file on disk and the latest manifest mtime.
+    """Compare ``sampled`` with its bronze file on disk and the latest manifest line.
 
-    ``latest_mtime`` is the mtime of the latest manifest line for the raw file (None: no
-    valid line names it). ``sampling_error`` says why the manifest line could not be sampled
+    ``latest`` is the delivery of the latest manifest line for the raw file (None: no valid
+    line names it). ``sampling_error`` says why the manifest line could not be sampled
     (then no sample exists at its mtime). Never raises for a missing or unreadable file.
     """
     problems: list[str] = []
     compared: dict[str, str | float | int | None] = {
         "bronze": sampled.bronze,
         "sample_mtime": sampled.mtime,
-        "latest_manifest_mtime": latest_mtime,
+        "latest_manifest_mtime": latest.mtime if latest else None,
         "recorded_size": sampled.bronze_size,
         "bronze_mtime": None,
         "bronze_size": None,
     }
     problems += _bronze_problems(layout, sampled, compared)
-    if latest_mtime is None:
+    if latest is None:
         problems.append("no valid manifest line names this file")
-    elif latest_mtime != sampled.mtime:
+    elif latest.mtime != sampled.mtime:
         problems.append(
-            f"stale: the latest manifest line has mtime {latest_mtime!r}, "
+            f"stale: the latest manifest line has mtime {latest.mtime!r}, "
             f"the sample was taken at {sampled.mtime!r}"
+        )
+    elif not latest.same_as(sampled.delivery):
+        problems.append(
+            f"stale: the latest manifest line is another delivery: "
+            f"{latest.change_from(sampled.delivery)}"
         )
     if sampling_error is not None:
         problems.append(f"not sampled at mtime {sampled.mtime!r}: {sampling_error}")

@@ -1,74 +1,35 @@
-"""Which tabular format a bronze file is in, judged by its name, and where its sample goes."""
+"""Where a bronze file's sample goes: its name split into stem and full extension."""
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
-from enum import Enum
+import re
 
-
-class Kind(Enum):
-    """How the rows of a file are encoded."""
-
-    CSV = "csv"
-    TSV = "tsv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """A file's row encoding, whether it is gzip-compressed, and its full extension."""
-
-    kind: Kind
-    gzip: bool
-    extension: str
-
-    @property
-    def separator(self) -> str:
-        return "\t" if self.kind is Kind.TSV else ","
-
-
-_TEXT_EXTENSIONS = {
-    ".csv": Kind.CSV,
-    ".tsv": Kind.TSV,
-    ".tab": Kind.TSV,
-    ".jsonl": Kind.JSONL,
-    ".ndjson": Kind.JSONL,
-}
-_BINARY_EXTENSIONS = {".parquet": Kind.PARQUET, ".pq": Kind.PARQUET}
-
-
-class UnknownFormatError(ValueError):
-    """A file whose name says no format this platform samples."""
+# The suffixes of the compressions samples are taken inside of (see formats/compression.py).
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 
 def split_extension(name: str) -> tuple[str, str]:
-    """``data.csv.gz`` → (``data``, ``.csv.gz``); ``data.csv`` → (``data``, ``.csv``)."""
+    """``data.csv.gz`` → (``data``, ``.csv.gz``); ``data.csv`` → (``data``, ``.csv``); the
+    same for ``.bz2``, ``.xz`` and ``.zst``."""
     stem, ext = posixpath.splitext(name)
-    if ext.lower() == ".gz":
+    if ext.lower() in COMPRESSION_SUFFIXES:
         inner_stem, inner_ext = posixpath.splitext(stem)
         if inner_ext:
             return inner_stem, inner_ext + ext
     return stem, ext
 
 
-def detect_format(name: str) -> FileFormat:
-    """The format of a file called ``name``; raise :class:`UnknownFormatError` if none fits."""
+def data_extension(name: str) -> tuple[str, str]:
+    """(data extension, compression suffix) of a file name, lower case: ``d.CSV.bz2`` →
+    (``.csv``, ``.bz2``); ``d.csv`` → (``.csv``, ``""``); ``d.gz`` → (``""``, ``.gz``)."""
     _, ext = split_extension(posixpath.basename(name))
-    parts = ext.lower().split(".")[1:]
-    if len(parts) == 2 and parts[1] == "gz" and f".{parts[0]}" in _TEXT_EXTENSIONS:
-        return FileFormat(_TEXT_EXTENSIONS[f".{parts[0]}"], True, ext)
-    if len(parts) == 1:
-        kind = _TEXT_EXTENSIONS.get(ext.lower()) or _BINARY_EXTENSIONS.get(ext.lower())
-        if kind is not None:
-            return FileFormat(kind, False, ext)
-    supported = sorted([*_TEXT_EXTENSIONS, *_BINARY_EXTENSIONS])
-    raise UnknownFormatError(
-        f"{name}: unknown format {ext or '(no extension)'!r}; samples are taken of "
-        f"{', '.join(supported)} and gzip-compressed text (.csv.gz, .tsv.gz, .jsonl.gz)"
-    )
+    ext = ext.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if ext.endswith(suffix):
+            return ext.removesuffix(suffix), suffix
+    return ext, ""
 
 
 NAME_MAX = 255
@@ -91,11 +52,42 @@ def fit_name(stem: str, tail: str, whole: str, limit: int = NAME_MAX) -> str:
     return encoded(stem)[:room].decode("utf-8", "ignore") + digest + tail
 
 
+# A `_sample` ending a folder's name or followed by `.` or `~`: the sample of a file puts
+# `_sample` before its extension (`.` next) or at the end, so such a folder gets a `~`
+# after it (a `~` already there gets one more, which keeps the map reversible).
+_FOLDER_MARK = re.compile(r"_sample(?=[.~]|\Z)")
+
+
+def sample_folder_name(name: str) -> str:
+    """The name of raw folder ``name`` under ``samples/``: ``name`` itself, but with ``~``
+    after every ``_sample`` that ends it or is followed by ``.`` or ``~`` (``x_sample.csv`` →
+    ``x_sample~.csv``), so it never holds a ``_sample`` followed by ``.`` or its end, which
+    every sample file name and every side file of one does; shortened (:func:`fit_name`)
+    if that makes it too long."""
+    return fit_name(_FOLDER_MARK.sub("_sample~", name), "", name)
+
+
+def sample_file_name(name: str) -> str:
+    """The name of the sample of raw file ``name``: ``_sample`` before its extension
+    (``data.csv.gz`` → ``data_sample.csv.gz``), shortened (:func:`fit_name`) if too long; an
+    extension too long to keep beside the hash is dropped from the kept part instead."""
+    stem, ext = split_extension(name)
+    if len(encoded(f"~{'0' * 12}_sample{ext}")) > NAME_MAX:
+        stem, ext = name, ""
+    return fit_name(stem, f"_sample{ext}", name)
+
+
 def sample_relpath(raw_relpath: str) -> str:
-    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R);
-    a name too long for the file system keeps a shortened stem (:func:`fit_name`)."""
+    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R).
+
+    One to one for files and folders alike: each folder is named by :func:`sample_folder_name`
+    and the file by :func:`sample_file_name`. Both are reversible (``name`` is the sample
+    name's stem without ``_sample``, plus its extension: :func:`split_extension` of a sample
+    name gives back the same extension), and a sample name holds a ``_sample`` followed by
+    ``.`` or its end where no folder name does, so no sample is ever where another's folder
+    is, nor the other way round. Names shortened for length are told apart by their hash.
+    """
     if not raw_relpath.startswith("raw/"):
         raise ValueError(f"raw path {raw_relpath!r} is not under raw/")
-    folder, name = posixpath.split(raw_relpath[len("raw/") :])
-    stem, ext = split_extension(name)
-    return posixpath.join("samples", folder, fit_name(stem, f"_sample{ext}", name))
+    *folders, name = raw_relpath[len("raw/") :].split("/")
+    return "/".join(["samples", *map(sample_folder_name, folders), sample_file_name(name)])

@@ -1,13 +1,17 @@
 """The prod side: copy new or changed raw files into bronze and append their manifest lines.
 
-A raw file is copied when its path is not in the manifest yet, or when its own ``st_mtime``
-differs from the mtime of the last manifest line for that path; the line records the raw
-file's mtime (never the bronze copy's, which a file system with coarser timestamps
-truncates) and the bronze file's size. The manifest line is appended only after the bronze
-copy is durable, so every line names a bronze file that exists whole; when the append fails,
-the copies it would have recorded are removed again, so no bronze file is left that no line
-names. Files are committed in groups (up to 512 files or 256 MiB): their copies are flushed
-together, then their lines appended with one write and one fsync per manifest.
+A raw file is copied when its path is not in the manifest yet, or when it is another delivery
+than the last manifest line for that path records: its own ``st_mtime`` or its size differs
+(rsync's quick check; a line without a size is compared by mtime alone). A dataset with
+``compare = "checksum"`` (rsync ``-c``) also compares the SHA-256 of a file that passes the
+quick check with the line's (or, for a line without one, with its bronze copy's), and records
+the checksum of each file it copies. The line records the raw file's mtime (never the bronze
+copy's, which a file system with coarser timestamps truncates) and the bronze file's size.
+The manifest line is appended only after the bronze copy is durable, so every line names a
+bronze file that exists whole; when the append fails, the copies it would have recorded are
+removed again, so no bronze file is left that no line names. Files are committed in groups
+(up to 512 files or 256 MiB): their copies are flushed together, then their lines appended
+with one write and one fsync per manifest.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alchemy_assets import confined
 from alchemy_assets.atomic_copy import (
     MAX_NAME_ATTEMPTS,
     StagedCopy,
@@ -33,9 +38,10 @@ from alchemy_assets.atomic_copy import (
     replace_durably,
 )
 from alchemy_assets.bronze_naming import bronze_relpath, day_of
+from alchemy_assets.delivery import Delivery, sha256_of
 from alchemy_assets.ingest_temps import SweepError, Swept, TempFolders, sweep
-from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.manifest_line import Rejection, encode_line
+from alchemy_assets.layout import DatasetLayout, LayoutError
+from alchemy_assets.manifest_line import ManifestEntry, Rejection, encode_line
 from alchemy_assets.manifest_reader import ManifestCursor, read_manifest
 from alchemy_assets.manifest_writer import append_lines
 
@@ -64,6 +70,7 @@ class Copied:
     bronze: str
     mtime: float
     size: int
+    sha256: str | None = None
 
 
 @dataclass
@@ -77,19 +84,19 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
 
 
-def last_mtimes(layout: DatasetLayout) -> tuple[dict[str, float], list[Rejection]]:
-    """The mtime of the last valid manifest line for each raw path, and the bad lines."""
-    mtimes: dict[str, float] = {}
+def last_entries(layout: DatasetLayout) -> tuple[dict[str, ManifestEntry], list[Rejection]]:
+    """The last valid manifest line for each raw path, and the bad lines."""
+    latest: dict[str, ManifestEntry] = {}
     rejects: list[Rejection] = []
     cursor = ManifestCursor()
     while True:
         batch = read_manifest(layout.manifest, layout.root, cursor, max_lines=200_000)
         for entry in batch.entries:
-            mtimes[entry.raw] = entry.mtime
+            latest[entry.raw] = entry
         rejects.extend(batch.rejects)
         cursor = batch.cursor
         if batch.at_end:
-            return mtimes, rejects
+            return latest, rejects
 
 
 def raw_files(layout: DatasetLayout) -> Iterator[tuple[str, str | None]]:
@@ -124,8 +131,10 @@ def ingest(
     layout: DatasetLayout,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    checksum: bool = False,
 ) -> IngestReport:
-    """Copy every new or changed raw file of ``layout`` into bronze and record it.
+    """Copy every new or changed raw file of ``layout`` into bronze and record it; with
+    ``checksum``, a file whose mtime and size are unchanged is compared by content too.
 
     Runs under an exclusive lock per dataset, so two ingests never copy the same file twice.
     A file that fails is reported and the others go on. Raises :class:`IngestError` when the
@@ -144,7 +153,7 @@ def ingest(
         raise IngestError(f"cannot create the lock file {lock}: {err.strerror or err}") from None
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        return _ingest_locked(layout, clock)
+        return _ingest_locked(layout, clock, checksum)
     finally:
         os.close(lock_fd)
 
@@ -153,16 +162,18 @@ def _bronze_names(layout: DatasetLayout, raw_rel: str, when: datetime) -> Callab
     return lambda attempt: layout.root / bronze_relpath(raw_rel, when, attempt)
 
 
-def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> IngestReport:
+def _ingest_locked(
+    layout: DatasetLayout, clock: Callable[[], datetime], checksum: bool
+) -> IngestReport:
     _recover(layout)
     try:
         swept = sweep(layout)
     except SweepError as err:
         raise IngestError(str(err)) from None
     temps = TempFolders(layout)
-    known, rejects = last_mtimes(layout)
+    known, rejects = last_entries(layout)
     report = IngestReport(quarantined=rejects, notes=_sweep_notes(swept))
-    batch: list[tuple[StagedCopy, datetime]] = []
+    batch: list[_Staged] = []
     batch_bytes = 0
     for raw_rel, skipped in raw_files(layout):
         source = layout.root / raw_rel
@@ -177,7 +188,11 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
                 raise OSError(f"{source}: a symlink; only regular files are ingested")
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(f"{source}: not a regular file")
-            if known.get(raw_rel) == info.st_mtime:
+            current = Delivery(info.st_mtime, info.st_size)
+            if checksum:
+                current = Delivery(info.st_mtime, info.st_size, _sha256_of_file(source))
+            previous = known.get(raw_rel)
+            if previous is not None and _unchanged(layout, previous, current):
                 report.unchanged += 1
                 continue
             when = clock()
@@ -187,7 +202,7 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
         except OSError as err:
             report.failed.append((raw_rel, str(err)))
             continue
-        batch.append((staged, when))
+        batch.append(_Staged(staged, when, current.sha256))
         batch_bytes += staged.size
         if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
             _commit(layout, batch, report)
@@ -195,6 +210,45 @@ def _ingest_locked(layout: DatasetLayout, clock: Callable[[], datetime]) -> Inge
     _commit(layout, batch, report)
     temps.done()
     return report
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A copy staged for the group commit: when it was taken and its content's checksum."""
+
+    copy: StagedCopy
+    when: datetime
+    sha256: str | None
+
+
+def _unchanged(layout: DatasetLayout, previous: ManifestEntry, current: Delivery) -> bool:
+    """Whether ``current`` is the delivery ``previous`` recorded: the quick check (mtime, and
+    size where the line has it), then, if ``current`` carries a checksum, the content: the
+    line's checksum, or for a line without one its bronze copy's (rsync ``-c`` reads both
+    sides too). A bronze copy that cannot be read counts as changed: the file is copied."""
+    if not Delivery(current.mtime, current.size).same_as(previous.delivery):
+        return False
+    if current.sha256 is None:
+        return True
+    held = previous.sha256 or _bronze_sha256(layout, previous.bronze)
+    return held == current.sha256
+
+
+def _sha256_of_file(path: Path) -> str:
+    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as stream:
+        return sha256_of(stream)
+
+
+def _bronze_sha256(layout: DatasetLayout, bronze: str) -> str | None:
+    folder, name = os.path.split(bronze)
+    try:
+        with (
+            confined.folder(layout.root, folder) as parent,
+            confined.open_regular(parent, name, bronze) as stream,
+        ):
+            return sha256_of(stream)
+    except (OSError, LayoutError):
+        return None
 
 
 def _sweep_notes(swept: Swept) -> list[str]:
@@ -220,9 +274,7 @@ def _printable(raw_rel: str) -> str:
     return os.fsencode(raw_rel).decode("utf-8", "backslashreplace")
 
 
-def _commit(
-    layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime]], report: IngestReport
-) -> None:
+def _commit(layout: DatasetLayout, batch: list[_Staged], report: IngestReport) -> None:
     """Make a batch of copies durable, publish them, then append their lines (group commit).
 
     Each file's line is appended only after its bronze copy is durable and in place; a file
@@ -231,28 +283,31 @@ def _commit(
     if not batch:
         return
     try:
-        make_durable([staged for staged, _ in batch])
+        make_durable([item.copy for item in batch])
     except OSError as err:
-        for staged, _ in batch:
-            discard(staged)
-            report.failed.append((layout.relative(staged.source), str(err)))
+        for item in batch:
+            discard(item.copy)
+            report.failed.append((layout.relative(item.copy.source), str(err)))
         return
     published: list[tuple[Copied, datetime]] = []
     recorded = False
     _write_pending(layout, batch)
     try:
-        for staged, when in batch:
+        for item in batch:
+            staged = item.copy
             raw_rel = layout.relative(staged.source)
             try:
                 target = publish(staged)
             except OSError as err:
                 report.failed.append((raw_rel, str(err)))
                 continue
-            copied = Copied(raw_rel, layout.relative(target), staged.mtime, staged.size)
-            published.append((copied, when))
+            copied = Copied(
+                raw_rel, layout.relative(target), staged.mtime, staged.size, item.sha256
+            )
+            published.append((copied, item.when))
         for folder in sorted({(layout.root / c.bronze).parent for c, _ in published}):
             fsync_dir(folder)
-        lines = [encode_line(c.raw, c.bronze, c.mtime, c.size) for c, _ in published]
+        lines = [encode_line(c.raw, c.bronze, c.mtime, c.size, c.sha256) for c, _ in published]
         try:
             append_lines(layout.manifest, lines)
         except OSError as err:
@@ -296,10 +351,10 @@ def _remove_unrecorded(layout: DatasetLayout, published: list[Copied]) -> None:
             fsync_dir(folder)
 
 
-def _write_pending(layout: DatasetLayout, batch: list[tuple[StagedCopy, datetime]]) -> None:
+def _write_pending(layout: DatasetLayout, batch: list[_Staged]) -> None:
     """Record, durably, which names the group's copies may be published under."""
     pending = [
-        {"raw": layout.relative(staged.source), "when": when.isoformat()} for staged, when in batch
+        {"raw": layout.relative(item.copy.source), "when": item.when.isoformat()} for item in batch
     ]
     data = json.dumps(pending, ensure_ascii=False).encode("utf-8", "surrogateescape")
     replace_durably(layout.manifests / PENDING_NAME, data)

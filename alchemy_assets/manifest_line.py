@@ -2,8 +2,9 @@
 
 ``raw`` and ``bronze`` are POSIX paths relative to the dataset root ``R``; ``mtime`` is the raw
 file's ``st_mtime`` in float seconds. An optional ``size`` (the bronze file's size in bytes,
-written by ``alchemy ingest``) is a non-negative integer. Unknown extra keys are allowed and
-ignored.
+written by ``alchemy ingest``) is a non-negative integer; an optional ``sha256`` (64 lowercase
+hex digits, written by ``alchemy ingest`` for datasets that compare by checksum) is the
+content's SHA-256. Unknown extra keys are allowed and ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from alchemy_assets.delivery import SHA256, Delivery
 from alchemy_assets.layout import LayoutError, normalize_relpath
 
 _BOM = b"\xef\xbb\xbf"
@@ -34,6 +36,12 @@ class ManifestEntry:
     mtime: float
     offset: int = 0
     size: int | None = None
+    sha256: str | None = None
+
+    @property
+    def delivery(self) -> Delivery:
+        """What tells this delivery of ``raw`` from others: mtime, size and checksum."""
+        return Delivery(self.mtime, self.size, self.sha256)
 
     @property
     def env_path(self) -> str:
@@ -53,7 +61,9 @@ class Rejection:
         return f"{self.file}:{self.offset}: {self.reason}"
 
 
-def encode_line(raw: str, bronze: str, mtime: float, size: int | None = None) -> bytes:
+def encode_line(
+    raw: str, bronze: str, mtime: float, size: int | None = None, sha256: str | None = None
+) -> bytes:
     """The exact bytes appended to the manifest for one file, newline included."""
     if not math.isfinite(mtime):
         raise ValueError(f"mtime must be finite, got {mtime!r}")
@@ -62,6 +72,10 @@ def encode_line(raw: str, bronze: str, mtime: float, size: int | None = None) ->
         if size < 0:
             raise ValueError(f"size must be non-negative, got {size}")
         doc["size"] = size
+    if sha256 is not None:
+        if not SHA256.fullmatch(sha256):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
+        doc["sha256"] = sha256
     return (json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
@@ -70,7 +84,7 @@ class LineError(ValueError):
 
 
 _REQUIRED = ("raw", "bronze", "mtime")
-_FIELDS = (*_REQUIRED, "size")
+_FIELDS = (*_REQUIRED, "size", "sha256")
 _QUOTED_REQUIRED = tuple(f'"{name}"' for name in _REQUIRED)
 
 
@@ -101,6 +115,9 @@ class _Line(msgspec.Struct):
     bronze: str
     mtime: float
     size: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+    sha256: Annotated[str, msgspec.Meta(pattern=rf"\A{SHA256.pattern}\Z")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 _FAST_DECODER = msgspec.json.Decoder(_Line)
@@ -127,6 +144,7 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         and data.count(b'"bronze"') == 1
         and data.count(b'"mtime"') == 1
         and data.count(b'"size"') <= 1
+        and data.count(b'"sha256"') <= 1
     ):
         try:
             line = _FAST_DECODER.decode(data)
@@ -134,8 +152,9 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
             pass
         else:
             size = None if isinstance(line.size, msgspec.UnsetType) else line.size
+            sha256 = None if isinstance(line.sha256, msgspec.UnsetType) else line.sha256
             if math.isfinite(line.mtime):
-                return _entry(line.raw, line.bronze, line.mtime, offset, size, root)
+                return _entry(line.raw, line.bronze, line.mtime, offset, size, root, sha256)
     return _parse_checked(data, root, offset)
 
 
@@ -148,7 +167,11 @@ def _parse_checked(data: bytes, root: Path, offset: int) -> ManifestEntry:
         raise LineError(f"not UTF-8 ({err.reason} at byte {err.start})") from None
     # Each field name appearing once in the text rules out a duplicate: parse without the
     # (slower) hook then. Quotes inside JSON strings are escaped, so this cannot miss one.
-    once = all(text.count(name) == 1 for name in _QUOTED_REQUIRED) and text.count('"size"') <= 1
+    once = (
+        all(text.count(name) == 1 for name in _QUOTED_REQUIRED)
+        and text.count('"size"') <= 1
+        and text.count('"sha256"') <= 1
+    )
     try:
         doc = (_DECODER if once else _CHECKING_DECODER).decode(text)
     except json.JSONDecodeError as err:
@@ -178,11 +201,20 @@ def _parse_checked(data: bytes, root: Path, offset: int) -> ManifestEntry:
             size if isinstance(size, int) and not isinstance(size, bool) else type(size).__name__
         )
         raise LineError(f"size must be a non-negative integer, got {shown}")
-    return _entry(raw, bronze, mtime, offset, size, root)
+    sha256 = doc.get("sha256")
+    if "sha256" in doc and not (isinstance(sha256, str) and SHA256.fullmatch(sha256)):
+        raise LineError(f"sha256 must be 64 lowercase hex digits, got {str(sha256)[:80]!r}")
+    return _entry(raw, bronze, mtime, offset, size, root, sha256)
 
 
 def _entry(
-    raw: str, bronze: str, mtime: float, offset: int, size: int | None, root: Path
+    raw: str,
+    bronze: str,
+    mtime: float,
+    offset: int,
+    size: int | None,
+    root: Path,
+    sha256: str | None = None,
 ) -> ManifestEntry:
     try:
         raw_rel = normalize_relpath(raw, root)
@@ -194,4 +226,6 @@ def _entry(
         raise LineError(f"raw path {raw_rel!r} is not under raw/<env>/")
     if not bronze_rel.startswith("bronze/"):
         raise LineError(f"bronze path {bronze_rel!r} is not under bronze/")
-    return ManifestEntry(raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset, size=size)
+    return ManifestEntry(
+        raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset, size=size, sha256=sha256
+    )

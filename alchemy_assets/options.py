@@ -19,6 +19,14 @@ max_attempts = 3                # attempts at a file whose sample fails, in the 
                                 # (1 to 10; 1: no retry)
 retry_delay_seconds = 10        # wait before the 2nd attempt, doubled before each next one
                                 # (0 to 3,600)
+compare = "quick"               # how `alchemy ingest` tells a changed raw file: "quick"
+                                # (mtime and size, rsync's quick check) or "checksum" (also
+                                # the SHA-256 of files whose mtime and size are unchanged,
+                                # rsync -c: reads every raw file on every ingest)
+
+[formats]                       # how files are written, per pattern under raw/ (see
+                                # alchemy_assets/format_options.py); beats detection
+"env0/*.txt" = { format = "csv", delimiter = "|", header = true, encoding = "cp1252" }
 ```
 
 Anything else (invalid TOML, an unknown key, a value of the wrong type or out of its range,
@@ -33,6 +41,8 @@ import stat
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from alchemy_assets.format_options import FormatRule, parse_rules
 
 OPTIONS_NAME = "alchemy.toml"
 
@@ -49,6 +59,8 @@ MAXIMUM = {
 }
 # The smallest value of an integer option, where it is not 1.
 MINIMUM = {"retry_delay_seconds": 0}
+# The values a text option takes.
+CHOICES = {"compare": ("quick", "checksum")}
 
 
 class OptionsError(ValueError):
@@ -67,9 +79,14 @@ class StagingOptions:
     asset_checks: bool = True
     max_attempts: int = 3
     retry_delay_seconds: int = 10
+    compare: str = "quick"
+    # The configured formats: the base's rules, then each layer's (later rules win).
+    formats: tuple[FormatRule, ...] = ()
 
     def __post_init__(self) -> None:
         for option in fields(self):
+            if option.name == "formats":
+                continue
             problem = _problem(option.name, getattr(self, option.name))
             if problem:
                 raise ValueError(problem)
@@ -90,8 +107,13 @@ class StagingOptions:
             raise OptionsError(
                 f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
+        if "formats" in data:
+            try:
+                data["formats"] = self.formats + parse_rules(data["formats"])
+            except ValueError as err:
+                raise OptionsError(f"{path}: {err}") from None
         for key, value in data.items():
-            problem = _problem(key, value)
+            problem = None if key == "formats" else _problem(key, value)
             if problem:
                 raise OptionsError(f"{path}: {problem}")
         return replace(self, **data)
@@ -99,6 +121,11 @@ class StagingOptions:
 
 def _problem(key: str, value: object) -> str | None:
     """What is wrong with ``value`` for option ``key``, or None."""
+    if key in CHOICES:
+        choices = CHOICES[key]
+        if value in choices:
+            return None
+        return f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}"
     if isinstance(getattr(StagingOptions, key), bool):
         return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
     minimum, maximum = MINIMUM.get(key, 1), MAXIMUM[key]

@@ -10,16 +10,20 @@ they raise; :func:`classify` is the one place that sorts it.
 
 from __future__ import annotations
 
+import lzma
 import zlib
+from pathlib import Path
 
 import pyarrow as pa
 
-from alchemy_assets.file_formats import FileFormat, Kind
-from alchemy_assets.records import RecordError
+from alchemy_assets.formats.compression import CompressionError
+from alchemy_assets.formats.records import RecordError
 
 # What makes a refusal the same on every attempt (RefusedError.because).
 BYTES = "depends only on the bronze file's bytes"
 REWRITTEN = "the bronze file is not the one ingested, and bronze is never rewritten back"
+# What a not-data file's record keeps of its first bytes.
+FIRST_BYTES = 64
 
 
 class SampleError(Exception):
@@ -37,6 +41,19 @@ class RefusedError(SampleError):
         self.because = because
 
 
+class NotDataError(RefusedError):
+    """A file that is not data a reader here takes (a PDF, an image, a binary, a format with
+    no reader yet): ``kind`` is what it looks like, ``reason`` why it is not sampled, with its
+    ``size`` and ``first_bytes``. The same every time for the same bytes: not retried."""
+
+    def __init__(
+        self, path: Path | str, kind: str, reason: str, size: int, first_bytes: bytes
+    ) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.kind, self.reason = str(path), kind, reason
+        self.size, self.first_bytes = size, first_bytes
+
+
 def what(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
@@ -44,12 +61,12 @@ def what(err: BaseException) -> str:
 def classify(
     err: BaseException,
     path: str,
-    fmt: FileFormat,
+    kind: str,
     *,
     read_failure: OSError | None,
     bytes_read: int,
 ) -> SampleError:
-    """The error to raise for ``err``, raised while a reader of format ``fmt`` sampled
+    """The error to raise for ``err``, raised while a reader of format ``kind`` sampled
     ``path``: a refusal, unless the file's own reads failed (``read_failure``, whatever the
     reader made of it) or memory ran out. ``bytes_read``: of the file, before it failed.
 
@@ -61,14 +78,15 @@ def classify(
         return SampleError(f"{path}: cannot read after {bytes_read} bytes: {read_failure}")
     if isinstance(err, MemoryError):
         return SampleError(f"{path}: out of memory while reading: {what(err)}")
-    if isinstance(err, RecordError):
+    if isinstance(err, RecordError | CompressionError):
         return RefusedError(f"{path}: {err}")
-    if fmt.kind is Kind.PARQUET and isinstance(err, pa.ArrowException | OSError):
-        return RefusedError(f"{path}: cannot read as parquet: {err}")
-    if fmt.gzip and isinstance(err, OSError | EOFError | zlib.error):
-        # Truncated or corrupt compressed data: EOFError, zlib.error, gzip.BadGzipFile.
-        return RefusedError(f"{path}: cannot read as gzip after {bytes_read} bytes: {err}")
+    if isinstance(err, pa.ArrowException):
+        return RefusedError(f"{path}: cannot read as {kind}: {err}")
+    if isinstance(err, OSError | EOFError | zlib.error | lzma.LZMAError):
+        # Corrupt content a reader reports as I/O: gzip.BadGzipFile, Parquet's "Couldn't
+        # deserialize thrift", a truncated or corrupt compressed stream.
+        return RefusedError(f"{path}: cannot read as {kind}: {err}")
     if not isinstance(err, Exception):
         # A Rust extension's panic (pyo3's PanicException) is a BaseException.
         return RefusedError(f"{path}: reader crashed on it: {what(err)}")
-    return RefusedError(f"{path}: cannot read as {fmt.kind.value}: {what(err)}")
+    return RefusedError(f"{path}: cannot read as {kind}: {what(err)}")

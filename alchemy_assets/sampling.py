@@ -1,19 +1,17 @@
 """Take the first N records of a bronze file and write them, in its own format, as its sample.
 
-Text formats (CSV, TSV, JSON Lines, and their gzip-compressed forms): the sample is the
-file's own bytes from its start through the end of its N-th record (after the header), never
-parsed and written back, so encodings, quoting and number formats are kept; only those bytes
-(plus a read-ahead chunk) are read, at most ``max_prefix_bytes``. Parquet: exactly min(N, rows)
-rows, read from the row groups that hold them without pre-buffering, written with the file's
-Arrow schema and key-value metadata. What the sample holds (row count, columns and types,
-first rows, oddities) is described from the kept records only. The sample is written to a
-temp file beside its target and renamed into place.
+The orchestrator of :mod:`alchemy_assets.formats`: it opens the file, counts the bytes read,
+peeks at its first bytes, asks the registry which format it is in (content first, then the
+name), opens the decompressing stream of a compressed file, and hands the rest to that
+format's reader (see each module for what its sample is). A file that is not data (a PDF, an
+image, a format no reader here takes) raises :class:`NotDataError`; any other failure is a
+:class:`SampleError` naming the file. The mtime is checked before and after reading, and the
+sample is written to a temp file beside its target and renamed into place.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import os
 import tempfile
@@ -21,24 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from alchemy_assets import confined
-from alchemy_assets.describe import (
-    Contents,
-    describe_delimited,
-    describe_json_lines,
-    describe_table,
-)
-from alchemy_assets.file_formats import FileFormat, Kind, detect_format
-from alchemy_assets.records import ByteSource, find_records
-from alchemy_assets.sample_errors import REWRITTEN, classify
-from alchemy_assets.sample_errors import RefusedError as RefusedError  # callers catch these
+from alchemy_assets.formats import registry
+from alchemy_assets.formats.base import Contents, NoReaderError, Options, Taken
+from alchemy_assets.formats.records import read_up_to
+from alchemy_assets.sample_errors import FIRST_BYTES, REWRITTEN, classify
+from alchemy_assets.sample_errors import NotDataError as NotDataError  # callers catch these
+from alchemy_assets.sample_errors import RefusedError as RefusedError
 from alchemy_assets.sample_errors import SampleError as SampleError
 
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
+# The first bytes every file's format is judged from (magic bytes, NUL bytes).
+HEAD_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -47,6 +40,8 @@ class Sample:
 
     contents: Contents
     bytes_read: int
+    kind: str = ""
+    compression: str | None = None
 
     @property
     def rows(self) -> int:
@@ -141,9 +136,9 @@ def read_sample(
     With ``expect_mtime``, the opened file must carry that mtime before and after reading,
     so a file rewritten in between is never sampled. Any failure, whatever raised it, is a
     :class:`SampleError` naming the file; a :class:`RefusedError` if it would be the same on
-    any attempt (:func:`~alchemy_assets.sample_errors.classify`).
+    any attempt (:func:`~alchemy_assets.sample_errors.classify`), a :class:`NotDataError` if
+    the file is not data a reader here takes.
     """
-    detect_format(str(path))
     with _open_regular(path) as raw:
         return sample_open_file(
             raw, path, rows, max_prefix_bytes=max_prefix_bytes, expect_mtime=expect_mtime
@@ -161,21 +156,36 @@ def sample_open_file(
     """:func:`read_sample` of a file already open (``path`` names it: format and messages)."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
-    fmt = detect_format(str(path))
     _check_mtime(raw, path, expect_mtime)
     counter = _CountingReader(raw)
+    kind = "file"
     try:
-        result = _read_open(counter, fmt, rows, max_prefix_bytes)
+        head = read_up_to(counter, HEAD_BYTES)
+        counter.seek(0)
+        found = registry.detect(head, str(path))
+        if isinstance(found, registry.NotData):
+            raise NotDataError(path, found.kind, found.reason, _size(raw), head[:FIRST_BYTES])
+        kind = found.kind
+        result = _read_open(counter, raw, path, found, rows, max_prefix_bytes)
+    except NotDataError:
+        raise
     except BaseException as err:
         # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
         # file's failure, not the process's. Interrupts and exits go on up.
         if not isinstance(err, Exception) and type(err).__name__ != "PanicException":
             raise
         raise classify(
-            err, str(path), fmt, read_failure=counter.failure, bytes_read=counter.bytes_read
+            err, str(path), kind, read_failure=counter.failure, bytes_read=counter.bytes_read
         ) from err
     _check_mtime(raw, path, expect_mtime)
     return result
+
+
+def _size(raw: IO[bytes]) -> int:
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):
+        return raw.seek(0, io.SEEK_END)
 
 
 def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -> None:
@@ -191,60 +201,73 @@ def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -
 
 
 def _read_open(
-    counter: _CountingReader, fmt: FileFormat, rows: int, max_prefix_bytes: int
+    counter: _CountingReader,
+    raw: IO[bytes],
+    path: Path | str,
+    found: registry.Detected,
+    rows: int,
+    max_prefix_bytes: int,
 ) -> tuple[Sample, bytes]:
-    if fmt.kind is Kind.PARQUET:
-        table = _parquet_head(counter, rows)
-        out = pa.BufferOutputStream()
-        pq.write_table(table, out)
-        return Sample(describe_table(table), counter.bytes_read), out.getvalue().to_pybytes()
-    with contextlib.ExitStack() as stack:
-        stream: ByteSource = counter
-        if fmt.gzip:
-            buffered = io.BufferedReader(counter)
-            stream = stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))
-        delimited = fmt.kind is not Kind.JSONL
-        prefix = find_records(
-            stream,
-            rows + 1 if delimited else rows,
-            fmt.separator if delimited else None,
-            cap=max_prefix_bytes,
-            at_least=2 if delimited else 1,
-        )
-    contents = (
-        describe_delimited(prefix.data, fmt.separator)
-        if delimited
-        else describe_json_lines(prefix.data)
-    )
-    if prefix.cut_at_cap:
-        contents.notes["cut"] = (
-            f"only {contents.rows} of the first {rows} records end within the first "
-            f"{max_prefix_bytes} bytes; the sample holds those"
-        )
-    content = gzip.compress(prefix.data, mtime=0) if fmt.gzip else prefix.data
-    return Sample(contents, counter.bytes_read), content
+    """The sample of a file in the ``found`` format, read through ``counter``."""
+    options = Options(extension=found.data_extension)
+    reader = found.reader
+    compressor = found.compressor
+    try:
+        if compressor is None:
+            taken = reader.sample(counter, rows, max_bytes=max_prefix_bytes, options=options)
+        else:
+            taken = _read_compressed(counter, raw, path, found, rows, max_prefix_bytes, options)
+    except NoReaderError as err:
+        counter.seek(0)
+        first = read_up_to(counter, FIRST_BYTES)
+        raise NotDataError(path, found.kind, str(err), _size(raw), first) from err
+    content = compressor.compress(taken.data) if compressor else taken.data
+    sample = Sample(taken.contents, counter.bytes_read, found.kind, found.compression)
+    return sample, content
 
 
-def _parquet_head(source: io.RawIOBase, rows: int) -> pa.Table:
-    """The first ``rows`` rows of a Parquet file, from only the row groups that hold them."""
-    parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=64 * 1024)
-    schema = parquet.schema_arrow
-    groups, total = [], 0
-    for index in range(parquet.metadata.num_row_groups):
-        if total >= rows:
-            break
-        groups.append(index)
-        total += parquet.metadata.row_group(index).num_rows
-    batches: list[pa.RecordBatch] = []
-    taken = 0
-    if groups:
-        # Batches do not cross row groups (nor, for some encodings, pages): gather them.
-        for batch in parquet.iter_batches(batch_size=rows, row_groups=groups, use_threads=False):
-            batches.append(batch.slice(0, rows - taken))
-            taken += batches[-1].num_rows
-            if taken >= rows:
-                break
-    return pa.Table.from_batches(batches, schema=schema)
+def _read_compressed(
+    counter: _CountingReader,
+    raw: IO[bytes],
+    path: Path | str,
+    found: registry.Detected,
+    rows: int,
+    max_prefix_bytes: int,
+    options: Options,
+) -> Taken:
+    """The text sample inside a compressed file, its inner format confirmed by content."""
+    compressor = found.compressor
+    assert compressor is not None
+    # Compressed bytes read are bounded too: a stream that yields little for its input
+    # (empty members, say) must not make the sample read the whole file.
+    max_input = 2 * max_prefix_bytes + HEAD_BYTES
+    with contextlib.closing(compressor.open(counter, max_input=max_input)) as stream:
+        inner_head = read_up_to(stream, HEAD_BYTES)
+        inside = registry.confirm_inside(found, inner_head)
+        if isinstance(inside, registry.NotData):
+            counter.seek(0)
+            first = read_up_to(counter, FIRST_BYTES)
+            raise NotDataError(path, inside.kind, inside.reason, _size(raw), first)
+        source = _Chained(inner_head, stream)
+        return found.reader.sample(source, rows, max_bytes=max_prefix_bytes, options=options)
+
+
+class _Chained(io.RawIOBase):
+    """``first`` (bytes already read from ``rest``), then the rest of ``rest``."""
+
+    def __init__(self, first: bytes, rest: io.RawIOBase) -> None:
+        self.first, self.rest = first, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.first:
+            count = min(len(buffer), len(self.first))
+            buffer[:count] = self.first[:count]
+            self.first = self.first[count:]
+            return count
+        return self.rest.readinto(buffer) or 0
 
 
 def write_atomically(target: Path, content: bytes) -> None:

@@ -1,15 +1,19 @@
 """The staging decision: which manifest lines call for a new sample, and how to batch them.
 
-A partition (one raw file) is due when its latest manifest line has an mtime that differs
-from the mtime of its latest sample; several lines for one file in a batch: the last wins.
+A partition (one raw file) is due when its latest manifest line names another delivery than
+its latest sample holds (:class:`~alchemy_assets.delivery.Delivery`: mtime, size where both
+record it, checksum where the line has one); several lines for one file in a batch: the last
+wins.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from alchemy_assets.delivery import Delivery
+from alchemy_assets.format_options import FormatRule, options_for
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import (
@@ -36,6 +40,32 @@ class DueFile:
     mtime: float
     reason: str
     size: int | None = None  # the bronze file's size, where the manifest line records it
+    sha256: str | None = None  # its content's SHA-256, where the manifest line records it
+    format: str | None = None  # the fingerprint of the format options configured for it
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.mtime, self.size, self.sha256, self.format)
+
+    @property
+    def env_path(self) -> str:
+        """The raw path relative to ``R/raw``, e.g. ``env0/data.csv``."""
+        return self.raw[len("raw/") :]
+
+    @classmethod
+    def of(
+        cls, key: str, entry: ManifestEntry, reason: str, rules: Sequence[FormatRule] = ()
+    ) -> DueFile:
+        """The file of manifest line ``entry`` (partition ``key``), due for ``reason``, with
+        the fingerprint of the format options ``rules`` configure for it."""
+        fmt = options_for(rules, entry.env_path).fingerprint if rules else None
+        return cls(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256, fmt)
+
+    def under(self, rules: Sequence[FormatRule]) -> DueFile:
+        """This file with the fingerprint of the options ``rules`` configure for it now (what
+        its sample records, whatever the decision that made it due saw)."""
+        fmt = options_for(rules, self.env_path).fingerprint if rules else None
+        return self if fmt == self.format else replace(self, format=fmt)
 
     def to_dict(self) -> dict[str, str | float | int | None]:
         """Plain data for run config (``dataclasses.asdict`` is ~10x slower)."""
@@ -46,14 +76,9 @@ class DueFile:
             "mtime": self.mtime,
             "reason": self.reason,
             "size": self.size,
+            "sha256": self.sha256,
+            "format": self.format,
         }
-
-
-def reason_for(previous: float | None, mtime: float) -> str:
-    """Why a sample is taken, as shown in its metadata."""
-    if previous is None:
-        return "new file"
-    return f"mtime changed from {previous!r} to {mtime!r}"
 
 
 def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
@@ -65,15 +90,29 @@ def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
 
 
 def decide(
-    latest: Mapping[str, ManifestEntry], sampled_mtimes: Mapping[str, float]
+    latest: Mapping[str, ManifestEntry],
+    sampled: Mapping[str, Delivery],
+    rules: Sequence[FormatRule] = (),
 ) -> tuple[list[DueFile], int]:
-    """The files whose manifest mtime differs from their sampled mtime, and how many do not."""
+    """The files whose manifest line names another delivery than their latest sample holds
+    (``sampled``, by partition key), or whose configured format options (``rules``) changed,
+    and how many do not."""
     due: list[DueFile] = []
     for key, entry in latest.items():
-        previous = sampled_mtimes.get(key)
-        if previous != entry.mtime:
-            reason = reason_for(previous, entry.mtime)
-            due.append(DueFile(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size))
+        previous = sampled.get(key)
+        fmt = options_for(rules, entry.env_path).fingerprint if rules else None
+        if previous is not None and previous.holds(entry.mtime, entry.size, entry.sha256, fmt):
+            continue
+        reason = (
+            "new file"
+            if previous is None
+            else Delivery(entry.mtime, entry.size, entry.sha256, fmt).change_from(previous)
+        )
+        due.append(
+            DueFile(
+                key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256, fmt
+            )
+        )
     return due, len(latest) - len(due)
 
 
@@ -99,7 +138,9 @@ def batches(
     return out
 
 
-def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueFile], list[str]]:
+def due_on_demand(
+    layout: DatasetLayout, keys: Iterable[str], rules: Sequence[FormatRule] = ()
+) -> tuple[list[DueFile], list[str]]:
     """The latest manifest line of each key, as files due "on demand", and the keys with none.
 
     Reads the whole manifest (in bounded chunks): this is for a person re-materializing a
@@ -114,9 +155,9 @@ def due_on_demand(layout: DatasetLayout, keys: Iterable[str]) -> tuple[list[DueF
             if key in wanted:
                 latest[key] = entry
     due = [
-        DueFile(key, e.raw, e.bronze, e.mtime, "on demand", e.size)
+        DueFile.of(key, found, "on demand", rules)
         for key in sorted(wanted)
-        if (e := latest.get(key)) is not None
+        if (found := latest.get(key)) is not None
     ]
     return due, sorted(wanted - latest.keys())
 
@@ -126,22 +167,38 @@ class StagingCursor:
     """Where staging of one manifest stands: the reader's cursor, how many lines (and bad
     lines among them) have been consumed from the current manifest file, and the last few bad
     lines (``file:offset: reason``, newest last). The counts and reasons start again when the
-    file is read from the start (truncated, rotated or replaced)."""
+    file is read from the start (truncated, rotated or replaced). ``formats``: the fingerprint
+    of the dataset's format rules the lines were decided with (None: none); other rules
+    make the manifest be read again from the start (:meth:`for_formats`)."""
 
     manifest: ManifestCursor = field(default_factory=ManifestCursor)
     lines: int = 0
     quarantined: int = 0
     last_rejects: tuple[str, ...] = ()
+    formats: str | None = None
+
+    def for_formats(self, formats: str | None) -> tuple[StagingCursor, str | None]:
+        """The cursor to read from under format rules of fingerprint ``formats``, and a note
+        when they changed: then from the start, so every file they touch is decided again
+        (files whose sample holds their delivery and options are skipped, as always)."""
+        if formats == self.formats:
+            return self, None
+        note = (
+            f"format options changed (rules {self.formats or 'none'} to {formats or 'none'}): "
+            "the manifest is read again from the start to re-sample the files they touch"
+        )
+        return StagingCursor(formats=formats), note
 
     def advanced(self, batch: ReadBatch) -> StagingCursor:
         """The cursor after ``batch`` was consumed."""
-        base = StagingCursor() if batch.restarted else self
+        base = StagingCursor(formats=self.formats) if batch.restarted else self
         new = tuple(str(r)[:REJECT_CHARS] for r in batch.rejects[-LAST_REJECTS:])
         return StagingCursor(
             batch.cursor,
             base.lines + batch.lines_read,
             base.quarantined + len(batch.rejects),
             (base.last_rejects + new)[-LAST_REJECTS:],
+            self.formats,
         )
 
     def encode(self) -> str:
@@ -153,6 +210,8 @@ class StagingCursor:
             "quarantined": self.quarantined,
             "last_quarantined": list(self.last_rejects),
         }
+        if self.formats is not None:
+            doc["formats"] = self.formats
         return json.dumps(doc, sort_keys=True)
 
     @classmethod
@@ -176,7 +235,11 @@ class StagingCursor:
             if not isinstance(last, list) or not all(isinstance(r, str) for r in last):
                 last = []  # display only: not worth re-reading the manifest for
             manifest = ManifestCursor.from_dict(data["manifest"])
-            return cls(manifest, lines, quarantined, tuple(last[-LAST_REJECTS:])), None
+            formats = data.get("formats")  # absent: written without format rules
+            if formats is not None and not isinstance(formats, str):
+                raise ValueError(f"bad formats fingerprint {formats!r}")
+            cursor = cls(manifest, lines, quarantined, tuple(last[-LAST_REJECTS:]), formats)
+            return cursor, None
         except (ValueError, KeyError, TypeError) as err:
             note = f"cursor {text[:80]!r} unreadable ({err}); reading from the start"
             return cls(), note

@@ -7,8 +7,9 @@ The figures (also in ``alchemy status --help`` and the README):
 - ``sampled``: files with at least one ``sample`` materialization, at any mtime
   (``up_to_date`` + ``stale``).
 - ``up_to_date`` / ``stale`` / ``unsampled``: every file is exactly one of these. Up to date:
-  its latest sample was taken at the mtime of its latest manifest line. Stale: it has a
-  sample, taken at another mtime (a re-delivery not sampled yet). Unsampled: no sample.
+  its latest sample holds the delivery of its latest manifest line (mtime, and size and
+  checksum where both record them). Stale: it has a sample of another delivery (a
+  re-delivery, or a restatement with its mtime kept, not sampled yet). Unsampled: no sample.
 - ``failed``: partitions whose latest sample attempt failed, with the reason; no sample
   materialization has been recorded for them since. A failed file is also stale or unsampled
   (unless an on-demand re-sample of an up-to-date file failed).
@@ -18,18 +19,26 @@ The figures (also in ``alchemy status --help`` and the README):
   figures are under ``cursors`` (``null``: it has never run). A cursor whose manifest was
   replaced or truncated counts from the start, as the reader would.
 - ``quarantined``: bad lines in the current manifest file, and the last few of them.
+- ``left_behind``: runs of ``alchemy stage`` that never finished (NOT_STARTED, QUEUED,
+  STARTING or STARTED) and whose process is not running: gone (on this host: the next
+  ``alchemy stage`` of the dataset marks them failed), or not judged (another host's, or no
+  process recorded). Runs whose process still runs are in progress, not listed; runs the
+  daemon or the UI launched are left to Dagster's run monitoring.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alchemy_assets.delivery import Delivery
+from alchemy_assets.format_options import FormatRule
 from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
-from alchemy_assets.staging import latest_by_key
+from alchemy_assets.staging import DueFile, latest_by_key
 
 STATUS_VERSION = 1
 EXAMPLES = 10
@@ -49,11 +58,11 @@ class Backlog:
 
 @dataclass
 class ManifestScan:
-    """The manifest read once from the start: the latest mtime of each partition key (the
+    """The manifest read once from the start: the latest delivery of each partition key (the
     last line wins), the byte offset of every complete line, and its bad lines."""
 
     path: Path
-    latest: dict[str, float] = field(default_factory=dict)
+    latest: dict[str, Delivery] = field(default_factory=dict)
     line_starts: list[int] = field(default_factory=list)
     size: int = 0
     quarantined: int = 0
@@ -75,13 +84,17 @@ class ManifestScan:
             return False
 
 
-def scan_manifest(path: Path, root: Path) -> ManifestScan:
-    """Read the whole manifest in bounded batches (~12 µs a line)."""
+def scan_manifest(path: Path, root: Path, rules: Sequence[FormatRule] = ()) -> ManifestScan:
+    """Read the whole manifest in bounded batches (~12 µs a line); each file's delivery with
+    the fingerprint of the format options ``rules`` configure for it."""
     scan = ManifestScan(path)
     for batch in read_whole_manifest(path, root):
         if batch.restarted:  # replaced while being read: read the new file instead
             scan = ManifestScan(path)
-        scan.latest.update((k, e.mtime) for k, e in latest_by_key(batch.entries).items())
+        scan.latest.update(
+            (key, DueFile.of(key, entry, "", rules).delivery if rules else entry.delivery)
+            for key, entry in latest_by_key(batch.entries).items()
+        )
         starts = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
         scan.line_starts += sorted(starts)
         scan.quarantined += len(batch.rejects)
@@ -93,20 +106,51 @@ def scan_manifest(path: Path, root: Path) -> ManifestScan:
 
 
 def classify(
-    latest: Mapping[str, float], sampled: Mapping[str, float]
+    latest: Mapping[str, Delivery], sampled: Mapping[str, Delivery]
 ) -> tuple[int, list[str], list[str]]:
-    """(up to date, stale keys, unsampled keys) of the files in ``latest`` (manifest mtimes),
-    given the mtime of each partition's latest sample."""
+    """(up to date, stale keys, unsampled keys) of the files in ``latest`` (the deliveries
+    of their latest manifest lines), given the delivery each partition's latest sample holds."""
     up_to_date, stale, unsampled = 0, [], []
-    for key, mtime in latest.items():
+    for key, delivery in latest.items():
         previous = sampled.get(key)
         if previous is None:
             unsampled.append(key)
-        elif previous == mtime:
+        elif delivery.same_as(previous):
             up_to_date += 1
         else:
             stale.append(key)
     return up_to_date, sorted(stale), sorted(unsampled)
+
+
+@dataclass(frozen=True)
+class LeftBehindRun:
+    """A run of ``alchemy stage`` that never finished and whose process is not running:
+    ``gone`` (judged on this host) or not judged, and why."""
+
+    run_id: str
+    status: str
+    since: float  # when it started (or was created, if it never started), POSIX seconds
+    gone: bool
+    reason: str
+
+    @property
+    def since_text(self) -> str:
+        """``since`` in UTC, to the second (ISO 8601)."""
+        moment = datetime.datetime.fromtimestamp(self.since, datetime.UTC)
+        return moment.isoformat(timespec="seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "since": self.since_text,
+            "gone": self.gone,
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        then = "; the next 'alchemy stage' marks it failed" if self.gone else ""
+        return f"run {self.run_id}, {self.status} since {self.since_text}: {self.reason}{then}"
 
 
 @dataclass
@@ -128,6 +172,7 @@ class DatasetStatus:
     backlog_by: str | None
     quarantined: int
     last_quarantined: list[str]
+    left_behind: list[LeftBehindRun] = field(default_factory=list)
 
     @property
     def sampled(self) -> int:
@@ -162,6 +207,7 @@ class DatasetStatus:
                 "unsampled": self.unsampled[:EXAMPLES],
                 "failed": dict(failed),
             },
+            "left_behind": [run.to_dict() for run in self.left_behind],
         }
 
 
@@ -221,5 +267,7 @@ def format_status(status: DatasetStatus) -> str:
         f"{consumers})",
         f"  quarantined  {_plural(s.quarantined, 'line')}",
         *[f"    {reject}" for reject in s.last_quarantined],
+        *([f"  left behind  {_plural(len(s.left_behind), 'run')}"] if s.left_behind else []),
+        *[f"    {run}" for run in s.left_behind],
     ]
     return "\n".join(lines)

@@ -22,8 +22,8 @@ from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
 UNKNOWN_TAIL = (
-    "; samples are taken of .csv, .jsonl, .ndjson, .parquet, .pq, .tab, .tsv and "
-    "gzip-compressed text (.csv.gz, .tsv.gz, .jsonl.gz)"
+    "; samples are taken of .csv, .dat, .jsonl, .ndjson, .parquet, .pq, .psv, .tab, .tsv, "
+    ".txt, the text ones also compressed (.gz, .bz2, .xz, .zst)"
 )
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))
 
@@ -74,7 +74,7 @@ def test_materializing_one_partition_on_demand_samples_its_latest_manifest_line(
     assert "| id" in (preview.md_str or "") and "n4" in (preview.md_str or "")
     bytes_read = meta["bytes_read"]
     assert isinstance(bytes_read, dg.IntMetadataValue) and 0 < (bytes_read.value or 0) <= len(CSV)
-    assert sample.tags == {"dagster/data_version": "1737200000.5"}
+    assert sample.tags == {"dagster/data_version": f"1737200000.5 size={len(CSV)}"}
     bronze = _latest(instance, spec.bronze_key, "env0/data.csv")
     assert bronze.metadata["size"] == dg.MetadataValue.int(len(CSV))
     assert bronze.metadata["mtime"] == dg.MetadataValue.timestamp(1737200000.5)
@@ -120,10 +120,10 @@ def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_fil
     write_raw: RawWriter,
 ) -> None:
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
-    write_raw("env0/b.txt", b"hello", 2.0)
+    write_raw("env0/b.xyz", b"hello", 2.0)
     write_raw("env0/c.csv", b"v\n3\n33\n", 3.0)
     report = ingest(layout)
-    keys = ["env0/a.csv", "env0/b.txt", "env0/c.csv"]
+    keys = ["env0/a.csv", "env0/b.xyz", "env0/c.csv"]
     instance.add_dynamic_partitions(spec.partitions_name, keys)
     run = [
         DueFile(k, c.raw, c.bronze, c.mtime, "new file")
@@ -147,7 +147,7 @@ def test_a_range_run_records_each_partitions_own_metadata_and_fails_only_bad_fil
     failed = user.metadata["failed"]
     assert isinstance(failed, dg.JsonMetadataValue)
     bronze = report.copied[1].bronze
-    assert failed.value == {"env0/b.txt": f"{bronze}: unknown format '.txt'" + UNKNOWN_TAIL}
+    assert failed.value == {"env0/b.xyz": f"{bronze}: unknown format '.xyz'" + UNKNOWN_TAIL}
 
 
 def test_the_dagster_cli_re_materializes_one_partition(

@@ -10,7 +10,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["P1", "P2", "P3", "P4", "P5", "P6"])
+@pytest.mark.parametrize("name", ["P1", "P2", "P3", "P4", "P5", "P6", "P7"])
 def test_each_benchmark_runs_at_smoke_size_and_reports(tmp_path: Path, name: str) -> None:
     output = tmp_path / "RESULTS.md"
     env = {

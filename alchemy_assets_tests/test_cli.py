@@ -1,11 +1,15 @@
 import argparse
 import errno
+import fcntl
 import gzip
 import importlib.metadata
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +17,10 @@ import dagster as dg
 import pytest
 
 from alchemy_assets.cli import build_parser, main
+from alchemy_assets.confined import aux_name
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
-from alchemy_assets_tests.conftest import RawWriter
+from alchemy_assets_tests.conftest import RawWriter, sampled_mtimes
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -253,6 +258,72 @@ def test_ingest_stage_change_ingest_stage_resamples_exactly_the_changed_file(
     )
 
 
+def test_a_restatement_that_keeps_its_mtime_is_ingested_staged_and_shown_stale_until_then(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The vendor restates prices.csv with one more row and sets its mtime back (rsync -t)."""
+    write_raw("env0/prices.csv", b"d,px\n1,10\n", 1737158400.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    write_raw("env0/prices.csv", b"d,px\n1,10\n2,11\n", 1737158400.0)
+    capsys.readouterr()
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert capsys.readouterr().out == "sp/gics_cwiq_pipe/1.0: 1 copied, 0 unchanged, 0 failed\n"
+    assert main(["status", "--json", *root]) == 0
+    (status,) = json.loads(capsys.readouterr().out)["datasets"]
+    assert (status["up_to_date"], status["stale"]) == (0, 1)
+    assert main(["stage", *root]) == 0
+    assert "0 new partitions, 1 sampled, 0 unchanged" in capsys.readouterr().out
+    assert (layout.samples / "env0" / "prices_sample.csv").read_bytes() == b"d,px\n1,10\n2,11\n"
+    (latest, _) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key, asset_partitions=["env0/prices.csv"]),
+        limit=2,
+    ).records
+    meta = latest.asset_materialization.metadata  # type: ignore[union-attr]
+    assert meta["reason"].value == "size changed from 10 to 15 bytes (same mtime 1737158400.0)"
+
+
+def test_a_dataset_compared_by_checksum_restages_a_same_size_rewrite(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (layout.root).mkdir(parents=True, exist_ok=True)
+    (layout.root / "alchemy.toml").write_text('compare = "checksum"\n')
+    write_raw("env0/prices.csv", b"d,px\n1,10\n", 1737158400.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert main(["stage", *root]) == 0
+    write_raw("env0/prices.csv", b"d,px\n1,19\n", 1737158400.0)
+    capsys.readouterr()
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    assert capsys.readouterr().out.startswith("sp/gics_cwiq_pipe/1.0: 1 copied, 0 unchanged")
+    assert main(["stage", *root]) == 0
+    assert "0 new partitions, 1 sampled" in capsys.readouterr().out
+    assert (layout.samples / "env0" / "prices_sample.csv").read_bytes() == b"d,px\n1,19\n"
+
+
+def test_a_bad_compare_option_fails_its_dataset_ingest_in_one_line(
+    fp_prefix: Path, layout: DatasetLayout, write_raw: RawWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_raw("env0/prices.csv", b"d\n1\n", 1.0)
+    (layout.root / "alchemy.toml").write_text('compare = "md5"\n')
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 1
+    assert capsys.readouterr().err == (
+        f"sp/gics_cwiq_pipe/1.0: FAILED: {layout.root}/alchemy.toml: compare must be one of "
+        "'quick', 'checksum', got 'md5'\n"
+    )
+    assert not layout.manifest.exists()
+
+
 def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     fp_prefix: Path,
     layout: DatasetLayout,
@@ -265,10 +336,10 @@ def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     other = fp_prefix / "acme" / "prices" / "2" / "raw" / "env0"
     other.mkdir(parents=True)
     (other / "p.csv").write_bytes(b"x\n1\n")
-    (other / "q.txt").write_bytes(b"not a known format")
+    (other / "q.xyz").write_bytes(b"not a known format")
     root = ["--root", str(fp_prefix)]
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "acme/prices/2", *root]) == 0
-    assert main(["stage", "--jobs", "2", *root]) == 1  # q.txt fails, in its own dataset
+    assert main(["stage", "--jobs", "2", *root]) == 1  # q.xyz fails, in its own dataset
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
         "acme/prices/2: 2 new partitions, 1 sampled, 0 unchanged, 1 failed, 0 quarantined lines",
@@ -286,12 +357,12 @@ def test_stage_exits_one_naming_each_failed_partition(
     instance: dg.DagsterInstance,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_raw("env0/notes.txt", b"hello", 1.0)
+    write_raw("env0/notes.xyz", b"hello", 1.0)
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
     assert main(["stage", "--root", str(fp_prefix)]) == 1
     captured = capsys.readouterr()
     assert "0 sampled, 0 unchanged, 1 failed" in captured.out
-    assert "  FAILED env0/notes.txt: " in captured.err and "unknown format '.txt'" in captured.err
+    assert "  FAILED env0/notes.xyz: " in captured.err and "unknown format '.xyz'" in captured.err
 
 
 @pytest.fixture
@@ -432,7 +503,7 @@ def test_status_counts_what_staging_left_undone(
     root = ["--root", str(fp_prefix)]
     write_raw("env0/a.csv", b"v\n1\n", 1000.0)
     write_raw("env0/b.csv", b"v\n1\n", 1000.0)
-    write_raw("env0/notes.txt", b"hello", 1000.0)  # no sampler for .txt: fails
+    write_raw("env0/notes.xyz", b"hello", 1000.0)  # no sampler for .xyz: fails
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
     assert main(["stage", *root]) == 1
     staged_size = layout.manifest.stat().st_size
@@ -454,12 +525,12 @@ def test_status_counts_what_staging_left_undone(
         "  files        4 in the manifest, 3 partitions",
         "  sampled      2 (1 up to date, 1 stale), 2 unsampled",
         "    stale: env0/b.csv",
-        "    unsampled: env0/notes.txt, env1/c.csv",
+        "    unsampled: env0/notes.xyz, env1/c.csv",
         "  failed       1",
         text.splitlines()[7],
     ]
-    assert text.splitlines()[7].startswith("    env0/notes.txt: ")
-    assert "unknown format '.txt'" in text.splitlines()[7]
+    assert text.splitlines()[7].startswith("    env0/notes.xyz: ")
+    assert "unknown format '.xyz'" in text.splitlines()[7]
     assert text.splitlines()[8:11] == [
         f"  backlog      3 lines, {backlog_bytes} bytes (after the stage cursor; "
         "sensor: never ran, stage: 3 lines)",
@@ -478,7 +549,7 @@ def test_status_counts_what_staging_left_undone(
     assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 3, "bytes": backlog_bytes}}
     assert dataset["quarantined"]["lines"] == 1
     assert dataset["examples"]["stale"] == ["env0/b.csv"]
-    assert list(dataset["examples"]["failed"]) == ["env0/notes.txt"]
+    assert list(dataset["examples"]["failed"]) == ["env0/notes.xyz"]
 
 
 @pytest.mark.parametrize(
@@ -566,3 +637,81 @@ def test_stage_takes_each_datasets_options_from_the_projects_defs_yaml(
             check=True,
         )
     assert (layout.samples / "env0" / "data_sample.csv").read_text() == "a\n1\n2\n"
+
+
+def _alchemy(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "alchemy_assets.cli", *argv]
+
+
+def _wait_for_a_run_holding_the_slot(
+    instance: dg.DagsterInstance, spec: DatasetSpec, stage: subprocess.Popen[bytes], err: Path
+) -> str:
+    """The id of the stage's run once it is STARTED and holds its pool's slot."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert stage.poll() is None, f"the stage ended before it was killed: {err.read_text()}"
+        claimed = instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots
+        runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        if claimed and runs and claimed[0].run_id == runs[0].run_id:
+            return runs[0].run_id
+        time.sleep(0.1)
+    raise AssertionError("no run of the stage got to hold the pool's slot within 240 s")
+
+
+def test_a_killed_stages_run_is_listed_by_status_and_failed_by_the_next_stage_freeing_its_slot(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("a", "b", "c"):
+        write_raw(f"env0/{name}.csv", b"v\n1\n", 1000.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    instance.event_log_storage.set_concurrency_slots(spec.pool, 1)
+    # b's sample lock, held here, stops the stage's run at b: it is killed mid-run.
+    (layout.samples / "env0").mkdir(parents=True)
+    lock = os.open(layout.samples / "env0" / aux_name("b_sample.csv", ".lock"), os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    err = tmp_path / "killed.err"
+    with err.open("wb") as stderr:
+        stage = subprocess.Popen(_alchemy("stage", *root), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        run_id = _wait_for_a_run_holding_the_slot(instance, spec, stage, err)
+    finally:
+        stage.send_signal(signal.SIGKILL)
+        stage.wait(timeout=60)
+        os.close(lock)
+    killed = f"process {stage.pid} on {socket.gethostname()}"
+    capsys.readouterr()
+
+    assert main(["status", *root]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[-2:-1] == ["  left behind  1 run"]
+    assert text[-1].startswith(f"    run {run_id}, STARTED since ")
+    assert text[-1].endswith(f": its {killed} is gone; the next 'alchemy stage' marks it failed")
+    assert main(["status", "--json", *root]) == 0
+    (left,) = json.loads(capsys.readouterr().out)["datasets"][0]["left_behind"]
+    assert (left["run_id"], left["status"], left["gone"]) == (run_id, "STARTED", True)
+    assert left["reason"] == f"its {killed} is gone"
+    assert instance.event_log_storage.get_concurrency_info(spec.pool).active_run_ids == {run_id}
+
+    # The slot is freed first: else the next stage's run would wait for it for good.
+    again = subprocess.run(_alchemy("stage", *root), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"  note: run {run_id}, left STARTED since " in again.stderr
+    assert f": its {killed} is gone; marked failed\n" in again.stderr
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
+    (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert failure.dagster_event is not None and failure.dagster_event.message is not None
+    assert f": its {killed} is gone; the run was STARTED since " in failure.dagster_event.message
+    assert instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots == []
+    assert sorted(sampled_mtimes(instance, spec)) == [
+        (f"env0/{name}.csv", 1000.0) for name in ("a", "b", "c")
+    ]
+    assert main(["status", "--json", *root]) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"][0]["left_behind"] == []

@@ -14,6 +14,7 @@ from alchemy_assets.dagster_adapters.component import (
 )
 from alchemy_assets.dagster_adapters.discovery import DISCOVERY_SENSOR, DagsterWebserver
 from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
+from alchemy_assets.format_options import FormatOptions, options_for
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
 
@@ -54,6 +55,29 @@ def test_a_datasets_option_comes_from_alchemy_toml_then_its_entry_then_the_defau
     assert component.options_of(DatasetId.parse("sp/b/1")) == StagingOptions(
         sensor_interval_seconds=90, sample_rows=5
     )
+
+
+def test_format_rules_layer_defaults_then_the_dataset_entry_then_alchemy_toml(
+    fp_prefix: Path,
+) -> None:
+    layout = _dataset(fp_prefix, "sp/a/1", '[formats]\n"env0/*.txt" = { encoding = "cp1252" }\n')
+    component = AlchemyDatasets(
+        root=str(fp_prefix),
+        defaults=DatasetOptions(formats={"**/*.txt": {"format": "csv", "delimiter": "|"}}),
+        datasets={"sp/a/1": DatasetOptions(formats={"env0/*": {"delimiter": ";"}})},
+    )
+    options = component.options_of(layout.dataset_id).load(layout.root)
+    assert [rule.pattern for rule in options.formats] == ["**/*.txt", "env0/*", "env0/*.txt"]
+    assert options_for(options.formats, "env0/gics.txt") == FormatOptions(
+        format="csv", delimiter=";", encoding="cp1252"
+    )
+
+
+def test_a_bad_format_rule_in_the_component_is_refused_naming_pattern_and_key() -> None:
+    with pytest.raises(
+        pydantic.ValidationError, match=r'formats\."env0/\*": unknown option\(s\) sep'
+    ):
+        DatasetOptions(formats={"env0/*": {"sep": "|"}})
 
 
 def test_an_option_out_of_range_in_the_component_is_refused_naming_it() -> None:

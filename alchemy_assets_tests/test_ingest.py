@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alchemy_assets.ingest import IngestError, ingest, last_mtimes
+from alchemy_assets.ingest import IngestError, ingest, last_entries
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, RawWriter
 
@@ -70,7 +71,72 @@ def test_a_changed_mtime_is_copied_again_to_a_new_bronze_file(
         ("raw/env0/data.csv", "bronze/2026/01/18/143000-001--data.csv", 2.0)
     ]
     assert (layout.root / "bronze/2026/01/18/143000--data.csv").read_bytes() == b"v1\n"
-    assert last_mtimes(layout)[0] == {"raw/env0/data.csv": 2.0}
+    assert {raw: e.mtime for raw, e in last_entries(layout)[0].items()} == {
+        "raw/env0/data.csv": 2.0
+    }
+
+
+def test_a_restatement_that_keeps_its_mtime_but_not_its_size_is_copied_again(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    """What rsync -t, cp -p, unzip and tar x leave: new content, the business date's mtime."""
+    write_raw("env0/prices.csv", b"day,px\n1,10\n2,11\n", 1737200000.0)
+    ingest(layout, clock=lambda: WHEN)
+    write_raw("env0/prices.csv", b"day,px\n1,10\n2,11\n3,12\n", 1737200000.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert (report.unchanged, [(c.raw, c.size) for c in report.copied]) == (
+        0,
+        [("raw/env0/prices.csv", 22)],
+    )
+    assert [line["size"] for line in _lines(layout.manifest)] == [17, 22]
+
+
+def test_a_line_without_a_size_is_compared_by_mtime_alone(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    """Lines of other writers carry no size: the mtime-only rule holds for them."""
+    write_raw("env0/data.csv", b"v1\n", 1.0)
+    (layout.root / "bronze").mkdir(exist_ok=True)
+    (layout.root / "bronze/old--data.csv").write_bytes(b"v1\n")
+    layout.manifests.mkdir(parents=True, exist_ok=True)
+    layout.manifest.write_text(
+        json.dumps({"raw": "raw/env0/data.csv", "bronze": "bronze/old--data.csv", "mtime": 1.0})
+        + "\n"
+    )
+    write_raw("env0/data.csv", b"v1 longer\n", 1.0)
+    report = ingest(layout, clock=lambda: WHEN)
+    assert (len(report.copied), report.unchanged) == (0, 1)
+
+
+def test_by_checksum_a_rewrite_with_the_same_size_and_mtime_is_copied_again(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/data.csv", b"a,b\n1,2\n", 5.0)
+    first = ingest(layout, clock=lambda: WHEN, checksum=True)
+    digest = hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert [c.sha256 for c in first.copied] == [digest]
+    again = ingest(layout, clock=lambda: WHEN, checksum=True)
+    assert (len(again.copied), again.unchanged) == (0, 1)
+    write_raw("env0/data.csv", b"a,b\n1,3\n", 5.0)
+    assert ingest(layout, clock=lambda: WHEN).unchanged == 1  # the quick check cannot tell
+    restated = ingest(layout, clock=lambda: WHEN, checksum=True)
+    assert [c.sha256 for c in restated.copied] == [hashlib.sha256(b"a,b\n1,3\n").hexdigest()]
+    assert [line.get("sha256") for line in _lines(layout.manifest)] == [
+        digest,
+        restated.copied[0].sha256,
+    ]
+
+
+def test_by_checksum_a_line_without_one_is_compared_with_its_bronze_copy(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    """Switching a dataset to checksums copies nothing again that did not change."""
+    write_raw("env0/same.csv", b"x\n", 5.0)
+    write_raw("env0/rewritten.csv", b"y\n", 5.0)
+    ingest(layout, clock=lambda: WHEN)
+    write_raw("env0/rewritten.csv", b"z\n", 5.0)
+    report = ingest(layout, clock=lambda: WHEN, checksum=True)
+    assert ([c.raw for c in report.copied], report.unchanged) == (["raw/env0/rewritten.csv"], 1)
 
 
 def test_the_same_name_under_two_envs_in_one_second_gets_two_bronze_files(

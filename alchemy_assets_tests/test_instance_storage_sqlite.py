@@ -4,6 +4,7 @@ live run-log watcher; and the Dagster internals it relies on, pinned."""
 import importlib
 import inspect
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as db
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
@@ -231,6 +233,52 @@ def test_a_finished_runs_events_are_in_the_db_files_themselves(tmp_path: Path, h
     finally:
         shard.close()
         index.close()
+
+
+def test_a_checkpoint_met_by_another_connections_checkpoint_is_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What another process's checkpoint of the index looks like to a run ending at the same
+    moment: SQLite answers busy, -1 of -1 frames. The other checkpoint copies the frames; no
+    person needs to hear of it (it was a warning printed to users of ``alchemy stage``)."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    path = storage.path_for_shard(INDEX_SHARD_NAME)
+    writer = sqlite3.connect(path, isolation_level=None)
+    reader = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+    writer.execute("CREATE TABLE scratch (x)")
+    writer.execute("INSERT INTO scratch VALUES (1)")
+    reader.execute("BEGIN")  # a reader of an older snapshot, as a webserver's query is
+    reader.execute("SELECT count(*) FROM scratch").fetchone()
+    writer.execute("INSERT INTO scratch VALUES (2)")
+    # The other connection's FULL checkpoint holds SQLite's checkpoint lock while it waits for
+    # that reader to move on.
+    checkpointing = threading.Event()
+    result: list[tuple[int, int, int]] = []
+
+    def checkpoint() -> None:
+        checkpointing.set()
+        result.append(other.execute("PRAGMA wal_checkpoint(FULL)").fetchone())
+
+    thread = threading.Thread(target=checkpoint)
+    thread.start()
+    try:
+        assert checkpointing.wait(60)
+        time.sleep(0.5)  # for it to take the lock: a wait, not a measurement
+        with caplog.at_level(logging.DEBUG, logger=pooled.__name__):
+            ours = storage.checkpoint(INDEX_SHARD_NAME)
+    finally:
+        reader.execute("COMMIT")  # lets the other checkpoint finish
+        thread.join(60)
+        for conn in (writer, reader, other):
+            conn.close()
+        storage.dispose()
+    assert not thread.is_alive()
+    assert ours == (1, -1, -1)
+    assert result[0][0] == 0 and result[0][1] == result[0][2]  # the other copied every frame
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "event log index: checkpointed by another connection at the same time")
+    ]
 
 
 def test_a_check_results_index_writes_are_one_transaction_and_schema_probes_are_cached(

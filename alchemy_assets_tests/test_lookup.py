@@ -1,6 +1,11 @@
 import dagster as dg
 
-from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes, recorded_mtime
+from alchemy_assets.dagster_adapters.lookup import (
+    chunks,
+    latest_sampled_deliveries,
+    recorded_mtime,
+)
+from alchemy_assets.delivery import Delivery
 from benchmarks.seed import store_as_run
 
 KEY = dg.AssetKey(["sp", "x", "sample"])
@@ -31,8 +36,26 @@ def test_the_latest_sample_mtime_of_each_partition_is_found(instance: dg.Dagster
     _report(instance, "a", 2.5)
     _report(instance, "b", 7.0, tagged=False)  # materialized by other means: metadata is read
     _report(instance, "c", 3.0)
-    found = latest_sampled_mtimes(instance, KEY, ["a", "b", "d"])
-    assert found == {"a": 2.5, "b": 7.0}
+    found = latest_sampled_deliveries(instance, KEY, ["a", "b", "d"])
+    assert found == {"a": Delivery(2.5), "b": Delivery(7.0)}
+
+
+def test_the_size_and_checksum_a_sample_holds_are_read_from_its_data_version(
+    instance: dg.DagsterInstance,
+) -> None:
+    held = {"a": Delivery(1.5, 27), "b": Delivery(2.0, 3, "ab" * 32), "c": Delivery(4.0)}
+    instance.add_dynamic_partitions("files", list(held))
+    for key, delivery in held.items():
+        store_as_run(
+            instance,
+            dg.AssetMaterialization(
+                asset_key=KEY,
+                partition=key,
+                metadata={"mtime": dg.MetadataValue.timestamp(delivery.mtime)},
+                tags={"dagster/data_version": delivery.version()},
+            ),
+        )
+    assert latest_sampled_deliveries(instance, KEY, list(held)) == held
 
 
 def test_a_timestamp_mtime_and_an_older_float_one_both_read_back_exactly(
@@ -42,9 +65,9 @@ def test_a_timestamp_mtime_and_an_older_float_one_both_read_back_exactly(
     instance.add_dynamic_partitions("files", ["new", "old"])
     _report(instance, "new", mtime, tagged=False)
     _report(instance, "old", mtime + 1e-6, tagged=False, as_float=True)
-    assert latest_sampled_mtimes(instance, KEY, ["new", "old"]) == {
-        "new": mtime,
-        "old": mtime + 1e-6,
+    assert latest_sampled_deliveries(instance, KEY, ["new", "old"]) == {
+        "new": Delivery(mtime),
+        "old": Delivery(mtime + 1e-6),
     }
 
 
@@ -59,7 +82,7 @@ def test_many_keys_are_looked_up_in_chunks(instance: dg.DagsterInstance) -> None
     keys = [f"k{i}" for i in range(12_000)]
     instance.add_dynamic_partitions("files", keys)
     _report(instance, "k11999", 9.0)
-    assert latest_sampled_mtimes(instance, KEY, keys) == {"k11999": 9.0}
+    assert latest_sampled_deliveries(instance, KEY, keys) == {"k11999": Delivery(9.0)}
 
 
 def test_chunks_cover_everything_in_order() -> None:
@@ -79,4 +102,4 @@ def test_a_materialization_reported_without_a_run_is_not_a_sample(
                 asset_key=KEY, partition=partition, tags={"dagster/data_version": "9.0"}
             )
         )
-    assert latest_sampled_mtimes(instance, KEY, ["a", "b"]) == {}
+    assert latest_sampled_deliveries(instance, KEY, ["a", "b"]) == {}

@@ -133,16 +133,40 @@ def test_a_duplicate_size_rejects_the_line() -> None:
         parse_line(GOOD[:-1] + b', "size": 1, "size": 2}', ROOT)
 
 
+def test_an_optional_sha256_is_read_into_the_entry_and_its_delivery() -> None:
+    digest = "0123456789abcdef" * 4
+    line = encode_line("raw/env0/a.csv", "bronze/a.csv", 1.5, size=3, sha256=digest)
+    entry = parse_line(line[:-1], ROOT)
+    assert (entry.sha256, entry.delivery.version()) == (digest, f"1.5 size=3 sha256={digest}")
+    assert parse_line(GOOD, ROOT).sha256 is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'"ABCDEF"',
+        b'"' + b"A" * 64 + b'"',
+        b'"' + b"a" * 65 + b'"',
+        b'"' + b"a" * 64 + b'\\n"',
+        b"12",
+    ],
+)
+def test_a_malformed_sha256_rejects_the_line(value: bytes) -> None:
+    with pytest.raises(LineError, match=r"^sha256 must be 64 lowercase hex digits, got "):
+        parse_line(GOOD[:-1] + b', "sha256": ' + value + b"}", ROOT)
+
+
 _VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(["raw/env0/a.csv", "bronze/x.csv", "raw/a.csv", "/abs", "..", "raw/e/\x00"]),
+    st.sampled_from(["a" * 64, "A" * 64, "a" * 63, "a" * 64 + "\n", "g" * 64]),
     st.text(max_size=8),
 )
 _DOCS = st.dictionaries(
-    st.sampled_from(["raw", "bronze", "mtime", "size", "extra"]), _VALUES, max_size=5
+    st.sampled_from(["raw", "bronze", "mtime", "size", "sha256", "extra"]), _VALUES, max_size=6
 )
 
 
@@ -156,7 +180,7 @@ def _outcome(parse: Callable[[], ManifestEntry]) -> ManifestEntry | str:
 @settings(max_examples=2000, deadline=None)
 @given(
     doc=_DOCS,
-    duplicate=st.sampled_from([None, "raw", "mtime", "size"]),
+    duplicate=st.sampled_from([None, "raw", "mtime", "size", "sha256"]),
     mtime=st.sampled_from([None, "1e999", "-1e999", "1e308", "12345678901234567890123", "-0"]),
     junk=st.booleans(),
 )

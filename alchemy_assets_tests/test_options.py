@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from alchemy_assets.format_options import FormatOptions, options_for, parse_rules
 from alchemy_assets.options import OptionsError, StagingOptions
 
 
@@ -35,7 +36,9 @@ def test_alchemy_toml_overrides_its_base_key_by_key_and_keeps_the_rest(tmp_path:
     ("text", "message"),
     [
         ("sample_rows = ", "not valid TOML"),
-        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, max_attempts, "),
+        ("rows = 5", "unknown option(s) rows; known: asset_checks, bronze_events, compare, "),
+        ('compare = "md5"', "compare must be one of 'quick', 'checksum', got 'md5'"),
+        ("compare = 1", "compare must be one of 'quick', 'checksum', got 1"),
         ("sample_rows = 0", "sample_rows must be an integer from 1 to 1,000,000, got 0"),
         ("sample_rows = true", "sample_rows must be an integer from 1 to 1,000,000, got True"),
         ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
@@ -77,6 +80,33 @@ def test_every_integer_option_is_bounded(
             f"{tmp_path}/alchemy.toml: {key} must be an integer from {minimum} to {maximum}, "
             f"got {value}"
         )
+
+
+def test_compare_is_read_from_alchemy_toml(tmp_path: Path) -> None:
+    assert StagingOptions().compare == "quick"
+    (tmp_path / "alchemy.toml").write_text('compare = "checksum"\n')
+    assert StagingOptions().load(tmp_path).compare == "checksum"
+
+
+def test_format_rules_are_read_from_alchemy_toml_after_the_bases(tmp_path: Path) -> None:
+    (tmp_path / "alchemy.toml").write_text(
+        '[formats]\n"env0/*.txt" = { format = "csv", delimiter = "|", header = true }\n'
+    )
+    base = StagingOptions(formats=parse_rules({"**": {"encoding": "cp1252"}}))
+    options = base.load(tmp_path)
+    assert [r.pattern for r in options.formats] == ["**", "env0/*.txt"]
+    assert options_for(options.formats, "env0/a.txt") == FormatOptions(
+        format="csv", delimiter="|", header=True, encoding="cp1252"
+    )
+
+
+def test_a_bad_format_rule_names_the_file_the_pattern_and_the_key(tmp_path: Path) -> None:
+    (tmp_path / "alchemy.toml").write_text('[formats]\n"env0/*.txt" = { delimiter = 7 }\n')
+    with pytest.raises(OptionsError) as err:
+        StagingOptions().load(tmp_path)
+    assert str(err.value) == (
+        f'{tmp_path}/alchemy.toml: formats."env0/*.txt": delimiter must be one character, got 7'
+    )
 
 
 def test_options_built_in_code_are_bounded_too() -> None:

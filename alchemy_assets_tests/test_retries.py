@@ -335,12 +335,12 @@ def test_a_file_whose_format_is_unknown_is_not_retried(
     fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     spec = _spec(layout, retry_delay_seconds=0)
-    write_raw("env0/b.txt", b"hello", 2.0)
+    write_raw("env0/b.xyz", b"hello", 2.0)
     result = _run(_defs(fp_prefix, spec), spec, instance, _delivered(layout, instance, spec))
     assert _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
     failed, attempts = _failed(result)
-    assert attempts == 1 and "unknown format '.txt'" in failed["env0/b.txt"]
-    assert "attempts" not in failed["env0/b.txt"]
+    assert attempts == 1 and "unknown format '.xyz'" in failed["env0/b.xyz"]
+    assert "attempts" not in failed["env0/b.xyz"]
 
 
 def test_max_attempts_1_turns_retries_off(

@@ -1,9 +1,12 @@
+import bz2
 import errno
 import gzip
 import io
+import lzma
 import os
 import stat
 import struct
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alchemy_assets.file_formats import UnknownFormatError
+from alchemy_assets.formats.compression import zstd
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.sampling import (
     MAX_PREFIX_BYTES,
+    NotDataError,
     RefusedError,
     Sample,
     SampleError,
@@ -117,11 +121,13 @@ def test_an_empty_csv_gives_an_empty_sample(tmp_path: Path) -> None:
     assert (sample.rows, sample.schema) == (0, [])
 
 
-def test_an_unknown_format_fails_with_the_name(tmp_path: Path) -> None:
-    source = tmp_path / "notes.txt"
+def test_an_unknown_format_is_not_data_and_says_its_name(tmp_path: Path) -> None:
+    source = tmp_path / "notes.xyz"
     source.write_text("hello")
-    with pytest.raises(UnknownFormatError, match=r"notes\.txt: unknown format '\.txt'"):
-        take_sample(source, tmp_path / "s.txt")
+    with pytest.raises(NotDataError, match=r"notes\.xyz: unknown format '\.xyz'") as raised:
+        take_sample(source, tmp_path / "out" / "s.xyz")
+    assert (raised.value.kind, raised.value.size, raised.value.first_bytes) == ("text", 5, b"hello")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_csv_with_an_unterminated_quote_fails_within_the_prefix_limit(tmp_path: Path) -> None:
@@ -307,7 +313,7 @@ def test_a_reader_panic_fails_only_that_file_with_its_own_message(
     def panic(data: bytes, separator: str) -> None:
         raise PanicException("decimal256 not implemented")
 
-    monkeypatch.setattr("alchemy_assets.sampling.describe_delimited", panic)
+    monkeypatch.setattr("alchemy_assets.formats.delimited.describe_delimited", panic)
     source = tmp_path / "d.csv"
     source.write_bytes(b"a\n1\n")
     with pytest.raises(SampleError, match=r"d\.csv: reader crashed on it: PanicException: decimal"):
@@ -359,11 +365,11 @@ REFUSED = {
     "d.csv": ("quote open to the end", b'a,b\n1,"never closed\n2,3\n', "unterminated quote"),
     "u.csv": ("UTF-16", "a,b\n1,2\n".encode("utf-16"), "UTF-16 text"),
     "l.jsonl": ("first line over the cap", b'{"a": "' + b"x" * 2048 + b'"}\n', "read cap"),
-    "e.parquet": ("0 bytes", b"", "Parquet file size is 0 bytes"),
+    "e.parquet": ("0 bytes", b"", "are not parquet's magic bytes"),
     "m.parquet": ("no magic", b"PAR1 not really", "magic bytes not found"),
     "t.parquet": ("zeroed footer", _zeroed_middle(_parquet_bytes()), "deserialize thrift"),
-    "g.csv.gz": ("truncated gzip", gzip.compress(b"a,b\n1,2\n")[:-12], "as gzip"),
-    "n.csv.gz": ("not gzip", b"a,b\n1,2\n", "Not a gzipped file"),
+    "g.csv.gz": ("truncated gzip", gzip.compress(b"a,b\n1,2\n")[:-12], "gzip stream ends"),
+    "n.csv.gz": ("gzip not whole", gzip.compress(b"a,b\n1,2\n")[:12], "gzip"),
 }
 
 
@@ -411,3 +417,135 @@ def test_a_read_that_fails_with_an_io_error_is_no_refusal_whatever_the_reader_ma
     with pytest.raises(SampleError, match=r": cannot read after \d+ bytes: \[Errno 5\]") as failed:
         sample_open_file(_FailingFile(data, 100), name, 5)  # type: ignore[arg-type]
     assert not isinstance(failed.value, RefusedError)
+
+
+# Names vendors use, compressions, content over names, files that are not data (issue 22).
+
+PIPE = b"gics_code|sector_name|as_of\n" + b"".join(
+    b'%d|"Sector | %d\nsecond line"|2026-01-01\n' % (i, i) for i in range(300)
+)
+COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": lambda data: gzip.compress(data),
+    ".bz2": bz2.compress,
+    ".xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ),
+    ".zst": zstd.compress,
+}
+DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.decompress,
+    ".bz2": bz2.decompress,
+    ".xz": lzma.decompress,
+    ".zst": zstd.decompress,
+}
+
+
+def _first_records(data: bytes, records: int) -> bytes:
+    """The header and ``records`` records of :data:`PIPE`-like data (two lines a record)."""
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[: 1 + 2 * records])
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter"), [("gics.txt", b","), ("gics.dat", b","), ("gics.psv", b"|")]
+)
+def test_txt_dat_and_psv_files_are_sampled_with_the_delimiter_their_name_implies(
+    tmp_path: Path, name: str, delimiter: bytes
+) -> None:
+    data = PIPE.replace(b"|", delimiter)
+    sample, content = _sampled(tmp_path, name, data, 5)
+    assert content == _first_records(data, 5)
+    assert (sample.rows, sample.kind) == (5, "delimited")
+    assert [n for n, _ in sample.schema] == ["gics_code", "sector_name", "as_of"]
+    assert sample.contents.head[0][1] == f"Sector {delimiter.decode()} 0\nsecond line"
+
+
+@pytest.mark.parametrize("suffix", [".bz2", ".xz", ".zst"])
+def test_a_bz2_xz_or_zstd_sample_is_the_first_records_byte_for_byte_in_that_compression(
+    tmp_path: Path, suffix: str
+) -> None:
+    data = PIPE.replace(b"|", b",")
+    sample, content = _sampled(tmp_path, f"d.csv{suffix}", COMPRESS[suffix](data), 7)
+    assert DECOMPRESS[suffix](content) == _first_records(data, 7)
+    assert content[:4] == COMPRESS[suffix](b"")[:4]  # the same compression's magic
+    assert (sample.rows, sample.compression) == (7, {".zst": "zstd"}.get(suffix, suffix[1:]))
+    assert [n for n, _ in sample.schema] == ["gics_code", "sector_name", "as_of"]
+
+
+def test_a_compressed_psv_uses_the_delimiter_of_the_name_inside_the_compression(
+    tmp_path: Path,
+) -> None:
+    sample, content = _sampled(tmp_path, "gics.psv.zst", zstd.compress(PIPE), 3)
+    assert zstd.decompress(content) == _first_records(PIPE, 3)
+    assert len(sample.schema) == 3
+
+
+def test_a_txt_that_is_gzip_is_decompressed_and_its_sample_is_gzip_too(tmp_path: Path) -> None:
+    data = PIPE.replace(b"|", b",")
+    sample, content = _sampled(tmp_path, "gics.txt", gzip.compress(data), 4)
+    assert gzip.decompress(content) == _first_records(data, 4)
+    assert (sample.rows, sample.compression) == (4, "gzip")
+
+
+def test_a_csv_that_is_parquet_is_sampled_as_parquet(tmp_path: Path) -> None:
+    real = _write(tmp_path / "real.parquet", _frame())
+    sample, content = _sampled(tmp_path, "d.csv", real.read_bytes(), 5)
+    assert sample.kind == "parquet"
+    assert pq.read_table(io.BytesIO(content)).equals(pq.read_table(real).slice(0, 5))
+
+
+def test_a_pdf_named_csv_is_not_data_and_no_sample_is_written(tmp_path: Path) -> None:
+    pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n" + b"x" * 200
+    source = tmp_path / "report.csv"
+    source.write_bytes(pdf)
+    with pytest.raises(NotDataError, match=r"report\.csv: a PDF document, not a data file") as e:
+        take_sample(source, tmp_path / "out" / "report.csv")
+    assert (e.value.kind, e.value.size, e.value.first_bytes) == ("pdf", len(pdf), pdf[:64])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_format_with_no_reader_yet_is_not_data_naming_its_kind(tmp_path: Path) -> None:
+    source = tmp_path / "t.orc"
+    source.write_bytes(b"ORC\x0a\x05\x08\x00\x10\x00" + b"\x00" * 100)
+    with pytest.raises(NotDataError, match=r"t\.orc: orc files are recognised, but no reader"):
+        read_sample(source)
+
+
+@pytest.mark.parametrize("suffix", [".bz2", ".xz", ".zst"])
+def test_a_truncated_bz2_xz_or_zstd_fails_clearly_even_after_whole_records(
+    tmp_path: Path, suffix: str
+) -> None:
+    whole = COMPRESS[suffix](PIPE.replace(b"|", b","))
+    source = tmp_path / f"d.csv{suffix}"
+    source.write_bytes(whole[: len(whole) - 20])
+    name = {".zst": "zstd"}.get(suffix, suffix[1:])
+    with pytest.raises(
+        SampleError,
+        match=rf"d\.csv\{suffix}: cannot read: the {name} stream ends before its end-of-stream "
+        r"marker, after \d+ decompressed bytes \(the file is cut short\)",
+    ):
+        read_sample(source, 1000)
+
+
+def test_a_corrupt_compressed_stream_fails_clearly(tmp_path: Path) -> None:
+    whole = bytearray(bz2.compress(PIPE * 10))
+    whole[200:260] = b"\x00" * 60
+    source = tmp_path / "d.csv.bz2"
+    source.write_bytes(bytes(whole))
+    with pytest.raises(SampleError, match=r"d\.csv\.bz2: cannot read: corrupt bz2 data after 0"):
+        read_sample(source, 1000)
+
+
+def test_a_compressed_sample_reads_only_what_its_records_need(tmp_path: Path) -> None:
+    big = _frame(200_000).write_csv().encode()
+    for suffix in (".bz2", ".xz", ".zst"):
+        source = tmp_path / f"d.csv{suffix}"
+        source.write_bytes(COMPRESS[suffix](big))
+        sample, _ = read_sample(source, 100)
+        assert sample.rows == 100
+        assert sample.bytes_read < source.stat().st_size // 4, (suffix, sample.bytes_read)
+
+
+def test_a_compressed_stream_that_yields_nothing_is_refused_within_its_cap(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv.gz"
+    source.write_bytes(gzip.compress(b"") * 200_000)  # 4 MB of empty gzip members
+    with pytest.raises(SampleError, match=r"cannot read: \d+ bytes of gzip data read and"):
+        read_sample(source, 5, max_prefix_bytes=64 * 1024)

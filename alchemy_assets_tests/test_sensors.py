@@ -88,7 +88,7 @@ def test_the_same_cursor_twice_gives_the_same_run_keys(
     assert [r.run_key for r in one.run_requests or []] == [
         r.run_key for r in two.run_requests or []
     ]
-    assert [r.run_key for r in one.run_requests or []] == ["env0/data.csv@100.0"]
+    assert [r.run_key for r in one.run_requests or []] == ["env0/data.csv@100.0 size=4"]
 
 
 def test_only_a_changed_mtime_is_requested_again_after_sampling(
@@ -115,11 +115,36 @@ def test_only_a_changed_mtime_is_requested_again_after_sampling(
     assert isinstance(second, dg.SensorResult)
     assert second.dynamic_partitions_requests == []
     (request,) = second.run_requests or []
-    assert request.run_key == "env0/b.csv@300.0"
+    assert request.run_key == "env0/b.csv@300.0 size=4"
     assert request.partition_key == "env0/b.csv"
     assert request.tags == {"alchemy_assets/dataset": str(spec.dataset_id)}
     (entry,) = requested_files(request)
     assert entry["reason"] == "mtime changed from 100.0 to 300.0"
+
+
+def test_a_restatement_with_its_mtime_kept_is_requested_under_a_run_key_of_its_own(
+    defs: dg.Definitions,
+    spec: DatasetSpec,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    """Dagster drops a run request whose run_key it has seen: the key must tell them apart."""
+    write_raw("env0/p.csv", b"d\n1\n", 100.0)
+    ingest(layout)
+    first = tick(defs, spec, instance, None)
+    assert isinstance(first, dg.SensorResult)
+    apply_partition_adds(first, instance)
+    run_requests(defs, spec, instance, first)
+    write_raw("env0/p.csv", b"d\n1\n2\n", 100.0)
+    ingest(layout)
+    second = tick(defs, spec, instance, first.cursor)
+    assert isinstance(second, dg.SensorResult)
+    (request,) = second.run_requests or []
+    (old,) = first.run_requests or []
+    assert (old.run_key, request.run_key) == ("env0/p.csv@100.0 size=4", "env0/p.csv@100.0 size=6")
+    (entry,) = requested_files(request)
+    assert entry["reason"] == "size changed from 4 to 6 bytes (same mtime 100.0)"
 
 
 def ingest_bronze(layout: DatasetLayout, name: str) -> str:

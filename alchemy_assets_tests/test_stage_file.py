@@ -123,3 +123,40 @@ def test_samples_get_the_mode_of_a_new_file_under_the_umask(
     finally:
         os.umask(old)
     assert staged.sample_path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+def test_a_raw_folder_named_like_a_files_sample_is_sampled_beside_that_file(
+    layout: DatasetLayout, write_raw: RawWriter, file_first: bool
+) -> None:
+    write_raw("env0/x.csv", b"a\n1\n", 10.0)
+    write_raw("env0/x_sample.csv/y.csv", b"b\n2\n", 10.0)
+    dues = [DueFile(c.raw[4:], c.raw, c.bronze, c.mtime, "new file") for c in ingest(layout).copied]
+    staged = {
+        due.raw: stage_file(layout, due, 10)
+        for due in sorted(dues, key=lambda d: d.raw, reverse=file_first)
+    }
+    assert staged["raw/env0/x.csv"].sample_relpath == "samples/env0/x_sample.csv"
+    assert staged["raw/env0/x_sample.csv/y.csv"].sample_relpath == (
+        "samples/env0/x_sample~.csv/y_sample.csv"
+    )
+    assert [s.sample_path.read_bytes() for _, s in sorted(staged.items())] == [
+        b"a\n1\n",
+        b"b\n2\n",
+    ]
+
+
+def test_a_raw_folder_named_like_a_samples_lock_file_is_sampled_beside_that_sample(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/x.csv", b"a\n1\n", 10.0)
+    write_raw("env0/y.csv", b"b\n2\n", 10.0)
+    x, y = sorted(ingest(layout).copied, key=lambda c: c.raw)
+    # Ingest skips hidden names; a manifest line written by another producer may name one.
+    hidden = "raw/env0/.x_sample.csv.lock/y.csv"
+    for due in (
+        DueFile("env0/x.csv", x.raw, x.bronze, x.mtime, "new file"),
+        DueFile(hidden[4:], hidden, y.bronze, y.mtime, "new file"),
+    ):
+        assert stage_file(layout, due, 10).sample_path.read_bytes() in (b"a\n1\n", b"b\n2\n")
+    assert (layout.samples / "env0/.x_sample~.csv.lock/y_sample.csv").read_bytes() == b"b\n2\n"

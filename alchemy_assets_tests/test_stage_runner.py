@@ -1,5 +1,9 @@
 import contextlib
 import os
+import socket
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,13 +14,17 @@ from alchemy_assets.dagster_adapters import assets as assets_module
 from alchemy_assets.dagster_adapters.checks import RunChecks
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import (
+    LAUNCHED_BY,
+    LAUNCHED_BY_TAG,
     PLANNED_EVENTS_SETTING,
     cursor_key,
+    left_behind_runs,
     stage_dataset,
 )
 from alchemy_assets.dagster_adapters.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.run_owner import RunOwner
 from alchemy_assets.stage_file import StagedFile, staging
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
@@ -30,7 +38,7 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
     write_raw: RawWriter,
 ) -> None:
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
-    write_raw("env0/bad.txt", b"v\n1\n", 1.0)
+    write_raw("env0/bad.xyz", b"v\n1\n", 1.0)
     write_raw("env1/a.csv", b"v\n2\n", 2.0)
     ingest(layout)
     with layout.manifest.open("ab") as f:
@@ -41,9 +49,9 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
         instance, job, spec, layout, lambda done, total: progress.append((done, total))
     )
     assert (report.new_partitions, report.sampled, report.unchanged, report.lines) == (3, 2, 0, 4)
-    assert list(report.failed) == ["env0/bad.txt"]
+    assert list(report.failed) == ["env0/bad.xyz"]
     assert report.errors == []  # a file that cannot be sampled is not an unexpected failure
-    assert "unknown format '.txt'" in report.failed["env0/bad.txt"]
+    assert "unknown format '.xyz'" in report.failed["env0/bad.xyz"]
     assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [
         (layout.manifest.stat().st_size - 9, "invalid JSON")
     ]
@@ -160,3 +168,59 @@ def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace
     again = stage_dataset(instance, job, spec, layout)
     assert (again.sampled, again.unchanged) == (2, 1)
     assert failed_partitions(instance, spec, keys) == {}
+
+
+def _add_run(
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    tags: dict[str, str],
+    status: dg.DagsterRunStatus,
+) -> str:
+    """A run of the dataset's job as a process left it: in ``status``, with ``tags``."""
+    run = dg.DagsterRun(job_name=spec.job_name, run_id=str(uuid.uuid4()), status=status, tags=tags)
+    return instance.add_run(run).run_id
+
+
+def test_the_next_stage_fails_the_runs_whose_process_is_gone_and_frees_their_slots(
+    defs: dg.Definitions, spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait(timeout=60)
+    me = RunOwner.current()
+    host = socket.gethostname()
+    stage = {LAUNCHED_BY_TAG: LAUNCHED_BY}
+    started, not_started = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.NOT_STARTED
+    gone = _add_run(
+        instance, spec, {**stage, **RunOwner(host, exited.pid, me.start).tags()}, started
+    )
+    never_started = _add_run(
+        instance, spec, {**stage, **RunOwner(host, exited.pid, None).tags()}, not_started
+    )
+    elsewhere = _add_run(
+        instance, spec, {**stage, **RunOwner("elsewhere", 1, None).tags()}, started
+    )
+    unrecorded = _add_run(instance, spec, stage, started)
+    _add_run(instance, spec, {**stage, **me.tags()}, started)  # in progress: not left behind
+    _add_run(instance, spec, RunOwner(host, exited.pid, me.start).tags(), started)  # the daemon's
+    instance.event_log_storage.set_concurrency_slots(spec.pool, 1)
+    instance.event_log_storage.claim_concurrency_slot(spec.pool, gone, "sample")
+    before = left_behind_runs(instance, spec)
+    assert [(r.run_id, r.status, r.gone) for r in before] == [
+        (gone, "STARTED", True),
+        (never_started, "NOT_STARTED", True),
+        (elsewhere, "STARTED", False),
+        (unrecorded, "STARTED", False),
+    ]
+    assert before[0].reason.startswith(f"its process {exited.pid} on {host} is gone")
+
+    layout.manifest.touch()
+    report = stage_dataset(instance, defs.resolve_job_def(spec.job_name), spec, layout)
+    assert [note.split(",")[0] for note in report.notes] == [f"run {gone}", f"run {never_started}"]
+    assert report.notes[0].startswith(f"run {gone}, left STARTED since {before[0].since_text}: ")
+    assert report.notes[0].endswith(f"{before[0].reason}; marked failed")
+    for run_id in (gone, never_started):
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_info(spec.pool).claimed_slots == []
+    assert [r.run_id for r in left_behind_runs(instance, spec)] == [elsewhere, unrecorded]
+    assert len(instance.get_runs(dg.RunsFilter(statuses=[started]))) == 4

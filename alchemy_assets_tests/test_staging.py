@@ -1,5 +1,7 @@
 import json
 
+from alchemy_assets.delivery import Delivery
+from alchemy_assets.format_options import options_for, parse_rules
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry, Rejection
@@ -11,7 +13,6 @@ from alchemy_assets.staging import (
     decide,
     due_on_demand,
     latest_by_key,
-    reason_for,
 )
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -32,7 +33,9 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
     latest = latest_by_key(
         [_entry("env0/new.csv", 5), _entry("env0/same.csv", 1), _entry("env0/changed.csv", 3)]
     )
-    due, unchanged = decide(latest, {"env0/same.csv": 1.0, "env0/changed.csv": 2.0})
+    due, unchanged = decide(
+        latest, {"env0/same.csv": Delivery(1.0), "env0/changed.csv": Delivery(2.0)}
+    )
     assert unchanged == 1
     assert [(d.key, d.mtime, d.reason) for d in due] == [
         ("env0/new.csv", 5.0, "new file"),
@@ -41,7 +44,64 @@ def test_only_files_whose_mtime_differs_from_their_sample_are_due() -> None:
 
 
 def test_an_older_mtime_is_also_a_change() -> None:
-    assert reason_for(3.0, 2.5) == "mtime changed from 3.0 to 2.5"
+    assert Delivery(2.5).change_from(Delivery(3.0)) == "mtime changed from 3.0 to 2.5"
+
+
+def test_a_restatement_with_its_mtime_kept_is_due_by_its_size() -> None:
+    restated = ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=27)
+    same = ManifestEntry("raw/env0/q.csv", "bronze/b3", 1.0, size=21)
+    latest = latest_by_key([restated, same])
+    due, unchanged = decide(
+        latest, {"env0/p.csv": Delivery(1.0, 21), "env0/q.csv": Delivery(1.0, 21)}
+    )
+    assert unchanged == 1
+    assert [(d.key, d.size, d.reason) for d in due] == [
+        ("env0/p.csv", 27, "size changed from 21 to 27 bytes (same mtime 1.0)")
+    ]
+
+
+def test_a_line_without_a_size_keeps_the_mtime_only_rule() -> None:
+    latest = latest_by_key([ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0)])
+    assert decide(latest, {"env0/p.csv": Delivery(1.0, 21)}) == ([], 1)
+    sized = latest_by_key([ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=5)])
+    assert decide(sized, {"env0/p.csv": Delivery(1.0)}) == ([], 1)
+
+
+def test_a_checksum_the_sample_does_not_hold_is_a_new_delivery() -> None:
+    line = ManifestEntry("raw/env0/p.csv", "bronze/b2", 1.0, size=5, sha256="a" * 64)
+    latest = latest_by_key([line])
+    assert decide(latest, {"env0/p.csv": Delivery(1.0, 5, "a" * 64)}) == ([], 1)
+    (due,), _ = decide(latest, {"env0/p.csv": Delivery(1.0, 5, "b" * 64)})
+    assert due.reason.startswith("content changed: sha256 bbbbbbbbbbbb… to aaaaaaaaaaaa…")
+    (due,), _ = decide(latest, {"env0/p.csv": Delivery(1.0, 5)})
+    assert due.reason.startswith("restated: content checksum recorded")
+    assert due.sha256 == "a" * 64
+
+
+def test_files_whose_configured_format_options_changed_are_due_again() -> None:
+    rules = parse_rules({"env0/*.txt": {"delimiter": "|"}})
+    fingerprint = options_for(rules, "env0/a.txt").fingerprint
+    latest = latest_by_key([_entry("env0/a.txt", 1), _entry("env0/b.csv", 1)])
+    sampled = {"env0/a.txt": Delivery(1.0), "env0/b.csv": Delivery(1.0)}
+    (due,), unchanged = decide(latest, sampled, rules)
+    assert (due.key, due.format, unchanged) == ("env0/a.txt", fingerprint, 1)
+    assert due.reason == f"configured format options changed (fingerprint none to {fingerprint})"
+    assert decide(latest, {**sampled, "env0/a.txt": due.delivery}, rules) == ([], 2)
+
+
+def test_new_format_rules_read_the_manifest_again_from_the_start() -> None:
+    cursor = StagingCursor(ManifestCursor(100, "ab"), lines=3)
+    same, note = cursor.for_formats(None)
+    assert (same, note) == (cursor, None)
+    fresh, note = cursor.for_formats("abc123")
+    assert fresh == StagingCursor(formats="abc123")
+    assert note == (
+        "format options changed (rules none to abc123): the manifest is read again from the "
+        "start to re-sample the files they touch"
+    )
+    decoded, _ = StagingCursor.decode(fresh.encode())
+    assert decoded.formats == "abc123"
+    assert decoded.for_formats("abc123")[1] is None
 
 
 def _due(key: str) -> DueFile:

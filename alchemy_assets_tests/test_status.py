@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
 
+from alchemy_assets.delivery import Delivery
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.manifest_reader import read_manifest
 from alchemy_assets.status import (
     Backlog,
     DatasetStatus,
+    LeftBehindRun,
     backlog_of,
     classify,
     format_status,
@@ -22,7 +24,7 @@ def test_the_scan_keeps_the_latest_mtime_per_file_and_the_bad_lines(tmp_path: Pa
     manifest = tmp_path / "processed.jsonl"
     manifest.write_bytes(_line("a.csv", 1) + b"{bad\n" + _line("a.csv", 2) + _line("b.csv", 3))
     scan = scan_manifest(manifest, tmp_path)
-    assert scan.latest == {"env0/a.csv": 2.0, "env0/b.csv": 3.0}
+    assert scan.latest == {"env0/a.csv": Delivery(2.0), "env0/b.csv": Delivery(3.0)}
     assert (len(scan.line_starts), scan.size, scan.quarantined) == (4, manifest.stat().st_size, 1)
     (reject,) = scan.last_quarantined
     assert reject.startswith(f"{manifest}:{len(_line('a.csv', 1))}: invalid JSON")
@@ -54,8 +56,15 @@ def test_the_consumer_that_read_furthest_sets_the_backlog(tmp_path: Path) -> Non
 
 
 def test_every_file_is_up_to_date_stale_or_unsampled() -> None:
-    latest = {"a": 1.0, "b": 2.0, "c": 3.0}
-    assert classify(latest, {"a": 1.0, "b": 1.5, "x": 9.0}) == (1, ["b"], ["c"])
+    latest = {"a": Delivery(1.0), "b": Delivery(2.0), "c": Delivery(3.0)}
+    sampled = {"a": Delivery(1.0), "b": Delivery(1.5), "x": Delivery(9.0)}
+    assert classify(latest, sampled) == (1, ["b"], ["c"])
+
+
+def test_a_restatement_that_kept_its_mtime_but_not_its_size_is_stale() -> None:
+    latest = {"kept": Delivery(1.0, 27), "same": Delivery(1.0, 21), "other": Delivery(1.0, 9)}
+    sampled = {"kept": Delivery(1.0, 21), "same": Delivery(1.0, 21), "other": Delivery(1.0)}
+    assert classify(latest, sampled) == (2, ["kept"], [])
 
 
 def _status() -> DatasetStatus:
@@ -115,8 +124,33 @@ def test_the_json_form_has_stable_keys_and_bounded_examples() -> None:
         "cursors",
         "quarantined",
         "examples",
+        "left_behind",
     ]
     assert dataset["unsampled"] == 25 and len(dataset["examples"]["unsampled"]) == 10
     assert dataset["backlog"] == {"lines": 1, "bytes": 100, "cursor": "stage"}
     assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 1, "bytes": 100}}
     assert dataset["examples"]["failed"] == {"env0/c.csv": "unknown format"}
+    assert dataset["left_behind"] == []
+
+
+def test_runs_left_behind_are_listed_last_with_state_since_and_why() -> None:
+    status = _status()
+    status.left_behind = [
+        LeftBehindRun("r1", "STARTED", 1_790_000_000.5, True, "its process 7 on h is gone"),
+        LeftBehindRun("r2", "NOT_STARTED", 1_790_000_060.0, False, "run by process 8 on g"),
+    ]
+    assert format_status(status).splitlines()[-3:] == [
+        "  left behind  2 runs",
+        "    run r1, STARTED since 2026-09-21T14:13:20+00:00: its process 7 on h is gone; the "
+        "next 'alchemy stage' marks it failed",
+        "    run r2, NOT_STARTED since 2026-09-21T14:14:20+00:00: run by process 8 on g",
+    ]
+    assert format_status(_status()).splitlines()[-1] == "    m:0: invalid JSON"  # none: no line
+    (dataset,) = status_document(Path("/fp"), [status])["datasets"]
+    assert dataset["left_behind"][0] == {
+        "run_id": "r1",
+        "status": "STARTED",
+        "since": "2026-09-21T14:13:20+00:00",
+        "gone": True,
+        "reason": "its process 7 on h is gone",
+    }

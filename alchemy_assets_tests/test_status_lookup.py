@@ -60,16 +60,16 @@ def test_a_failure_seen_by_dagster_counts_until_a_later_sample(
     write_raw: RawWriter,
 ) -> None:
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
-    write_raw("env0/b.txt", b"v\n1\n", 1.0)
+    write_raw("env0/b.xyz", b"v\n1\n", 1.0)
     ingest(layout)
     daemon_tick(defs, spec, instance, None)  # one run per partition planned event, as the daemon
-    failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"])
-    assert list(failed) == ["env0/b.txt"] and "unknown format '.txt'" in failed["env0/b.txt"]
+    failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.xyz"])
+    assert list(failed) == ["env0/b.xyz"] and "unknown format '.xyz'" in failed["env0/b.xyz"]
     store_as_run(
         instance,
-        dg.AssetMaterialization(spec.sample_key, partition="env0/b.txt", metadata={"mtime": 1.0}),
+        dg.AssetMaterialization(spec.sample_key, partition="env0/b.xyz", metadata={"mtime": 1.0}),
     )
-    assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.txt"]) == {}
+    assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.xyz"]) == {}
 
 
 def test_dagster_s_own_failed_status_counts_for_runs_of_other_jobs(

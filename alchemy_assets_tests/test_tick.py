@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import dagster as dg
 
-from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import LIST_PARTITIONS_ABOVE, plan_tick
+from alchemy_assets.format_options import parse_rules
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets_tests.conftest import sampled_mtimes
@@ -68,8 +71,27 @@ def test_a_forged_materialization_at_the_manifest_mtime_does_not_stop_sampling(
                 spec.sample_key, partition=key, tags={"dagster/data_version": "1.0"}
             )
         )
-    assert latest_sampled_mtimes(instance, spec.sample_key, keys) == {}
+    assert latest_sampled_deliveries(instance, spec.sample_key, keys) == {}
     plan = plan_tick(instance, spec, layout, None)
     assert sorted(d.key for run in plan.runs for d in run) == keys
     assert {d.reason for run in plan.runs for d in run} == {"new file"}
     assert plan.unchanged == 0
+
+
+def test_changed_format_rules_replan_exactly_the_files_they_touch(
+    spec: DatasetSpec, instance: dg.DagsterInstance, layout: DatasetLayout
+) -> None:
+    _manifest(layout, 30, 1.0)
+    keys = [f"env0/f{i:03d}.csv" for i in range(30)]
+    instance.add_dynamic_partitions(spec.partitions_name, keys)
+    seed_samples(instance, spec.sample_key, keys, 1.0)
+    cursor = plan_tick(instance, spec, layout, None).cursor
+    assert plan_tick(instance, spec, layout, cursor).batch.lines_read == 0
+    rules = parse_rules({"env0/f00[0-2].csv": {"delimiter": ";"}})
+    configured = DatasetSpec(spec.dataset_id, replace(spec.options, formats=rules))
+    plan = plan_tick(instance, configured, layout, cursor)
+    assert plan.batch.lines_read == 30
+    assert sorted(d.key for run in plan.runs for d in run) == keys[:3]
+    assert plan.unchanged == 27
+    assert plan.notes[0].startswith("format options changed (rules none to ")
+    assert plan_tick(instance, configured, layout, plan.cursor).batch.lines_read == 0

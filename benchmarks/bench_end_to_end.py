@@ -50,7 +50,7 @@ if not (work / "home" / "dagster.yaml").exists():
 import dagster as dg
 from alchemy_assets.cli import main
 from alchemy_assets.dagster_adapters.datasets import build_defs
-from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetId, DatasetLayout
@@ -82,7 +82,8 @@ with contextlib.redirect_stdout(quiet):
 stage_seconds = time.perf_counter() - started
 instance = dg.DagsterInstance.get()
 keys = instance.get_dynamic_partitions(spec.partitions_name)
-sampled = latest_sampled_mtimes(instance, spec.sample_key, keys)
+held = latest_sampled_deliveries(instance, spec.sample_key, keys)
+sampled = {key: delivery.mtime for key, delivery in held.items()}
 names = [f"env0/d{i // 1000}/f{i}.csv" for i in range(files)]
 expected = {name: (layout.raw / name).stat().st_mtime for name in names}
 assert sampled == expected, "per-partition mtimes are not exact"

@@ -4,7 +4,10 @@ Two loads, each measured in fresh processes on fresh copies: 10,000 small files,
 ~1 GB file. The baseline copies with one ``cp --preserve=timestamps`` process and appends the
 same manifest lines with plain ``write`` calls, with no fsync; ours makes each copy and each
 line durable (temp file, fsync, link; ``flock``, fsync). A third column adds one ``sync`` to
-the baseline, to show what durability itself costs.
+the baseline, to show what durability itself costs. ``compare = "checksum"`` (rsync ``-c``)
+is measured beside the default quick check twice: the first ingest (each copy also hashed)
+and a second one with nothing changed (every raw file read and hashed again, where the quick
+check only stats it).
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ RUNS = 1 if SMOKE else 3
 OURS = (
     REPORT
     + """
-import contextlib, io, sys
+import contextlib, io, os, sys
+from pathlib import Path
 from alchemy_assets.cli import main
-root = sys.argv[1]
-started = time.perf_counter()
+root, compare, again = sys.argv[1], sys.argv[2], sys.argv[3] == "again"
+(Path(root) / "bench/ingest/1/alchemy.toml").write_text(f'compare = "{compare}"\\n')
 with contextlib.redirect_stdout(io.StringIO()):
+    if again:
+        assert main(["ingest", "bench/ingest/1", "--root", root]) == 0
+        os.sync()
+    started = time.perf_counter()
     assert main(["ingest", "bench/ingest/1", "--root", root]) == 0
 report(time.perf_counter() - started)
 """
@@ -90,9 +98,12 @@ def run(work: Path) -> tuple[str, list[str]]:
         ("small", f"{SMALL_FILES:,} small files"),
         ("big", f"one {BIG_BYTES >> 20} MiB file"),
     ):
-        ours = _measure(work, load, OURS)
+        ours = _measure(work, load, OURS, "quick", "first")
+        checksum = _measure(work, load, OURS, "checksum", "first")
         base = _measure(work, load, BASELINE, "nosync")
         synced = _measure(work, load, BASELINE, "sync")
+        quick_again = _measure(work, load, OURS, "quick", "again")
+        checksum_again = _measure(work, load, OURS, "checksum", "again")
         rows.append(
             [
                 label,
@@ -101,6 +112,8 @@ def run(work: Path) -> tuple[str, list[str]]:
                 fmt_s(synced),
                 f"{ours / base:.2f}x",
                 f"{ours / synced:.2f}x",
+                f"{fmt_s(checksum)} ({checksum / ours:.2f}x)",
+                f"{fmt_s(quick_again)} / {fmt_s(checksum_again)}",
             ]
         )
         ok = ours / base <= 1.3
@@ -113,5 +126,7 @@ def run(work: Path) -> tuple[str, list[str]]:
         "cp + append + sync",
         "ours / cp",
         "ours / cp+sync",
+        'compare = "checksum" (/ quick)',
+        "nothing changed: quick / checksum",
     ]
     return section("ingest", __doc__, header, rows, targets)

@@ -17,11 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Measure:
-    """Median seconds and median peak RSS (MiB) over ``runs`` repetitions."""
+    """Median seconds, median peak RSS (MiB) and median bytes read (where the child reports
+    them) over ``runs`` repetitions."""
 
     seconds: float
     rss_mib: float
     runs: int
+    bytes_read: float = 0
 
 
 def child(code: str, *args: str) -> dict[str, float]:
@@ -45,6 +47,7 @@ def repeat(runs: int, code: str, *args: str) -> Measure:
         statistics.median(s["seconds"] for s in samples),
         statistics.median(s["rss_mib"] for s in samples),
         runs,
+        statistics.median(s.get("bytes_read", 0) for s in samples),
     )
 
 

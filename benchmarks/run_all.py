@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks import (
+    bench_dialect,
     bench_end_to_end,
     bench_ingest,
     bench_jobs,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "P4": bench_ingest.run,
     "P5": bench_many_datasets.run,
     "P6": bench_jobs.run,
+    "P7": bench_dialect.run,
 }
 
 

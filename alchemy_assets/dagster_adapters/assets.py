@@ -14,7 +14,7 @@ from alchemy_assets.dagster_adapters.checks import (
     evaluate_recorded,
     selected_checks,
 )
-from alchemy_assets.dagster_adapters.lookup import latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import (
@@ -26,9 +26,8 @@ from alchemy_assets.dagster_adapters.retries import (
     sampled_in_run,
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.file_formats import UnknownFormatError
 from alchemy_assets.layout import LayoutError
-from alchemy_assets.sample_errors import RefusedError, SampleError
+from alchemy_assets.sampling import NotDataError, RefusedError, SampleError
 from alchemy_assets.stage_file import (
     AlreadySampledError,
     DeliveryOrder,
@@ -71,6 +70,8 @@ class DueFileConfig(dg.Config):
     mtime: float
     reason: str
     size: int | None = None
+    sha256: str | None = None
+    format: str | None = None
 
 
 class SampleConfig(dg.Config):
@@ -81,10 +82,11 @@ class SampleConfig(dg.Config):
 
 
 def _recorded(instance: dg.DagsterInstance, spec: DatasetSpec) -> Recorded:
-    """Whether the instance's latest sample of a due file's partition is at its mtime."""
+    """Whether the instance's latest sample of a due file's partition holds its delivery."""
 
     def recorded(due: DueFile) -> bool:
-        return latest_sampled_mtimes(instance, spec.sample_key, [due.key]).get(due.key) == due.mtime
+        held = latest_sampled_deliveries(instance, spec.sample_key, [due.key]).get(due.key)
+        return held is not None and due.delivery.same_as(held)
 
     return recorded
 
@@ -171,8 +173,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 f.key: "not in this run's partitions" for f in config.files if f.key not in keys
             }
         else:
-            work, unknown = due_on_demand(layout, keys)
+            work, unknown = due_on_demand(layout, keys, spec.options.formats)
             failed = {key: "no valid manifest line for this partition" for key in unknown}
+        work = [due.under(spec.options.formats) for due in work]
         attempt = Attempt.of_step(context, spec.options)
         # Refused by earlier attempts of this run: failed, not read again; their check
         # results came from the attempt that refused them.
@@ -219,7 +222,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     else:
                         context.log.info(f"{due.key}: {err}")
                     continue
-                except UnknownFormatError as err:  # decided by the name: the same every time
+                except NotDataError as err:  # decided by its bytes and name: the same every time
                     failed[due.key] = str(err)
                     tried[due.key] = due
                     context.log.error(f"{due.key}: {err}")

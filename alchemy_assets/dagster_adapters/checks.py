@@ -15,9 +15,23 @@ import dagster as dg
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
 from alchemy_assets.dagster_adapters.dagster_internals import CheckTarget as Target
 from alchemy_assets.dagster_adapters.lookup import latest_records, recorded_mtime
+from alchemy_assets.dagster_adapters.metadata import (
+    COLUMN_SCHEMA,
+    COLUMN_SCHEMA_DIGEST,
+    COLUMNS,
+    bounded,
+)
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
+from alchemy_assets.metadata_bounds import MAX_TEXT_CHARS, cut_text
+from alchemy_assets.schema_drift import (
+    MAX_LISTED,
+    Drift,
+    SchemaError,
+    SchemaRecord,
+    check_drift,
+    schema_of,
+)
 from alchemy_assets.stage_file import StagedFile
 from alchemy_assets.staging import DueFile, due_on_demand
 
@@ -70,7 +84,7 @@ class RecordedSample:
 
     target: Target
     sampled: SampledFile | None
-    schema: Schema | None
+    schema: SchemaRecord | None
     source_errors: list[str] = field(default_factory=list)
     schema_errors: list[str] = field(default_factory=list)
 
@@ -96,16 +110,24 @@ def _sampled_file(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Sa
         errors.append("the sample's metadata has no timestamp `mtime`")
         return None
     recorded = size.value if isinstance(size, dg.IntMetadataValue) else None
-    return SampledFile(bronze.value, sampled_mtime, recorded)
+    sha256 = meta.get("sha256")
+    checksum = sha256.value if isinstance(sha256, dg.TextMetadataValue) else None
+    return SampledFile(bronze.value, sampled_mtime, recorded, checksum or None)
 
 
-def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Schema | None:
-    value = meta.get("dagster/column_schema")
+def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> SchemaRecord | None:
+    value = meta.get(COLUMN_SCHEMA)
     if not isinstance(value, dg.TableSchemaMetadataValue):
-        errors.append("the sample's metadata has no `dagster/column_schema`")
+        errors.append(f"the sample's metadata has no `{COLUMN_SCHEMA}`")
         return None
+    columns, digest = meta.get(COLUMNS), meta.get(COLUMN_SCHEMA_DIGEST)
     try:
-        return schema_of((c.name, c.type) for c in value.schema.columns)
+        # A sample recorded before `columns` and its digest were lists its whole schema.
+        return SchemaRecord.recorded(
+            schema_of((c.name, c.type) for c in value.schema.columns),
+            columns.value if isinstance(columns, dg.IntMetadataValue) else None,
+            digest.value if isinstance(digest, dg.TextMetadataValue) else None,
+        )
     except SchemaError as err:
         errors.append(f"the sample's column schema is malformed: {err}")
         return None
@@ -134,12 +156,12 @@ def previous_samples(
     return found
 
 
-def recent_schemas(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, Schema]:
+def recent_schemas(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, SchemaRecord]:
     """The latest schema of each partition among the dataset's last :data:`WINDOW` samples."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key), limit=WINDOW
     ).records
-    found: dict[str, Schema] = {}
+    found: dict[str, SchemaRecord] = {}
     for record in records:  # newest first: keep each partition's first
         key = record.partition_key
         if key is not None and key not in found:
@@ -158,8 +180,9 @@ def consistency_evaluation(
 ) -> dg.AssetCheckEvaluation:
     """ERROR severity: a sample that no longer matches its bronze file or the manifest.
     ``attempt``: in a sample run, the attempt that sampled the file or gave up ("2 of 3")."""
+    problems = [cut_text(problem) for problem in verdict.problems]
     metadata: dict[str, dg.MetadataValue] = {
-        "problems": dg.MetadataValue.json(verdict.problems),
+        "problems": dg.MetadataValue.json(problems),
         "compared": dg.MetadataValue.json(verdict.compared),
     }
     if attempt is not None:
@@ -171,8 +194,10 @@ def consistency_evaluation(
         partition=key,
         target_materialization_data=target,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(verdict.problems) or "bronze file and manifest match the sample",
-        metadata=metadata,
+        description=cut_text(
+            "; ".join(problems) or "bronze file and manifest match the sample", 2 * MAX_TEXT_CHARS
+        ),
+        metadata=bounded(metadata),
     )
 
 
@@ -181,7 +206,8 @@ def drift_evaluation(
 ) -> dg.AssetCheckEvaluation:
     """WARN severity: columns added, removed or retyped since the previous sample of the
     partition (``added``, ``removed``, ``retyped``) and against the prevailing schema
-    (``prevailing_added``, ...); ``changes`` shows both as Markdown tables."""
+    (``prevailing_added``, ...), the first :data:`MAX_LISTED` of each (the description counts
+    them all); ``changes`` shows both as Markdown tables."""
     previous, prevailing = drift.previous, drift.prevailing
     tables = [
         f"**{label}**\n\n{diff.markdown() if diff else '_nothing to compare_'}"
@@ -197,9 +223,10 @@ def drift_evaluation(
     }
     for prefix, diff in (("", previous), ("prevailing_", prevailing)):
         for name in ("added", "removed", "retyped"):
-            metadata[prefix + name] = dg.MetadataValue.json(getattr(diff, name) if diff else [])
+            listed = getattr(diff, name)[:MAX_LISTED] if diff else []
+            metadata[prefix + name] = dg.MetadataValue.json(listed)
     if drift.problems:
-        metadata["problems"] = dg.MetadataValue.json(drift.problems)
+        metadata["problems"] = dg.MetadataValue.json([cut_text(p) for p in drift.problems])
     return dg.AssetCheckEvaluation(
         asset_key=spec.sample_key,
         check_name=SCHEMA_DRIFT,
@@ -207,13 +234,14 @@ def drift_evaluation(
         partition=key,
         target_materialization_data=target,
         severity=dg.AssetCheckSeverity.WARN,
-        description=drift.description(),
-        metadata=metadata,
+        description=cut_text(drift.description(), 2 * MAX_TEXT_CHARS),
+        metadata=bounded(metadata),
     )
 
 
-def staged_schema(staged: StagedFile) -> Schema:
-    return tuple(staged.sample.schema)
+def staged_schema(staged: StagedFile) -> SchemaRecord:
+    """The whole schema of a sample just taken, every column listed."""
+    return SchemaRecord.of(tuple(staged.sample.schema))
 
 
 @dataclass
@@ -223,7 +251,7 @@ class RunChecks:
 
     names: set[str]
     before: dict[str, RecordedSample] = field(default_factory=dict)
-    schemas: dict[str, Schema] = field(default_factory=dict)
+    schemas: dict[str, SchemaRecord] = field(default_factory=dict)
 
     @classmethod
     def read(
@@ -261,18 +289,20 @@ class RunChecks:
                 instance, spec.sample_key, [s.due.key for s in staged]
             ).items()
         }
-        schemas = {**self.schemas, **{s.due.key: staged_schema(s) for s in staged}}
+        current = {s.due.key: staged_schema(s) for s in staged}
+        schemas = {**self.schemas, **current}
         for item in staged:
             key, target = item.due.key, targets.get(item.due.key)
             if CONSISTENCY in self.names:
                 # The latest manifest line known to this run is the one it sampled: the
                 # sensor passes the last line per file it read (a later line is the next
                 # tick's), and a run launched by a person read the whole manifest.
-                sampled = SampledFile(item.due.bronze, item.due.mtime, item.bronze_size)
-                verdict = check_consistency(layout, sampled, item.due.mtime)
+                held = item.due
+                sampled = SampledFile(held.bronze, held.mtime, item.bronze_size, held.sha256)
+                verdict = check_consistency(layout, sampled, held.delivery)
                 yield consistency_evaluation(spec, key, verdict, target, attempt)
             if SCHEMA_DRIFT in self.names:
-                drift = _drift(staged_schema(item), self.before.get(key), schemas)
+                drift = _drift(current[key], self.before.get(key), schemas)
                 yield drift_evaluation(spec, key, drift, target)
         if CONSISTENCY in self.names:
             for key, (due, reason) in sorted(failed.items()):
@@ -283,7 +313,8 @@ class RunChecks:
 def _unsampled(layout: DatasetLayout, due: DueFile | None, reason: str) -> Consistency:
     if due is None:
         return Consistency([reason], {})
-    return check_consistency(layout, SampledFile(due.bronze, due.mtime), due.mtime, reason)
+    tried = SampledFile(due.bronze, due.mtime, due.size, due.sha256)
+    return check_consistency(layout, tried, due.delivery, reason)
 
 
 def evaluate_recorded(
@@ -296,7 +327,7 @@ def evaluate_recorded(
     """The checks of the latest recorded sample of each partition in ``keys``, run on demand:
     against the bronze files now, the whole manifest and the samples stored before."""
     latest = latest_samples(instance, spec.sample_key, keys)
-    manifest = {due.key: due.mtime for due in due_on_demand(layout, keys)[0]}
+    manifest = {due.key: due.delivery for due in due_on_demand(layout, keys)[0]}
     previous = previous_samples(instance, spec.sample_key, keys) if SCHEMA_DRIFT in names else {}
     schemas = recent_schemas(instance, spec.sample_key) if SCHEMA_DRIFT in names else {}
     schemas.update((k, s.schema) for k, s in latest.items() if s.schema is not None)
@@ -326,7 +357,9 @@ def evaluate_recorded(
             yield drift_evaluation(spec, key, drift, sample.target)
 
 
-def _drift(schema: Schema, previous: RecordedSample | None, schemas: Mapping[str, Schema]) -> Drift:
+def _drift(
+    schema: SchemaRecord, previous: RecordedSample | None, schemas: Mapping[str, SchemaRecord]
+) -> Drift:
     """``schema`` against the ``previous`` sample (if any) and the prevailing of ``schemas``."""
     if previous is None or previous.schema is not None:
         return check_drift(schema, previous.schema if previous else None, list(schemas.values()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 import pydantic
@@ -20,6 +20,7 @@ from alchemy_assets.dagster_adapters.datasets import build_defs, discover
 from alchemy_assets.dagster_adapters.discovery import DagsterWebserver, build_discovery_sensor
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.sensors import build_broken_sensor
+from alchemy_assets.format_options import parse_rules
 from alchemy_assets.layout import MANIFEST_NAME, DatasetId, LayoutError
 from alchemy_assets.options import MAXIMUM, MINIMUM, StagingOptions
 
@@ -45,10 +46,26 @@ class DatasetOptions(dg.Model, dg.Resolvable):
     asset_checks: bool | None = None
     max_attempts: Annotated[int | None, _count("max_attempts")] = None
     retry_delay_seconds: Annotated[int | None, _count("retry_delay_seconds")] = None
+    compare: Literal["quick", "checksum"] | None = None
+    formats: dict[str, dict[str, Any]] | None = pydantic.Field(
+        default=None,
+        description='Formats by pattern under raw/, e.g. "env0/*.txt": {format: csv, '
+        'delimiter: "|"}; see alchemy_assets/format_options.py.',
+    )
+
+    @pydantic.field_validator("formats")
+    @classmethod
+    def _rules(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if value is not None:
+            parse_rules(value)  # its ValueError names the pattern and the key
+        return value
 
     def over(self, base: StagingOptions) -> StagingOptions:
-        """``base`` with the options set here."""
-        return dataclasses.replace(base, **self.model_dump(exclude_none=True))
+        """``base`` with the options set here (format rules after the base's)."""
+        options = self.model_dump(exclude_none=True)
+        if "formats" in options:
+            options["formats"] = base.formats + parse_rules(options["formats"])
+        return dataclasses.replace(base, **options)
 
 
 class RootError(Exception):

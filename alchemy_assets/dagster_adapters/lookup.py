@@ -8,11 +8,13 @@ from typing import TypeVar
 import dagster as dg
 
 from alchemy_assets.dagster_adapters.dagster_internals import latest_materialization_tags
+from alchemy_assets.delivery import Delivery
 
 # SQLite allows 32,766 bound variables per statement; stay well below it.
 CHUNK = 5_000
 RECORDS_CHUNK = 500
-# The data version Dagster indexes per partition; ours is the sampled mtime (repr of a float).
+# The data version Dagster indexes per partition; ours is the sampled delivery
+# (Delivery.version: the repr of the mtime, then the size and checksum where known).
 DATA_VERSION_TAG = "dagster/data_version"
 _MATERIALIZATION = dg.DagsterEventType.ASSET_MATERIALIZATION
 
@@ -33,19 +35,20 @@ def recorded_mtime(value: dg.MetadataValue | None) -> float | None:
     return None
 
 
-def latest_sampled_mtimes(
+def latest_sampled_deliveries(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
-) -> dict[str, float]:
-    """The ``mtime`` of the latest materialization of each partition in ``keys`` that has
-    one recorded by a run.
+) -> dict[str, Delivery]:
+    """The delivery (mtime, size, checksum) the latest materialization of each partition in
+    ``keys`` holds, for those that have one recorded by a run.
 
-    One indexed query per 5,000 keys reads the data version tag (written equal to the
-    metadata ``mtime``) and the run id, without loading any event. A materialization reported
-    without a run (anyone who reaches the webserver can report one, with any data version)
-    is not a sample: its partition counts as not sampled. Partitions without a usable tag
-    fall back to their latest materialization's ``mtime`` metadata, read in batches.
+    One indexed query per 5,000 keys reads the data version tag (the delivery's version; its
+    mtime equal to the metadata ``mtime``) and the run id, without loading any event. A
+    materialization reported without a run (anyone who reaches the webserver can report one,
+    with any data version) is not a sample: its partition counts as not sampled. Partitions
+    without a usable tag fall back to their latest materialization's ``mtime`` metadata, read
+    in batches (mtime only).
     """
-    found: dict[str, float] = {}
+    found: dict[str, Delivery] = {}
     rest: list[str] = []
     for chunk in chunks(keys):
         latest = latest_materialization_tags(instance, asset_key, chunk, DATA_VERSION_TAG)
@@ -54,8 +57,8 @@ def latest_sampled_mtimes(
             if not run_id:
                 continue
             try:
-                found[key] = float(version)  # type: ignore[arg-type]  # None: TypeError
-            except (TypeError, ValueError):
+                found[key] = Delivery.parse(version)  # type: ignore[arg-type]  # None: raises
+            except (AttributeError, ValueError):
                 rest.append(key)
     if rest:
         found.update(_mtimes_from_metadata(instance, asset_key, rest))
@@ -87,13 +90,13 @@ def latest_records(
 
 def _mtimes_from_metadata(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
-) -> dict[str, float]:
-    found: dict[str, float] = {}
+) -> dict[str, Delivery]:
+    found: dict[str, Delivery] = {}
     for key, record in latest_records(instance, asset_key, keys).items():
         if not record.run_id:
             continue
         event = record.asset_materialization
         mtime = recorded_mtime(event.metadata.get("mtime")) if event is not None else None
         if mtime is not None:
-            found[key] = mtime
+            found[key] = Delivery(mtime)
     return found

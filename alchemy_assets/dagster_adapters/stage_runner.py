@@ -3,6 +3,12 @@
 Each cycle makes the sensor's decision (:func:`plan_tick`), adds the new partitions, runs the
 sample job in-process once per planned run, and only then stores its cursor in the instance,
 so an interrupted stage re-reads those lines next time (and skips what was sampled).
+
+Each run records the process that runs it (:mod:`alchemy_assets.run_owner`). A stage killed
+with SIGKILL leaves its run STARTED (or NOT_STARTED) for good, holding its slot of the
+dataset's concurrency pool; the next stage of the dataset marks such runs of this host
+failed, as Dagster's run monitoring does for the runs the daemon launched, and frees their
+slots.
 """
 
 from __future__ import annotations
@@ -28,13 +34,24 @@ from alchemy_assets.dagster_adapters.tick import (
 )
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
+from alchemy_assets.run_owner import RunOwner, Verdict, judge
 from alchemy_assets.staging import DueFile
+from alchemy_assets.status import LeftBehindRun
 
 CURSOR_PREFIX = "alchemy_assets/stage_cursor/"
 # Dagster's console logger stays quiet: the summary names each failed file with its reason,
 # and a failure that is not about a file comes with its stack trace in StageReport.errors.
 # Every event is still stored in the instance (the UI's run page shows them).
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}
+LAUNCHED_BY_TAG = "alchemy_assets/launched_by"
+LAUNCHED_BY = "alchemy stage"
+# A run in one of these never finished; one of them whose process is gone never will.
+UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dataclass
@@ -111,7 +128,11 @@ def execute_run(
             run_config={**config, "loggers": QUIET_LOGS},
             instance=instance,
             partition_key=partition_key(run),
-            tags={**run_tags(spec, run), "alchemy_assets/launched_by": "alchemy stage"},
+            tags={
+                **run_tags(spec, run),
+                LAUNCHED_BY_TAG: LAUNCHED_BY,
+                **RunOwner.current().tags(),
+            },
             raise_on_error=False,
         )
     sampled = {
@@ -123,6 +144,55 @@ def execute_run(
     return len(sampled), failed, error
 
 
+def left_behind_runs(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[LeftBehindRun]:
+    """The dataset's runs of ``alchemy stage`` that never finished and whose process is not
+    running (gone, or not judged from this host), oldest first. Runs of the daemon or the UI
+    are not looked at: Dagster's run monitoring judges those."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=spec.job_name, statuses=UNFINISHED, tags={LAUNCHED_BY_TAG: LAUNCHED_BY}
+        ),
+        ascending=True,
+    )
+    found = []
+    for record in records:
+        run = record.dagster_run
+        judgement = judge(RunOwner.from_tags(run.tags))
+        if judgement.verdict is Verdict.ALIVE:
+            continue
+        since = record.start_time or record.create_timestamp.timestamp()
+        gone = judgement.verdict is Verdict.GONE
+        found.append(LeftBehindRun(run.run_id, run.status.value, since, gone, judgement.reason))
+    return found
+
+
+def fail_left_behind(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[str]:
+    """Mark failed each of the dataset's stage runs whose process on this host is gone, with
+    Dagster's own run failure, and free the concurrency slots they hold; a note for each."""
+    notes = []
+    me = RunOwner.current()
+    for left in left_behind_runs(instance, spec):
+        if not left.gone:
+            continue
+        run = instance.get_run_by_id(left.run_id)
+        if run is None or run.status not in UNFINISHED:  # another stage marked it meanwhile
+            continue
+        instance.report_run_failed(
+            run,
+            f"Marked failed by alchemy stage ({me}): {left.reason}; the run was "
+            f"{left.status} since {left.since_text} and would never finish.",
+        )
+        # Dagster frees a finished run's slots only from the daemon, and only where
+        # run_monitoring.free_slots_after_run_end_seconds is set: a stage does it here.
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        notes.append(
+            f"run {run.run_id}, left {left.status} since {left.since_text}: {left.reason}; "
+            "marked failed"
+        )
+    return notes
+
+
 def stage_dataset(
     instance: dg.DagsterInstance,
     job: dg.JobDefinition,
@@ -131,7 +201,7 @@ def stage_dataset(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> StageReport:
     """Stage ``spec`` until its manifest is drained; ``on_progress(done, due)`` after each run."""
-    report = StageReport()
+    report = StageReport(notes=fail_left_behind(instance, spec))
     key = cursor_key(spec)
     done = due_total = 0
     while True:

@@ -2,7 +2,8 @@
 
 Every look-up is batched: partitions and sampled mtimes in queries of 5,000 keys, the
 partition status from Dagster's own status cache, failures from the failed runs of the
-dataset's sample job (one query for the runs, one per failed run for its step failure).
+dataset's sample job (one query for the runs, one per failed run for its step failure), runs
+left behind by a killed ``alchemy stage`` from one query for its unfinished runs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import dagster as dg
 
 from alchemy_assets.dagster_adapters.assets import failed_files
 from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, sensor_states
-from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.dagster_adapters.stage_runner import cursor_key
+from alchemy_assets.dagster_adapters.stage_runner import cursor_key, left_behind_runs
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ManifestCursor
 from alchemy_assets.staging import StagingCursor
@@ -131,10 +132,10 @@ def dataset_status(
 
     ``sensors``: :func:`sensor_cursors`, when already read for several datasets.
     """
-    scan = scan_manifest(layout.manifest, layout.root)
+    scan = scan_manifest(layout.manifest, layout.root, spec.options.formats)
     partitions = instance.get_dynamic_partitions(spec.partitions_name)
     keys = sorted(set(scan.latest) | set(partitions))
-    sampled = latest_sampled_mtimes(instance, spec.sample_key, keys)
+    sampled = latest_sampled_deliveries(instance, spec.sample_key, keys)
     up_to_date, stale, unsampled = classify(scan.latest, sampled)
     sensors = sensor_cursors(instance) if sensors is None else sensors
     cursors = {
@@ -158,4 +159,5 @@ def dataset_status(
         backlog_by=backlog_by,
         quarantined=scan.quarantined,
         last_quarantined=scan.last_quarantined,
+        left_behind=left_behind_runs(instance, spec),
     )

@@ -1,8 +1,9 @@
 """One staging cycle's decision, shared by the sensor and ``alchemy stage``.
 
 Reads the manifest lines after the cursor (at most ``max_lines_per_tick``), finds the new
-partitions, looks up the latest sampled mtime of every touched partition in batched queries,
-and groups the files whose mtime differs into run requests over contiguous partition ranges.
+partitions, looks up the delivery the latest sample of every touched partition holds in
+batched queries, and groups the files whose delivery differs into run requests over
+contiguous partition ranges.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import dagster as dg
 
 from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
-from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_mtimes
+from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.format_options import rules_fingerprint
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ReadBatch, read_manifest
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
@@ -50,12 +52,13 @@ def plan_tick(
 ) -> TickPlan:
     """Decide one cycle for ``spec`` from ``cursor``; touches the instance only to read."""
     previous, note = StagingCursor.decode(cursor)
+    rules = spec.options.formats
+    previous, changed = previous.for_formats(rules_fingerprint(rules))
     batch = read_manifest(
         layout.manifest, layout.root, previous.manifest, max_lines=spec.options.max_lines_per_tick
     )
     plan = TickPlan(batch=batch, staging_cursor=previous.advanced(batch))
-    if note:
-        plan.notes.append(note)
+    plan.notes += [n for n in (note, changed) if n]
     if batch.restarted:
         plan.notes.append(f"manifest read from the start: {batch.restarted}")
     latest = latest_by_key(batch.entries)
@@ -64,8 +67,8 @@ def plan_tick(
     existing = instance.get_existing_dynamic_partitions(spec.partitions_name, list(latest))
     known = [key for key in latest if key in existing]
     plan.new_keys = [key for key in latest if key not in existing]
-    sampled = latest_sampled_mtimes(instance, spec.sample_key, known)
-    due, plan.unchanged = decide(latest, sampled)
+    sampled = latest_sampled_deliveries(instance, spec.sample_key, known)
+    due, plan.unchanged = decide(latest, sampled, rules)
     order = _partition_order(
         instance, spec, plan.new_keys, [d.key for d in due if d.key in existing]
     )
@@ -98,10 +101,12 @@ def add_requests(spec: DatasetSpec, keys: list[str]) -> list[dg.AddDynamicPartit
 
 
 def run_key(run: list[DueFile]) -> str:
-    """Unique per set of (partition, mtime): a re-delivered file is never taken as a duplicate."""
+    """Unique per set of (partition, delivery): a re-delivered file, also one restated with
+    its mtime kept, is never taken as a duplicate."""
     if len(run) == 1:
-        return f"{run[0].key}@{run[0].mtime!r}"
-    digest = hashlib.sha256("\n".join(f"{d.key}\t{d.mtime!r}" for d in run).encode()).hexdigest()
+        return f"{run[0].key}@{run[0].delivery.version()}"
+    lines = "\n".join(f"{d.key}\t{d.delivery.version()}" for d in run)
+    digest = hashlib.sha256(lines.encode()).hexdigest()
     return f"{run[0].key}..{run[-1].key}@{digest[:16]}"
 
 

@@ -17,7 +17,9 @@ stock class is a change of ``dagster.yaml``. What it changes:
   checkpointed (``wal_checkpoint(FULL)``: WAL and database fsynced), and the shard is closed.
   So a finished run's events are as durable as with the stock storage; what a power loss can
   take is events of runs still in progress (and index writes made outside a run since the
-  last checkpoint, such as added partitions; SQLite also checkpoints every ~1,000 pages);
+  last checkpoint, such as added partitions; SQLite also checkpoints every ~1,000 pages).
+  When another process is checkpointing the same database at that moment (the index, at
+  the end of its own run), SQLite leaves the work to it: logged at debug level, not warned;
 - schema probes cached once found (``has_table``; the asset-key index columns);
 - a check result's index writes (mirror row, ``asset_check_executions`` update) in one
   transaction;
@@ -247,14 +249,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def checkpoint(self, shard: str) -> tuple[int, int, int]:
         """``PRAGMA wal_checkpoint(FULL)`` on ``shard``: every committed transaction copied
         into the ``.db``, WAL and database fsynced. Returns SQLite's (busy, WAL frames,
-        frames checkpointed); busy is 1 when another connection kept it from completing."""
+        frames checkpointed); busy is 1 when another connection kept it from completing,
+        with -1 frames when that connection was checkpointing the database itself."""
         with self._pool_lock:
             if shard in self._held():
                 raise RuntimeError(f"cannot checkpoint {shard} inside one of its transactions")
             with self._engine(shard).connect() as conn:
                 row = conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)").one()
         busy, frames, done = int(row[0]), int(row[1]), int(row[2])
-        if busy:
+        if busy and frames == -1:
+            # SQLite's answer when another connection holds the checkpoint lock: another
+            # process is checkpointing this database right now and copies the frames itself
+            # (what it misses, the next checkpoint copies). Nothing for a person to do.
+            log.debug("event log %s: checkpointed by another connection at the same time", shard)
+        elif busy:
             log.warning("event log %s: checkpoint incomplete, %s of %s frames", shard, done, frames)
         return busy, frames, done
 

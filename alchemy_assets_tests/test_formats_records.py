@@ -6,12 +6,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alchemy_assets.records import CHUNK, RecordError, find_records, line_number
+from alchemy_assets.formats.records import (
+    CHUNK,
+    Dialect,
+    RecordError,
+    find_records,
+    line_number,
+    read_up_to,
+)
+
+COMMA = Dialect()
 
 
 def _csv(data: bytes, records: int, cap: int = 1 << 20, chunk: int | None = None) -> bytes:
     stream = _Trickle(data, chunk) if chunk else io.BytesIO(data)
-    return find_records(stream, records, ",", cap=cap, at_least=2).data
+    return find_records(stream, records, COMMA, cap=cap, at_least=2).data
 
 
 class _Trickle:
@@ -77,15 +86,15 @@ def test_a_quote_open_at_the_cap_is_refused_and_long_records_keep_what_ended() -
     with pytest.raises(RecordError, match=r"line 3 \(byte 10\) does not close within the first"):
         _csv(data, 5, cap=CHUNK)
     long_line = b"a,b\n1,2\n3,4\n" + b"x" * CHUNK * 3 + b"\n"
-    prefix = find_records(io.BytesIO(long_line), 5, ",", cap=CHUNK, at_least=2)
+    prefix = find_records(io.BytesIO(long_line), 5, COMMA, cap=CHUNK, at_least=2)
     assert (prefix.data, prefix.records, prefix.cut_at_cap) == (b"a,b\n1,2\n3,4\n", 3, True)
     with pytest.raises(RecordError, match="the record on line 2 does not end within the first"):
-        find_records(io.BytesIO(b"a,b\n" + b"x" * CHUNK * 2), 5, ",", cap=CHUNK, at_least=2)
+        find_records(io.BytesIO(b"a,b\n" + b"x" * CHUNK * 2), 5, COMMA, cap=CHUNK, at_least=2)
 
 
 def test_only_what_the_records_need_is_read() -> None:
     stream = io.BytesIO(b"a,b\n" + b"1,2\n" * 1_000_000)
-    find_records(stream, 101, ",", cap=1 << 26)
+    find_records(stream, 101, COMMA, cap=1 << 26)
     assert stream.tell() == CHUNK
 
 
@@ -94,7 +103,7 @@ def test_line_numbers_count_each_kind_of_line_ending_once() -> None:
     assert line_number(b"abc", 0) == 1
 
 
-def _reference(data: bytes, records: int, separator: str) -> bytes:
+def _reference(data: bytes, records: int, delimiter: str, quotechar: str = '"') -> bytes:
     """The prefix through ``records`` non-blank records, as the csv module delimits them."""
     consumed: list[str] = []
 
@@ -104,7 +113,7 @@ def _reference(data: bytes, records: int, separator: str) -> bytes:
             yield line
 
     kept, end = 0, 0
-    for row in csv.reader(lines(), delimiter=separator):
+    for row in csv.reader(lines(), delimiter=delimiter, quotechar=quotechar):
         if row:
             kept += 1
             end = sum(len(line) for line in consumed)
@@ -113,41 +122,94 @@ def _reference(data: bytes, records: int, separator: str) -> bytes:
     return data[:end]
 
 
-def _rows(text: str, separator: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
+def _rows(text: str, delimiter: str, quotechar: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar))
 
 
-def _quote_open_at_the_end(data: bytes, separator: str) -> bool:
+def _quote_open_at_the_end(data: bytes, delimiter: str, quotechar: str) -> bool:
     """Whether the csv module ends ``data`` inside a quoted field: then a delimiter appended
     joins the last field instead of starting a field or a record."""
     text = data.decode("latin-1")
-    before, after = _rows(text, separator), _rows(text + separator + "Z", separator)
+    before = _rows(text, delimiter, quotechar)
+    after = _rows(text + delimiter + "Z", delimiter, quotechar)
     return len(before) == len(after) and bool(before) and len(before[-1]) == len(after[-1])
 
 
-@settings(max_examples=2000, deadline=None)
+DELIMITERS = [",", ";", "|", "\t", "^", "\x01"]
+
+
+@settings(max_examples=3000, deadline=None)
 @given(
-    st.lists(st.sampled_from([b"a", b",", b"\t", b'"', b"\r", b"\n", b" ", b"\xe9"]), max_size=60),
+    st.lists(
+        st.sampled_from(
+            [b"a", b",", b";", b"|", b"\t", b"^", b"\x01", b'"', b"'", b"\r", b"\n", b" ", b"\xe9"]
+        ),
+        max_size=60,
+    ),
     st.integers(1, 6),
-    st.sampled_from([",", "\t"]),
+    st.sampled_from(DELIMITERS),
+    st.sampled_from(['"', "'"]),
     st.sampled_from([1, 3, 64]),
 )
-def test_records_end_where_the_csv_module_ends_them(
-    parts: list[bytes], records: int, separator: str, chunk: int
+def test_records_end_where_the_csv_module_ends_them_for_every_delimiter_and_quote(
+    parts: list[bytes], records: int, delimiter: str, quotechar: str, chunk: int
 ) -> None:
     data = b"".join(parts)
+    dialect = Dialect(delimiter, quotechar)
     try:
-        found = find_records(_Trickle(data, chunk), records, separator, cap=1 << 20).data
+        found = find_records(_Trickle(data, chunk), records, dialect, cap=1 << 20).data
     except RecordError:
-        assert _quote_open_at_the_end(data, separator)  # the only thing refused
+        assert _quote_open_at_the_end(data, delimiter, quotechar)  # the only thing refused
         return
-    assert found == _reference(data, records, separator)
+    assert found == _reference(data, records, delimiter, quotechar)
+
+
+def test_a_quote_opens_a_field_only_after_a_delimiter_that_is_not_escaped() -> None:
+    dialect = Dialect("|", escapechar="\\")
+    data = b'a|b\nx\\|"y\n1|"2\n3"\n'
+    prefix = find_records(io.BytesIO(data), 3, dialect, cap=1 << 20)
+    assert prefix.data == data  # the quote after the escaped | is a literal character
+
+
+def test_an_escaped_line_ending_stays_in_its_field_as_the_csv_module_reads_it() -> None:
+    dialect = Dialect(";", escapechar="\\")
+    data = b"a;b\n1;x\\\ny\n2;z\n"
+    assert find_records(io.BytesIO(data), 2, dialect, cap=1 << 20).data == b"a;b\n1;x\\\ny\n"
+    rows = list(csv.reader(io.StringIO(data.decode(), newline=""), delimiter=";", escapechar="\\"))
+    assert rows[1] == ["1", "x\ny"]
+
+
+def test_preamble_lines_are_skipped_as_lines_even_with_an_odd_quote() -> None:
+    dialect = Dialect(preamble_lines=2)
+    data = b'Report "draft\r\n\rid,v\n1,2\n3,4\n'
+    prefix = find_records(_Trickle(data, 1), 2, dialect, cap=1 << 20)
+    assert (prefix.data, prefix.records) == (b'Report "draft\r\n\rid,v\n1,2\n', 2)
+    only_preamble = find_records(io.BytesIO(b"title\nnote\n"), 2, Dialect(preamble_lines=3), cap=99)
+    assert (only_preamble.data, only_preamble.records) == (b"", 0)
+
+
+def test_no_quote_character_means_quotes_are_plain_characters() -> None:
+    data = b'a\tb\n"x\ty\n"\tz\n'
+    prefix = find_records(io.BytesIO(data), 3, Dialect("\t", quotechar=None), cap=1 << 20)
+    assert prefix.data == data and prefix.records == 3
+
+
+def test_a_dialect_needs_distinct_single_characters() -> None:
+    with pytest.raises(ValueError, match="delimiter, quotechar and escapechar must differ"):
+        Dialect("|", quotechar="|")
+    with pytest.raises(ValueError, match="delimiter must be one ASCII character"):
+        Dialect("¦")
+
+
+def test_read_up_to_gathers_short_reads() -> None:
+    assert read_up_to(_Trickle(b"abcdefgh", 3), 7) == b"abcdefg"
+    assert read_up_to(io.BytesIO(b"ab"), 7) == b"ab"
 
 
 def test_utf16_text_is_refused_because_its_bytes_cannot_be_cut_at_line_endings() -> None:
     data = "a,b\n1,2\n".encode("utf-16")
     with pytest.raises(RecordError, match=r"UTF-16 text \(byte order mark FF FE\): only ASCII"):
-        find_records(io.BytesIO(data), 2, ",", cap=1 << 20)
+        find_records(io.BytesIO(data), 2, COMMA, cap=1 << 20)
 
 
 def test_a_first_line_whose_ending_lies_past_the_cap_is_not_said_to_have_none() -> None:
