@@ -244,7 +244,9 @@ def _stage_in_worker(root_text: str, dataset: str) -> StageReport:
 def _print_stage_report(spec: DatasetSpec, report: StageReport) -> int:
     print(
         f"{spec.dataset_id}: {report.new_partitions} new partitions, "
-        f"{report.sampled} sampled, {report.unchanged} unchanged, "
+        f"{report.sampled} sampled, "
+        + (f"{report.not_data} not data, " if report.not_data else "")
+        + f"{report.unchanged} unchanged, "
         f"{len(report.failed)} failed, {len(report.quarantined)} quarantined lines",
         flush=True,
     )

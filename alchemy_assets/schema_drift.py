@@ -221,7 +221,8 @@ class Drift:
     """A sample's schema against the previous sample of its partition and the prevailing schema.
 
     ``previous`` is None when there is no previous sample to compare with; ``prevailing`` is
-    None when no schema prevails. ``problems`` says why a comparison could not be made.
+    None when no schema prevails. ``problems`` says why a comparison could not be made;
+    ``nothing``, why there is nothing to compare (a file that is not data has no schema).
     """
 
     previous: SchemaDiff | None = None
@@ -229,6 +230,7 @@ class Drift:
     prevailing_count: int = 0
     compared_partitions: int = 0
     problems: list[str] = field(default_factory=list)
+    nothing: str = ""
 
     @property
     def passed(self) -> bool:
@@ -238,6 +240,8 @@ class Drift:
 
     def description(self) -> str:
         """One line: what changed, against what, or why nothing could be compared."""
+        if self.nothing:
+            return self.nothing
         parts = list(self.problems)
         if self.previous is None:
             parts.append("no previous sample of this partition")

@@ -23,10 +23,11 @@ from typing import IO
 from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
+from alchemy_assets.formats.base import Contents
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.manifest_reader import read_whole_manifest
 from alchemy_assets.sample_errors import REWRITTEN, RefusedError, SampleError
-from alchemy_assets.sampling import Sample, sample_open_file
+from alchemy_assets.sampling import NotDataError, Sample, sample_open_file
 from alchemy_assets.staging import DueFile
 
 # Whether the instance already holds a sample of this delivery (the partition's latest
@@ -36,7 +37,9 @@ Recorded = Callable[[DueFile], bool]
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A bronze file that was sampled: where both files are and what the sample holds."""
+    """A bronze file that was sampled: where both files are and what the sample holds; or,
+    with ``not_data``, a file that is not data, recorded as not sampled (no sample written,
+    ``sample`` empty)."""
 
     due: DueFile
     bronze_path: Path
@@ -44,6 +47,7 @@ class StagedFile:
     sample_path: Path
     sample_relpath: str
     sample: Sample
+    not_data: NotDataError | None = None
 
 
 class SupersededError(Exception):
@@ -158,14 +162,28 @@ def staging(
                 f"{relpath} already holds the sample of {held.bronze}, a later manifest line; "
                 f"{due.bronze} is not sampled over it"
             )
-        sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=info.st_mtime)
-        confined.write_atomically(out, sample_name, content)
+        not_data: NotDataError | None = None
+        try:
+            sample, content = sample_open_file(source, due.bronze, rows, expect_mtime=info.st_mtime)
+            confined.write_atomically(out, sample_name, content)
+        except NotDataError as err:
+            # Not a failure: recorded as not sampled. A sample of an earlier delivery goes,
+            # so that what is at the sample path is always of the delivery recorded.
+            not_data = err
+            sample = Sample(Contents(0), 0, err.kind)
+            confined.remove(out, sample_name)
         provenance = {"bronze": due.bronze, "mtime": due.mtime, "run_id": run_id}
         confined.write_atomically(
             out, confined.aux_name(sample_name, ".source.json"), json.dumps(provenance).encode()
         )
         yield StagedFile(
-            due, layout.root / due.bronze, info.st_size, layout.root / relpath, relpath, sample
+            due,
+            layout.root / due.bronze,
+            info.st_size,
+            layout.root / relpath,
+            relpath,
+            sample,
+            not_data,
         )
 
 

@@ -324,6 +324,53 @@ def test_a_bad_compare_option_fails_its_dataset_ingest_in_one_line(
     assert not layout.manifest.exists()
 
 
+def test_files_that_are_not_data_are_recorded_as_not_sampled_counted_apart_and_not_retried(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n"
+    write_raw("env0/data.csv", b"a\n1\n", 1.0)
+    write_raw("env0/spec.pdf", pdf, 1.0)
+    write_raw("env0/photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 1.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    capsys.readouterr()
+    assert main(["stage", *root]) == 0  # not a failure: exit 0
+    assert "3 new partitions, 1 sampled, 2 not data, 0 unchanged, 0 failed" in (
+        capsys.readouterr().out
+    )
+    assert not (layout.samples / "env0" / "spec_sample.pdf").exists()
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key, asset_partitions=["env0/spec.pdf"]),
+        limit=1,
+    ).records[0]
+    event = record.asset_materialization
+    assert event is not None and event.tags is not None
+    assert event.tags["dagster/data_version"] == f"1.0 size={len(pdf)} not-data=pdf"
+    assert str(event.metadata["not_sampled"].value).startswith("a PDF document, not a data")
+    assert event.metadata["first_bytes"].value == repr(pdf[:64])
+    assert "dagster/column_schema" not in event.metadata
+    assert main(["status", "--json", *root]) == 0
+    (status,) = json.loads(capsys.readouterr().out)["datasets"]
+    assert (status["up_to_date"], status["not_data"], status["failed"]) == (1, 2, 0)
+    assert status["backlog"]["lines"] == 0
+    assert status["examples"]["not_data"] == {"env0/photo.csv": "png", "env0/spec.pdf": "pdf"}
+    assert main(["status", *root]) == 0
+    text = capsys.readouterr().out
+    assert "  not data     2 (not sampled, not failed)\n" in text
+    assert "    env0/photo.csv (png), env0/spec.pdf (pdf)\n" in text
+    assert main(["stage", *root]) == 0  # nothing new: not tried again
+    assert "0 new partitions, 0 sampled" in capsys.readouterr().out
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(spec.sample_key, name) for name in ("consistency", "schema_drift")]
+    )
+    assert len(checks) == 2
+
+
 def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     fp_prefix: Path,
     layout: DatasetLayout,

@@ -15,7 +15,11 @@ from alchemy_assets.dagster_adapters.checks import (
     selected_checks,
 )
 from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
-from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
+from alchemy_assets.dagster_adapters.metadata import (
+    bronze_event,
+    not_sampled_event,
+    sample_event,
+)
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.retries import (
     Attempt,
@@ -27,7 +31,7 @@ from alchemy_assets.dagster_adapters.retries import (
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import LayoutError
-from alchemy_assets.sampling import NotDataError, RefusedError, SampleError
+from alchemy_assets.sampling import RefusedError, SampleError
 from alchemy_assets.stage_file import (
     AlreadySampledError,
     DeliveryOrder,
@@ -222,11 +226,6 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     else:
                         context.log.info(f"{due.key}: {err}")
                     continue
-                except NotDataError as err:  # decided by its bytes and name: the same every time
-                    failed[due.key] = str(err)
-                    tried[due.key] = due
-                    context.log.error(f"{due.key}: {err}")
-                    continue
                 except RefusedError as err:  # decided by the bronze file: the same every time
                     failed[due.key] = refusal(err)
                     tried[due.key] = due
@@ -250,7 +249,11 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 # finds this delivery sampled and recorded.
                 if spec.options.bronze_events:
                     yield bronze_event(spec, staged)
-                yield sample_event(spec, staged)
+                if staged.not_data is not None:
+                    context.log.info(f"{due.key}: not sampled: {staged.not_data.reason}")
+                    yield not_sampled_event(spec, staged)
+                else:
+                    yield sample_event(spec, staged)
             staged_files.append(staged)
         retry = bool(retryable) and not attempt.last
         if not retry:

@@ -19,6 +19,7 @@ from alchemy_assets.dagster_adapters.metadata import (
     COLUMN_SCHEMA,
     COLUMN_SCHEMA_DIGEST,
     COLUMNS,
+    NOT_SAMPLED,
     bounded,
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
@@ -87,6 +88,7 @@ class RecordedSample:
     schema: SchemaRecord | None
     source_errors: list[str] = field(default_factory=list)
     schema_errors: list[str] = field(default_factory=list)
+    not_data: str | None = None  # the file's kind, where it was recorded as not sampled
 
     @classmethod
     def of(cls, record: dg.EventLogRecord) -> "RecordedSample":
@@ -97,6 +99,10 @@ class RecordedSample:
         source_errors: list[str] = []
         schema_errors: list[str] = []
         sampled = _sampled_file(meta, source_errors)
+        if NOT_SAMPLED in meta:
+            kind = meta.get("kind")
+            shown = kind.value if isinstance(kind, dg.TextMetadataValue) else None
+            return cls(target, sampled, None, source_errors, [], shown or "not data")
         return cls(target, sampled, _schema(meta, schema_errors), source_errors, schema_errors)
 
 
@@ -289,7 +295,7 @@ class RunChecks:
                 instance, spec.sample_key, [s.due.key for s in staged]
             ).items()
         }
-        current = {s.due.key: staged_schema(s) for s in staged}
+        current = {s.due.key: staged_schema(s) for s in staged if s.not_data is None}
         schemas = {**self.schemas, **current}
         for item in staged:
             key, target = item.due.key, targets.get(item.due.key)
@@ -302,7 +308,10 @@ class RunChecks:
                 verdict = check_consistency(layout, sampled, held.delivery)
                 yield consistency_evaluation(spec, key, verdict, target, attempt)
             if SCHEMA_DRIFT in self.names:
-                drift = _drift(current[key], self.before.get(key), schemas)
+                if item.not_data is not None:
+                    drift = Drift(nothing=_not_data(item.not_data.kind))
+                else:
+                    drift = _drift(current[key], self.before.get(key), schemas)
                 yield drift_evaluation(spec, key, drift, target)
         if CONSISTENCY in self.names:
             for key, (due, reason) in sorted(failed.items()):
@@ -349,12 +358,17 @@ def evaluate_recorded(
                 verdict = check_consistency(layout, sample.sampled, manifest.get(key))
             yield consistency_evaluation(spec, key, verdict, sample.target)
         if SCHEMA_DRIFT in names:
-            drift = (
-                _drift(sample.schema, previous.get(key), schemas)
-                if sample.schema is not None
-                else Drift(problems=sample.schema_errors)
-            )
+            if sample.not_data is not None:
+                drift = Drift(nothing=_not_data(sample.not_data))
+            elif sample.schema is not None:
+                drift = _drift(sample.schema, previous.get(key), schemas)
+            else:
+                drift = Drift(problems=sample.schema_errors)
             yield drift_evaluation(spec, key, drift, sample.target)
+
+
+def _not_data(kind: str) -> str:
+    return f"not a data file ({kind}), recorded as not sampled: no schema to compare"
 
 
 def _drift(

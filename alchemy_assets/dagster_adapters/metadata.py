@@ -15,6 +15,7 @@ import dagster as dg
 from alchemy_assets.dagster_adapters.dagster_internals import serialized_size
 from alchemy_assets.dagster_adapters.lookup import DATA_VERSION_TAG
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.delivery import not_data_version
 from alchemy_assets.metadata_bounds import (
     MAX_EVENT_METADATA,
     MAX_SCHEMA_COLUMNS,
@@ -30,6 +31,11 @@ COLUMN_SCHEMA = "dagster/column_schema"
 COLUMNS = "columns"
 COLUMN_SCHEMA_DIGEST = "column_schema_digest"
 COLUMN_SCHEMA_NOTE = "column_schema_note"
+
+
+# A partition whose file is not data: the metadata entry saying why (its data version says
+# so too, see delivery.not_data_version).
+NOT_SAMPLED = "not_sampled"
 
 
 def _version(due: DueFile) -> dict[str, str]:
@@ -115,6 +121,30 @@ def column_schema(record: SchemaRecord, budget: int) -> dict[str, dg.MetadataVal
 def _schema_note(shown: int, columns: int) -> dg.TextMetadataValue:
     return dg.MetadataValue.text(
         f"first {shown:,} of {columns:,} columns; all are compared by column_schema_digest"
+    )
+
+
+def not_sampled_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterialization:
+    """The sample partition of a file that is not data (a PDF, an image, a README): recorded
+    as not sampled, with what it looks like, its size and first bytes; no sample exists."""
+    due, err = staged.due, staged.not_data
+    assert err is not None
+    metadata: dict[str, dg.MetadataValue] = {
+        "mtime": mtime_metadata(due.mtime),
+        "reason": dg.MetadataValue.text(cut_text(due.reason)),
+        "raw": dg.MetadataValue.text(due.raw),
+        "bronze": dg.MetadataValue.text(due.bronze),
+        "bronze_size": dg.MetadataValue.int(staged.bronze_size),
+        NOT_SAMPLED: dg.MetadataValue.text(cut_text(err.reason)),
+        "kind": dg.MetadataValue.text(err.kind),
+        "first_bytes": dg.MetadataValue.text(repr(err.first_bytes)),
+    }
+    return dg.AssetMaterialization(
+        asset_key=spec.sample_key,
+        partition=due.key,
+        description=cut_text(f"not sampled: {due.raw} is not data: {err.reason}"),
+        metadata=bounded(metadata),
+        tags={DATA_VERSION_TAG: not_data_version(due.delivery, err.kind)},
     )
 
 
