@@ -144,7 +144,9 @@ def execute_run(
         if m.asset_key == spec.sample_key
     ]
     sampled = {m.partition or "" for m in recorded}
-    not_data = sum(1 for m in recorded if not_data_kind(m.tags.get(DATA_VERSION_TAG, "")))
+    not_data = sum(
+        1 for m in recorded if not_data_kind((m.tags or {}).get(DATA_VERSION_TAG, "")) is not None
+    )
     failed, error = ({}, "") if result.success else _failures(result, run, sampled)
     return len(sampled) - not_data, not_data, failed, error
 
