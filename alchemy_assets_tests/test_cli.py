@@ -383,10 +383,10 @@ def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     other = fp_prefix / "acme" / "prices" / "2" / "raw" / "env0"
     other.mkdir(parents=True)
     (other / "p.csv").write_bytes(b"x\n1\n")
-    (other / "q.xyz").write_bytes(b"not a known format")
+    (other / "q.csv").write_bytes(b'v\n"never closed\n')
     root = ["--root", str(fp_prefix)]
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "acme/prices/2", *root]) == 0
-    assert main(["stage", "--jobs", "2", *root]) == 1  # q.xyz fails, in its own dataset
+    assert main(["stage", "--jobs", "2", *root]) == 1  # q.csv fails, in its own dataset
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
         "acme/prices/2: 2 new partitions, 1 sampled, 0 unchanged, 1 failed, 0 quarantined lines",
@@ -404,12 +404,12 @@ def test_stage_exits_one_naming_each_failed_partition(
     instance: dg.DagsterInstance,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_raw("env0/notes.xyz", b"hello", 1.0)
+    write_raw("env0/notes.csv", b'v\n"never closed\n', 1.0)
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
     assert main(["stage", "--root", str(fp_prefix)]) == 1
     captured = capsys.readouterr()
     assert "0 sampled, 0 unchanged, 1 failed" in captured.out
-    assert "  FAILED env0/notes.xyz: " in captured.err and "unknown format '.xyz'" in captured.err
+    assert "  FAILED env0/notes.csv: " in captured.err and "unterminated quote" in captured.err
 
 
 @pytest.fixture
@@ -550,7 +550,7 @@ def test_status_counts_what_staging_left_undone(
     root = ["--root", str(fp_prefix)]
     write_raw("env0/a.csv", b"v\n1\n", 1000.0)
     write_raw("env0/b.csv", b"v\n1\n", 1000.0)
-    write_raw("env0/notes.xyz", b"hello", 1000.0)  # no sampler for .xyz: fails
+    write_raw("env0/notes.csv", b'v\n"never closed\n', 1000.0)  # refused: fails
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
     assert main(["stage", *root]) == 1
     staged_size = layout.manifest.stat().st_size
@@ -572,12 +572,12 @@ def test_status_counts_what_staging_left_undone(
         "  files        4 in the manifest, 3 partitions",
         "  sampled      2 (1 up to date, 1 stale), 2 unsampled",
         "    stale: env0/b.csv",
-        "    unsampled: env0/notes.xyz, env1/c.csv",
+        "    unsampled: env0/notes.csv, env1/c.csv",
         "  failed       1",
         text.splitlines()[7],
     ]
-    assert text.splitlines()[7].startswith("    env0/notes.xyz: ")
-    assert "unknown format '.xyz'" in text.splitlines()[7]
+    assert text.splitlines()[7].startswith("    env0/notes.csv: ")
+    assert "unterminated quote" in text.splitlines()[7]
     assert text.splitlines()[8:11] == [
         f"  backlog      3 lines, {backlog_bytes} bytes (after the stage cursor; "
         "sensor: never ran, stage: 3 lines)",
@@ -596,7 +596,7 @@ def test_status_counts_what_staging_left_undone(
     assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 3, "bytes": backlog_bytes}}
     assert dataset["quarantined"]["lines"] == 1
     assert dataset["examples"]["stale"] == ["env0/b.csv"]
-    assert list(dataset["examples"]["failed"]) == ["env0/notes.xyz"]
+    assert list(dataset["examples"]["failed"]) == ["env0/notes.csv"]
 
 
 @pytest.mark.parametrize(

@@ -331,16 +331,18 @@ def test_a_re_delivery_of_a_file_that_gave_up_gets_three_fresh_attempts(
     assert dataset_status(instance, spec, layout).failed == {}
 
 
-def test_a_file_whose_format_is_unknown_is_not_retried(
+def test_a_file_of_unknown_format_is_not_data_neither_failed_nor_retried(
     fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     spec = _spec(layout, retry_delay_seconds=0)
     write_raw("env0/b.xyz", b"hello", 2.0)
     result = _run(_defs(fp_prefix, spec), spec, instance, _delivered(layout, instance, spec))
+    assert result.success
     assert _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
-    failed, attempts = _failed(result)
-    assert attempts == 1 and "unknown format '.xyz'" in failed["env0/b.xyz"]
-    assert "attempts" not in failed["env0/b.xyz"]
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == spec.sample_key
+    ]
+    assert "unknown format '.xyz'" in str(event.materialization.metadata["not_sampled"].value)
 
 
 def test_max_attempts_1_turns_retries_off(
