@@ -1,3 +1,4 @@
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,22 @@ def test_a_due_file_is_sampled_to_its_sample_path(
     assert staged.sample_relpath == "samples/env0/a_sample.csv"
     assert (layout.root / staged.sample_relpath).read_text() == "x,y\n1,2\n"
     assert staged.bronze_size == 12 and staged.sample.rows == 1
+
+
+def test_a_file_that_is_not_data_writes_no_sample_and_removes_an_older_deliverys(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x,y\n1,2\n", 10.0)
+    staged = stage_file(layout, _due(layout), rows=5)
+    sample = layout.root / staged.sample_relpath
+    assert sample.read_bytes() == b"x,y\n1,2\n" and staged.not_data is None
+    write_raw("env0/a.csv", b"%PDF-1.7\n%\xb5\xb5\xb5\xb5\n", 20.0)  # re-delivered as a PDF
+    again = stage_file(layout, _due(layout), rows=5)
+    assert again.not_data is not None and again.not_data.kind == "pdf"
+    assert again.not_data.first_bytes == b"%PDF-1.7\n%\xb5\xb5\xb5\xb5\n"
+    assert again.sample.rows == 0 and not sample.exists()
+    source = json.loads((sample.parent / ".a_sample.csv.source.json").read_text())
+    assert (source["bronze"], source["mtime"]) == (again.due.bronze, 20.0)
 
 
 def test_a_missing_bronze_file_fails_and_is_no_refusal_it_may_appear_yet(
