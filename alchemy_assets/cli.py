@@ -244,7 +244,9 @@ def _stage_in_worker(root_text: str, dataset: str) -> StageReport:
 def _print_stage_report(spec: DatasetSpec, report: StageReport) -> int:
     print(
         f"{spec.dataset_id}: {report.new_partitions} new partitions, "
-        f"{report.sampled} sampled, {report.unchanged} unchanged, "
+        f"{report.sampled} sampled, "
+        + (f"{report.not_data} not data, " if report.not_data else "")
+        + f"{report.unchanged} unchanged, "
         f"{len(report.failed)} failed, {len(report.quarantined)} quarantined lines",
         flush=True,
     )
@@ -296,6 +298,8 @@ refresh its partition-status cache, as the UI does):
   stale        sampled, but another delivery (a re-delivery, or a restatement that kept
                its mtime, not sampled yet)
   unsampled    files with no sample (files = up to date + stale + unsampled)
+  not data     files recorded as not sampled, because they are not data (a PDF, an
+               image, a README, a binary), with their kind; not failed, not retried
   failed       partitions whose latest sample attempt failed (with the reason) and that
                have no sample recorded since
   backlog      complete manifest lines (and bytes) after the cursor of whichever of the

@@ -153,6 +153,13 @@ def write_atomically(parent: int, name: str, content: bytes) -> None:
         raise
 
 
+def remove(parent: int, name: str) -> None:
+    """Remove ``name`` from folder ``parent`` if it is there (a link is removed, not
+    followed)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=parent)
+
+
 @contextlib.contextmanager
 def locked(parent: int, name: str) -> Iterator[None]:
     """An exclusive ``flock`` on the lock file of ``name`` in ``parent`` while the block runs."""

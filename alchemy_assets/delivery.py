@@ -19,6 +19,9 @@ import re
 from typing import IO, NamedTuple
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# The part of a version that marks a file recorded as not data: ``not-data=<kind>``.
+NOT_DATA = "not-data"
+_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 _CHUNK = 1024 * 1024
 
@@ -66,6 +69,8 @@ class Delivery(NamedTuple):
                 sha256 = value
             elif name == "format" and _HEX.fullmatch(value) and fmt is None:
                 fmt = value
+            elif name == NOT_DATA and value:
+                pass  # what a not-data record says of the file, not of the delivery
             else:
                 raise ValueError(f"not a delivery version: {version!r}")
         return cls(float(first), size, sha256, fmt)
@@ -105,6 +110,20 @@ class Delivery(NamedTuple):
             f"content changed: sha256 {sampled.sha256[:12]}… to {(self.sha256 or '')[:12]}… "
             f"(same mtime {self.mtime!r} and size)"
         )
+
+
+def not_data_version(delivery: Delivery, kind: str) -> str:
+    """The version of a delivery recorded as not data of ``kind`` (``pdf``, ``documentation``,
+    ...): Dagster indexes only the data version tag, so ``alchemy status`` counts such files
+    by it."""
+    return f"{delivery.version()} {NOT_DATA}={_UNSAFE.sub('_', kind.lower()) or 'unknown'}"
+
+
+def not_data_kind(version: str) -> str | None:
+    """The kind a version says its file was recorded as not data of, or None."""
+    marker = f" {NOT_DATA}="
+    at = version.find(marker)
+    return version[at + len(marker) :].split(" ", 1)[0] if at >= 0 else None
 
 
 def sha256_of(stream: IO[bytes]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 
 # The suffixes of the compressions samples are taken inside of (see formats/compression.py).
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
@@ -51,11 +52,42 @@ def fit_name(stem: str, tail: str, whole: str, limit: int = NAME_MAX) -> str:
     return encoded(stem)[:room].decode("utf-8", "ignore") + digest + tail
 
 
+# A `_sample` ending a folder's name or followed by `.` or `~`: the sample of a file puts
+# `_sample` before its extension (`.` next) or at the end, so such a folder gets a `~`
+# after it (a `~` already there gets one more, which keeps the map reversible).
+_FOLDER_MARK = re.compile(r"_sample(?=[.~]|\Z)")
+
+
+def sample_folder_name(name: str) -> str:
+    """The name of raw folder ``name`` under ``samples/``: ``name`` itself, but with ``~``
+    after every ``_sample`` that ends it or is followed by ``.`` or ``~`` (``x_sample.csv`` →
+    ``x_sample~.csv``), so it never holds a ``_sample`` followed by ``.`` or its end, which
+    every sample file name and every side file of one does; shortened (:func:`fit_name`)
+    if that makes it too long."""
+    return fit_name(_FOLDER_MARK.sub("_sample~", name), "", name)
+
+
+def sample_file_name(name: str) -> str:
+    """The name of the sample of raw file ``name``: ``_sample`` before its extension
+    (``data.csv.gz`` → ``data_sample.csv.gz``), shortened (:func:`fit_name`) if too long; an
+    extension too long to keep beside the hash is dropped from the kept part instead."""
+    stem, ext = split_extension(name)
+    if len(encoded(f"~{'0' * 12}_sample{ext}")) > NAME_MAX:
+        stem, ext = name, ""
+    return fit_name(stem, f"_sample{ext}", name)
+
+
 def sample_relpath(raw_relpath: str) -> str:
-    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R);
-    a name too long for the file system keeps a shortened stem (:func:`fit_name`)."""
+    """``raw/env0/sub/data.csv.gz`` → ``samples/env0/sub/data_sample.csv.gz`` (relative to R).
+
+    One to one for files and folders alike: each folder is named by :func:`sample_folder_name`
+    and the file by :func:`sample_file_name`. Both are reversible (``name`` is the sample
+    name's stem without ``_sample``, plus its extension: :func:`split_extension` of a sample
+    name gives back the same extension), and a sample name holds a ``_sample`` followed by
+    ``.`` or its end where no folder name does, so no sample is ever where another's folder
+    is, nor the other way round. Names shortened for length are told apart by their hash.
+    """
     if not raw_relpath.startswith("raw/"):
         raise ValueError(f"raw path {raw_relpath!r} is not under raw/")
-    folder, name = posixpath.split(raw_relpath[len("raw/") :])
-    stem, ext = split_extension(name)
-    return posixpath.join("samples", folder, fit_name(stem, f"_sample{ext}", name))
+    *folders, name = raw_relpath[len("raw/") :].split("/")
+    return "/".join(["samples", *map(sample_folder_name, folders), sample_file_name(name)])

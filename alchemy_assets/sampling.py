@@ -15,43 +15,24 @@ import contextlib
 import io
 import os
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-
-import pyarrow as pa
 
 from alchemy_assets import confined
 from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.formats import registry
 from alchemy_assets.formats.base import JSON, Contents, NoReaderError, Options, Taken
-from alchemy_assets.formats.compression import CompressionError
-from alchemy_assets.formats.records import RecordError, read_up_to
+from alchemy_assets.formats.records import read_up_to
+from alchemy_assets.sample_errors import FIRST_BYTES, REWRITTEN, classify
+from alchemy_assets.sample_errors import NotDataError as NotDataError  # callers catch these
+from alchemy_assets.sample_errors import RefusedError as RefusedError
+from alchemy_assets.sample_errors import SampleError as SampleError
 
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
 # The first bytes every file's format is judged from (magic bytes, NUL bytes).
 HEAD_BYTES = 4096
-# What a not-data file's record keeps of its first bytes.
-FIRST_BYTES = 64
-
-
-class SampleError(Exception):
-    """A sample could not be taken; the message names the file and says why."""
-
-
-class NotDataError(SampleError):
-    """A file that is not data a reader here takes (a PDF, an image, a binary, a format with
-    no reader yet): ``kind`` is what it looks like, ``reason`` why it is not sampled, with its
-    ``size`` and ``first_bytes``. The same every time for the same bytes: not retried."""
-
-    def __init__(
-        self, path: Path | str, kind: str, reason: str, size: int, first_bytes: bytes
-    ) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.kind, self.reason = str(path), kind, reason
-        self.size, self.first_bytes = size, first_bytes
 
 
 @dataclass(frozen=True)
@@ -84,11 +65,13 @@ class Sample:
 
 class _CountingReader(io.RawIOBase):
     """A read-only file that measures how much of it was read: the union of the byte ranges
-    handed out, so a range read twice (Parquet footers) counts once."""
+    handed out, so a range read twice (Parquet footers) counts once. ``failure`` keeps the
+    first error of the file's own reads: the reader may pass it on as something else."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.ranges: list[list[int]] = []
+        self.failure: OSError | None = None
 
     def readable(self) -> bool:
         return True
@@ -96,15 +79,29 @@ class _CountingReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def _failed(self, err: OSError) -> OSError:
+        if self.failure is None:
+            self.failure = err
+        return err
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self.inner.seek(offset, whence)
+        try:
+            return self.inner.seek(offset, whence)
+        except OSError as err:
+            raise self._failed(err) from None
 
     def tell(self) -> int:
-        return self.inner.tell()
+        try:
+            return self.inner.tell()
+        except OSError as err:
+            raise self._failed(err) from None
 
     def readinto(self, buffer: Any) -> int:
-        start = self.inner.tell()
-        data = self.inner.read(len(buffer))
+        start = self.tell()
+        try:
+            data = self.inner.read(len(buffer))
+        except OSError as err:
+            raise self._failed(err) from None
         buffer[: len(data)] = data
         if data:
             if self.ranges and self.ranges[-1][1] == start:
@@ -146,7 +143,9 @@ def read_sample(
     With ``expect_mtime``, the opened file must carry that mtime before and after reading,
     so a file rewritten in between is never sampled. ``format_options``: what is configured
     for the file's pattern; each key set beats what is detected. Any failure, whatever
-    raised it, is a :class:`SampleError` naming the file.
+    raised it, is a :class:`SampleError` naming the file; a :class:`RefusedError` if it would
+    be the same on any attempt (:func:`~alchemy_assets.sample_errors.classify`), a
+    :class:`NotDataError` if the file is not data a reader here takes.
     """
     with _open_regular(path) as raw:
         return sample_open_file(
@@ -187,27 +186,16 @@ def sample_open_file(
         result = _read_open(counter, raw, path, found, rows, max_prefix_bytes, options)
     except NotDataError:
         raise
-    except (RecordError, CompressionError) as err:
-        raise SampleError(f"{path}: {err}") from err
-    except (OSError, EOFError, zlib.error) as err:
-        where = f" after {counter.bytes_read} bytes" if kind != "file" else ""
-        raise SampleError(f"{path}: cannot read{where}: {err}") from err
-    except pa.ArrowException as err:
-        raise SampleError(f"{path}: cannot read as {kind}: {err}") from err
-    except Exception as err:
-        raise SampleError(f"{path}: cannot read as {kind}: {_what(err)}") from err
     except BaseException as err:
         # A Rust extension's panic (pyo3's PanicException) is a BaseException; it is this
         # file's failure, not the process's. Interrupts and exits go on up.
-        if type(err).__name__ != "PanicException":
+        if not isinstance(err, Exception) and type(err).__name__ != "PanicException":
             raise
-        raise SampleError(f"{path}: reader crashed on it: {_what(err)}") from err
+        raise classify(
+            err, str(path), kind, read_failure=counter.failure, bytes_read=counter.bytes_read
+        ) from err
     _check_mtime(raw, path, expect_mtime)
     return result
-
-
-def _what(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def _size(raw: IO[bytes]) -> int:
@@ -222,9 +210,10 @@ def _check_mtime(raw: IO[bytes], path: Path | str, expect_mtime: float | None) -
         return
     actual = os.fstat(raw.fileno()).st_mtime
     if actual != expect_mtime:
-        raise SampleError(
+        raise RefusedError(
             f"{path}: mtime {actual!r} differs from the manifest's {expect_mtime!r} "
-            "(rewritten after ingest, or while being sampled)"
+            "(rewritten after ingest, or while being sampled)",
+            REWRITTEN,
         )
 
 

@@ -24,9 +24,11 @@ from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.format_options import FormatOptions
+from alchemy_assets.formats.base import Contents
 from alchemy_assets.layout import DatasetLayout, LayoutError
 from alchemy_assets.manifest_reader import read_whole_manifest
-from alchemy_assets.sampling import Sample, SampleError, sample_open_file
+from alchemy_assets.sample_errors import REWRITTEN, RefusedError, SampleError
+from alchemy_assets.sampling import NotDataError, Sample, sample_open_file
 from alchemy_assets.staging import DueFile
 
 # Whether the instance already holds a sample of this delivery (the partition's latest
@@ -36,7 +38,9 @@ Recorded = Callable[[DueFile], bool]
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A bronze file that was sampled: where both files are and what the sample holds."""
+    """A bronze file that was sampled: where both files are and what the sample holds; or,
+    with ``not_data``, a file that is not data, recorded as not sampled (no sample written,
+    ``sample`` empty)."""
 
     due: DueFile
     bronze_path: Path
@@ -44,6 +48,7 @@ class StagedFile:
     sample_path: Path
     sample_relpath: str
     sample: Sample
+    not_data: NotDataError | None = None
 
 
 class SupersededError(Exception):
@@ -115,8 +120,9 @@ def staging(
     """Write the sample of ``due`` and hold its lock while the caller records it.
 
     Raises :class:`SampleError` (or ``LayoutError``) if the bronze file cannot be sampled:
-    missing, a link, rewritten (its mtime differs from the manifest's: bronze is immutable),
-    or unreadable. With ``recorded``, a delivery the provenance and the instance both say was
+    missing, a link, or unreadable; :class:`RefusedError` if no attempt can: rewritten (its
+    mtime or size differs from the manifest's: bronze is immutable) or refused by its reader
+    for its content. With ``recorded``, a delivery the provenance and the instance both say was
     sampled raises :class:`AlreadySampledError`; with ``order``, a delivery earlier in the
     manifest than the one the sample holds raises :class:`SupersededError`.
     ``format_options``: what is configured for the file's pattern (beats detection).
@@ -131,16 +137,19 @@ def staging(
         source_folder = stack.enter_context(confined.folder(layout.root, folder))
         source = stack.enter_context(_open_bronze(source_folder, name, due))
         info = os.fstat(source.fileno())
-        # Checked before anything is created for it.
+        # Checked before anything is created for it. Ingest gives a bronze file its mtime
+        # and size before its name, so a difference is no copy in progress: it stays.
         if not same_mtime(info.st_mtime, due.mtime):
-            raise SampleError(
+            raise RefusedError(
                 f"{due.bronze}: mtime {info.st_mtime!r} differs from the manifest's "
-                f"{due.mtime!r} (bronze rewritten after ingest?)"
+                f"{due.mtime!r} (bronze rewritten after ingest?)",
+                REWRITTEN,
             )
         if due.size is not None and info.st_size != due.size:
-            raise SampleError(
+            raise RefusedError(
                 f"{due.bronze}: {info.st_size} bytes where the manifest line says {due.size} "
-                "(bronze truncated or rewritten after ingest?)"
+                "(bronze truncated or rewritten after ingest?)",
+                REWRITTEN,
             )
         out = stack.enter_context(confined.folder(layout.root, sample_folder, create=True))
         stack.enter_context(confined.locked(out, sample_name))
@@ -160,16 +169,34 @@ def staging(
                 f"{relpath} already holds the sample of {held.bronze}, a later manifest line; "
                 f"{due.bronze} is not sampled over it"
             )
-        sample, content = sample_open_file(
-            source, due.bronze, rows, expect_mtime=info.st_mtime, format_options=format_options
-        )
-        confined.write_atomically(out, sample_name, content)
+        not_data: NotDataError | None = None
+        try:
+            sample, content = sample_open_file(
+                source,
+                due.bronze,
+                rows,
+                expect_mtime=info.st_mtime,
+                format_options=format_options,
+            )
+            confined.write_atomically(out, sample_name, content)
+        except NotDataError as err:
+            # Not a failure: recorded as not sampled. A sample of an earlier delivery goes,
+            # so that what is at the sample path is always of the delivery recorded.
+            not_data = err
+            sample = Sample(Contents(0), 0, err.kind)
+            confined.remove(out, sample_name)
         provenance = {"bronze": due.bronze, "mtime": due.mtime, "run_id": run_id}
         confined.write_atomically(
             out, confined.aux_name(sample_name, ".source.json"), json.dumps(provenance).encode()
         )
         yield StagedFile(
-            due, layout.root / due.bronze, info.st_size, layout.root / relpath, relpath, sample
+            due,
+            layout.root / due.bronze,
+            info.st_size,
+            layout.root / relpath,
+            relpath,
+            sample,
+            not_data,
         )
 
 

@@ -10,6 +10,9 @@ The figures (also in ``alchemy status --help`` and the README):
   its latest sample holds the delivery of its latest manifest line (mtime, and size and
   checksum where both record them). Stale: it has a sample of another delivery (a
   re-delivery, or a restatement with its mtime kept, not sampled yet). Unsampled: no sample.
+- ``not_data``: files recorded as not sampled, because they are not data (a PDF, an image, a
+  README, a format no reader here takes), at their latest delivery, with what they look
+  like; neither sampled nor failed, not in the backlog, not tried again until re-delivered.
 - ``failed``: partitions whose latest sample attempt failed, with the reason; no sample
   materialization has been recorded for them since. A failed file is also stale or unsampled
   (unless an on-demand re-sample of an up-to-date file failed).
@@ -173,6 +176,7 @@ class DatasetStatus:
     quarantined: int
     last_quarantined: list[str]
     left_behind: list[LeftBehindRun] = field(default_factory=list)
+    not_data: dict[str, str] = field(default_factory=dict)  # key -> what the file looks like
 
     @property
     def sampled(self) -> int:
@@ -196,6 +200,7 @@ class DatasetStatus:
             "stale": len(self.stale),
             "unsampled": len(self.unsampled),
             "failed": len(self.failed),
+            "not_data": len(self.not_data),
             "backlog": {**self.backlog.to_dict(), "cursor": self.backlog_by},
             "cursors": {
                 name: backlog.to_dict() if backlog else None
@@ -206,6 +211,7 @@ class DatasetStatus:
                 "stale": self.stale[:EXAMPLES],
                 "unsampled": self.unsampled[:EXAMPLES],
                 "failed": dict(failed),
+                "not_data": dict(sorted(self.not_data.items())[:EXAMPLES]),
             },
             "left_behind": [run.to_dict() for run in self.left_behind],
         }
@@ -244,6 +250,15 @@ def _keys(label: str, keys: list[str]) -> list[str]:
     return [f"    {label}: {shown}{more}"]
 
 
+def _not_data(not_data: dict[str, str]) -> list[str]:
+    if not not_data:
+        return []
+    shown = sorted(not_data.items())[:EXAMPLES]
+    more = f" and {len(not_data) - EXAMPLES} more" if len(not_data) > EXAMPLES else ""
+    listed = ", ".join(f"{key} ({kind})" for key, kind in shown)
+    return [f"  not data     {len(not_data)} (not sampled, not failed)", f"    {listed}{more}"]
+
+
 def format_status(status: DatasetStatus) -> str:
     """The text form: one block of aligned lines per dataset."""
     s = status
@@ -260,6 +275,7 @@ def format_status(status: DatasetStatus) -> str:
         f"{len(s.unsampled)} unsampled",
         *_keys("stale", s.stale),
         *_keys("unsampled", s.unsampled),
+        *_not_data(s.not_data),
         f"  failed       {len(s.failed)}",
         *[f"    {key}: {reason}" for key, reason in sorted(s.failed.items())[:EXAMPLES]],
         *([f"    ... and {len(s.failed) - EXAMPLES} more"] if len(s.failed) > EXAMPLES else []),

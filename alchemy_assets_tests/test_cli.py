@@ -324,6 +324,53 @@ def test_a_bad_compare_option_fails_its_dataset_ingest_in_one_line(
     assert not layout.manifest.exists()
 
 
+def test_files_that_are_not_data_are_recorded_as_not_sampled_counted_apart_and_not_retried(
+    fp_prefix: Path,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+    instance: dg.DagsterInstance,
+    spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n"
+    write_raw("env0/data.csv", b"a\n1\n", 1.0)
+    write_raw("env0/spec.dat", pdf, 1.0)  # named as data, a PDF by its bytes
+    write_raw("env0/photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 1.0)
+    root = ["--root", str(fp_prefix)]
+    assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
+    capsys.readouterr()
+    assert main(["stage", *root]) == 0  # not a failure: exit 0
+    assert "3 new partitions, 1 sampled, 2 not data, 0 unchanged, 0 failed" in (
+        capsys.readouterr().out
+    )
+    assert not (layout.samples / "env0" / "spec_sample.dat").exists()
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spec.sample_key, asset_partitions=["env0/spec.dat"]),
+        limit=1,
+    ).records[0]
+    event = record.asset_materialization
+    assert event is not None and event.tags is not None
+    assert event.tags["dagster/data_version"] == f"1.0 size={len(pdf)} not-data=pdf"
+    assert str(event.metadata["not_sampled"].value).startswith("a PDF document, not a data")
+    assert event.metadata["first_bytes"].value == repr(pdf[:64])
+    assert "dagster/column_schema" not in event.metadata
+    assert main(["status", "--json", *root]) == 0
+    (status,) = json.loads(capsys.readouterr().out)["datasets"]
+    assert (status["up_to_date"], status["not_data"], status["failed"]) == (1, 2, 0)
+    assert status["backlog"]["lines"] == 0
+    assert status["examples"]["not_data"] == {"env0/photo.csv": "png", "env0/spec.dat": "pdf"}
+    assert main(["status", *root]) == 0
+    text = capsys.readouterr().out
+    assert "  not data     2 (not sampled, not failed)\n" in text
+    assert "    env0/photo.csv (png), env0/spec.dat (pdf)\n" in text
+    assert main(["stage", *root]) == 0  # nothing new: not tried again
+    assert "0 new partitions, 0 sampled" in capsys.readouterr().out
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(spec.sample_key, name) for name in ("consistency", "schema_drift")]
+    )
+    assert len(checks) == 2
+
+
 def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     fp_prefix: Path,
     layout: DatasetLayout,
@@ -336,10 +383,10 @@ def test_stage_with_jobs_stages_datasets_in_processes_of_their_own(
     other = fp_prefix / "acme" / "prices" / "2" / "raw" / "env0"
     other.mkdir(parents=True)
     (other / "p.csv").write_bytes(b"x\n1\n")
-    (other / "q.xyz").write_bytes(b"not a known format")
+    (other / "q.csv").write_bytes(b'v\n"never closed\n')
     root = ["--root", str(fp_prefix)]
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "acme/prices/2", *root]) == 0
-    assert main(["stage", "--jobs", "2", *root]) == 1  # q.xyz fails, in its own dataset
+    assert main(["stage", "--jobs", "2", *root]) == 1  # q.csv fails, in its own dataset
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
         "acme/prices/2: 2 new partitions, 1 sampled, 0 unchanged, 1 failed, 0 quarantined lines",
@@ -357,12 +404,12 @@ def test_stage_exits_one_naming_each_failed_partition(
     instance: dg.DagsterInstance,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_raw("env0/notes.xyz", b"hello", 1.0)
+    write_raw("env0/notes.csv", b'v\n"never closed\n', 1.0)
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", "--root", str(fp_prefix)]) == 0
     assert main(["stage", "--root", str(fp_prefix)]) == 1
     captured = capsys.readouterr()
     assert "0 sampled, 0 unchanged, 1 failed" in captured.out
-    assert "  FAILED env0/notes.xyz: " in captured.err and "unknown format '.xyz'" in captured.err
+    assert "  FAILED env0/notes.csv: " in captured.err and "unterminated quote" in captured.err
 
 
 @pytest.fixture
@@ -503,7 +550,7 @@ def test_status_counts_what_staging_left_undone(
     root = ["--root", str(fp_prefix)]
     write_raw("env0/a.csv", b"v\n1\n", 1000.0)
     write_raw("env0/b.csv", b"v\n1\n", 1000.0)
-    write_raw("env0/notes.xyz", b"hello", 1000.0)  # no sampler for .xyz: fails
+    write_raw("env0/notes.csv", b'v\n"never closed\n', 1000.0)  # refused: fails
     assert main(["ingest", "sp/gics_cwiq_pipe/1.0", *root]) == 0
     assert main(["stage", *root]) == 1
     staged_size = layout.manifest.stat().st_size
@@ -525,12 +572,12 @@ def test_status_counts_what_staging_left_undone(
         "  files        4 in the manifest, 3 partitions",
         "  sampled      2 (1 up to date, 1 stale), 2 unsampled",
         "    stale: env0/b.csv",
-        "    unsampled: env0/notes.xyz, env1/c.csv",
+        "    unsampled: env0/notes.csv, env1/c.csv",
         "  failed       1",
         text.splitlines()[7],
     ]
-    assert text.splitlines()[7].startswith("    env0/notes.xyz: ")
-    assert "unknown format '.xyz'" in text.splitlines()[7]
+    assert text.splitlines()[7].startswith("    env0/notes.csv: ")
+    assert "unterminated quote" in text.splitlines()[7]
     assert text.splitlines()[8:11] == [
         f"  backlog      3 lines, {backlog_bytes} bytes (after the stage cursor; "
         "sensor: never ran, stage: 3 lines)",
@@ -549,7 +596,7 @@ def test_status_counts_what_staging_left_undone(
     assert dataset["cursors"] == {"sensor": None, "stage": {"lines": 3, "bytes": backlog_bytes}}
     assert dataset["quarantined"]["lines"] == 1
     assert dataset["examples"]["stale"] == ["env0/b.csv"]
-    assert list(dataset["examples"]["failed"]) == ["env0/notes.xyz"]
+    assert list(dataset["examples"]["failed"]) == ["env0/notes.csv"]
 
 
 @pytest.mark.parametrize(

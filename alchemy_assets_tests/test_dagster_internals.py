@@ -1,9 +1,12 @@
 import dagster as dg
 import pytest
+import sqlalchemy as db
 
 # Not exported by dagster: the origin the daemon passes to a sensor evaluation.
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin
 from dagster._core.storage import tags as dagster_tags
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from alchemy_assets.dagster_adapters.dagster_internals import (
     BACKFILL_TAG,
@@ -14,6 +17,7 @@ from alchemy_assets.dagster_adapters.dagster_internals import (
     code_location_name,
     read_kv_cursor,
     sensor_states,
+    serialized_size,
     write_kv_cursor,
 )
 from alchemy_assets_tests.conftest import store_sensor_cursor
@@ -26,6 +30,25 @@ def test_the_installed_dagster_is_the_version_the_internals_were_checked_against
         f"dagster_internals.py was checked against {PINNED_VERSION}: check each private name "
         "in it against the new version (these tests), then set PINNED_VERSION"
     )
+
+
+def test_the_serialized_size_is_the_length_of_the_ascii_json_dagster_stores(
+    instance: dg.DagsterInstance,
+) -> None:
+    value = dg.MetadataValue.text("é")
+    assert serialized_size(value) == len(
+        '{"__class__": "TextMetadataEntryData", "text": "\\u00e9"}'
+    )
+    event = dg.AssetMaterialization("a", metadata={"note": value})
+    instance.report_runless_asset_event(event)
+    (record,) = instance.fetch_materializations(dg.AssetKey("a"), limit=1).records
+    storage = instance.event_log_storage
+    assert isinstance(storage, SqlEventLogStorage)
+    table = SqlEventLogStorageTable
+    query = db.select(table.c.event).where(table.c.id == record.storage_id)
+    with storage.index_connection() as conn:
+        (stored,) = conn.execute(query).fetchone() or ("",)
+    assert serialized_size(record.event_log_entry) == len(stored)
 
 
 def test_the_range_tags_are_dagsters_own() -> None:

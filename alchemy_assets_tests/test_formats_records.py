@@ -233,3 +233,13 @@ def test_a_semicolon_file_is_cut_by_its_dialect_where_a_comma_reading_opens_a_qu
     assert semicolon.data == b'id;note\n1;a,"b\n2;c\n'
     comma = find_records(io.BytesIO(data), 3, Dialect(","), cap=1 << 20)
     assert comma.data == data  # the comma reading keeps "b\n2;c\n3;d" as one field
+
+
+def test_a_first_line_whose_ending_lies_past_the_cap_is_not_said_to_have_none() -> None:
+    data = b'{"a": "' + b"x" * CHUNK * 2 + b'"}\n{"a": 1}\n'
+    with pytest.raises(RecordError) as refused:
+        find_records(io.BytesIO(data), 5, None, cap=CHUNK)
+    assert str(refused.value) == (
+        f"the record on line 1 does not end within the first {CHUNK} bytes, the read cap: "
+        "its line ending, if it has one, is past them"
+    )

@@ -1,5 +1,6 @@
 import re
 
+from alchemy_assets.metadata_bounds import json_size
 from alchemy_assets.preview import MAX_COLUMNS, cell, markdown_table
 
 
@@ -42,3 +43,12 @@ def test_a_wide_table_shows_the_first_columns_and_says_how_many_more() -> None:
 def test_long_values_are_cut_with_an_ellipsis() -> None:
     assert cell("x" * 100, max_chars=10) == "x" * 9 + "…"
     assert cell("short") == "short"
+
+
+def test_a_table_too_big_for_an_event_keeps_its_first_rows_and_says_how_many() -> None:
+    rows = [tuple("é" * 60 for _ in range(30))] * 20
+    text = markdown_table([f"c{i}" for i in range(30)], rows, max_bytes=64 * 1024)
+    assert json_size(text) <= 64 * 1024
+    lines = text.splitlines()
+    kept = len([line for line in lines if line.startswith("| é")])
+    assert 0 < kept < 20 and lines[-1] == f"_first {kept} of 20 rows shown_"

@@ -19,7 +19,7 @@ from alchemy_assets.dagster_adapters.dagster_internals import (
 )
 from alchemy_assets.dagster_adapters.datasets import build_defs
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
-from alchemy_assets.dagster_adapters.retries import Attempt
+from alchemy_assets.dagster_adapters.retries import REFUSED, Attempt
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status
 from alchemy_assets.dagster_adapters.tick import run_config
@@ -32,8 +32,11 @@ from alchemy_assets.status import format_status
 from alchemy_assets_tests.conftest import RawWriter
 
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))
-CORRUPT = b"PAR1 not really"
+OPEN_QUOTE = b'id,name\n1,"never closed\n2,n2\n'
 GAVE_UP = "(failed after 3 attempts; not retried until re-delivered)"
+REFUSED_BYTES = (
+    "(depends only on the bronze file's bytes: not retried; re-deliver a corrected file)"
+)
 
 
 def _defs(fp_prefix: Path, spec: DatasetSpec) -> dg.Definitions:
@@ -117,6 +120,22 @@ def _failed(result: dg.ExecuteInProcessResult) -> tuple[dict[str, str], int]:
     return failed.value, attempts.value
 
 
+def _refusals(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """The refusals the run's attempts recorded: (partition, reason)."""
+    found = []
+    for event in _events(result, dg.DagsterEventType.ASSET_OBSERVATION):
+        observation = event.asset_observation_data.asset_observation
+        reason = observation.metadata.get(REFUSED)
+        if isinstance(reason, dg.TextMetadataValue):
+            found.append((str(observation.partition), str(reason.value)))
+    return found
+
+
+def _missing(layout: DatasetLayout, due: DueFile) -> None:
+    """The bronze file of ``due`` is not there (yet, say: a shared filesystem's lag)."""
+    (layout.root / due.bronze).unlink()
+
+
 def _text(evaluation: dg.AssetCheckEvaluation, label: str) -> str:
     value = evaluation.metadata[label]
     assert isinstance(value, dg.TextMetadataValue)
@@ -187,7 +206,7 @@ def test_a_bronze_file_that_appears_late_is_sampled_on_the_second_attempt_and_ot
     assert all(found[0].passed for found in checks.values())
 
 
-def test_a_corrupt_file_fails_after_three_attempts_and_says_it_is_not_retried(
+def test_a_file_still_missing_fails_after_three_attempts_and_says_it_is_not_retried(
     fp_prefix: Path,
     instance: dg.DagsterInstance,
     layout: DatasetLayout,
@@ -196,17 +215,16 @@ def test_a_corrupt_file_fails_after_three_attempts_and_says_it_is_not_retried(
     spec = _spec(layout, retry_delay_seconds=0)
     defs = _defs(fp_prefix, spec)
     write_raw("env0/a.csv", CSV, 1.0)
-    write_raw("env0/b.parquet", CORRUPT, 2.0)
+    write_raw("env0/b.parquet", b"PAR1", 2.0)
     due = _delivered(layout, instance, spec)
+    _missing(layout, due[1])
     result = _run(defs, spec, instance, due)
     assert not result.success
     assert _sampled(result, spec) == {"env0/a.csv": 1}
     assert len(_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 2
     failed, attempts = _failed(result)
     assert attempts == 3
-    assert list(failed) == ["env0/b.parquet"]
-    assert "cannot read as parquet" in failed["env0/b.parquet"]
-    assert failed["env0/b.parquet"].endswith(GAVE_UP)
+    assert failed == {"env0/b.parquet": f"{due[1].bronze}: bronze file is missing {GAVE_UP}"}
     checks = _consistency(result)
     assert {key: len(found) for key, found in checks.items()} == {
         "env0/a.csv": 1,
@@ -221,6 +239,70 @@ def test_a_corrupt_file_fails_after_three_attempts_and_says_it_is_not_retried(
     assert GAVE_UP in format_status(status)
 
 
+def test_a_file_refused_for_its_bytes_is_tried_once_without_waiting_and_says_why(
+    fp_prefix: Path,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    spec = _spec(layout, retry_delay_seconds=1)
+    write_raw("env0/a.csv", CSV, 1.0)
+    write_raw("env0/b.csv", OPEN_QUOTE, 2.0)
+    due = _delivered(layout, instance, spec)
+    result = _run(_defs(fp_prefix, spec), spec, instance, due)
+    assert not result.success
+    assert _sampled(result, spec) == {"env0/a.csv": 1}
+    assert _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
+    assert len(_events(result, dg.DagsterEventType.STEP_START)) == 1
+    failed, attempts = _failed(result)
+    assert attempts == 1
+    reason = (
+        f"{due[1].bronze}: unterminated quote: the quoted field opened on line 2 (byte 10) runs "
+        f"to the end of the file {REFUSED_BYTES}"
+    )
+    assert failed == {"env0/b.csv": reason}
+    assert _refusals(result) == [("env0/b.csv", reason)]
+    (refused,) = _consistency(result)["env0/b.csv"]
+    assert not refused.passed and REFUSED_BYTES in (refused.description or "")
+    assert _text(refused, "attempt") == "1 of 3"
+    # `alchemy status` says so.
+    status = dataset_status(instance, spec, layout)
+    assert status.failed == {"env0/b.csv": reason}
+    assert REFUSED_BYTES in format_status(status)
+
+
+def test_a_refused_file_beside_one_tried_again_is_read_by_the_first_attempt_alone(
+    fp_prefix: Path,
+    instance: dg.DagsterInstance,
+    layout: DatasetLayout,
+    write_raw: RawWriter,
+) -> None:
+    spec = _spec(layout, retry_delay_seconds=0)
+    write_raw("env0/a.csv", CSV, 1.0)
+    write_raw("env0/b.csv", OPEN_QUOTE, 2.0)
+    write_raw("env0/c.csv", CSV, 3.0)
+    due = _delivered(layout, instance, spec)
+    _missing(layout, due[2])
+    result = _run(_defs(fp_prefix, spec), spec, instance, due)
+    assert len(_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 2
+    failed, attempts = _failed(result)
+    assert attempts == 3
+    assert failed["env0/b.csv"].endswith(f"runs to the end of the file {REFUSED_BYTES}")
+    assert failed["env0/c.csv"] == f"{due[2].bronze}: bronze file is missing {GAVE_UP}"
+    # Refused by attempt 1; attempts 2 and 3 took its reason from there, not from the file.
+    assert _refusals(result) == [("env0/b.csv", failed["env0/b.csv"])]
+    checks = _consistency(result)
+    assert {key: [_text(c, "attempt") for c in found] for key, found in checks.items()} == {
+        "env0/a.csv": ["1 of 3"],
+        "env0/b.csv": ["1 of 3"],
+        "env0/c.csv": ["3 of 3"],
+    }
+    assert dataset_status(instance, spec, layout).failed == {
+        "env0/b.csv": failed["env0/b.csv"],
+        "env0/c.csv": failed["env0/c.csv"],
+    }
+
+
 def test_a_re_delivery_of_a_file_that_gave_up_gets_three_fresh_attempts(
     fp_prefix: Path,
     instance: dg.DagsterInstance,
@@ -229,11 +311,15 @@ def test_a_re_delivery_of_a_file_that_gave_up_gets_three_fresh_attempts(
 ) -> None:
     spec = _spec(layout, retry_delay_seconds=0)
     defs = _defs(fp_prefix, spec)
-    write_raw("env0/b.parquet", CORRUPT, 2.0)
-    first = _run(defs, spec, instance, _delivered(layout, instance, spec))
+    write_raw("env0/b.parquet", b"PAR1", 2.0)
+    due = _delivered(layout, instance, spec)
+    _missing(layout, due[0])
+    first = _run(defs, spec, instance, due)
     assert _failed(first)[1] == 3
-    write_raw("env0/b.parquet", CORRUPT + b"!", 5.0)
-    second = _run(defs, spec, instance, _delivered(layout, instance, spec))
+    write_raw("env0/b.parquet", b"PAR1!", 5.0)
+    due = _delivered(layout, instance, spec)
+    _missing(layout, due[0])
+    second = _run(defs, spec, instance, due)
     assert len(_events(second, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 2
     failed, attempts = _failed(second)
     assert attempts == 3 and failed["env0/b.parquet"].endswith(GAVE_UP)
@@ -245,27 +331,31 @@ def test_a_re_delivery_of_a_file_that_gave_up_gets_three_fresh_attempts(
     assert dataset_status(instance, spec, layout).failed == {}
 
 
-def test_a_file_whose_format_is_unknown_is_not_retried(
+def test_a_file_of_unknown_format_is_not_data_neither_failed_nor_retried(
     fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     spec = _spec(layout, retry_delay_seconds=0)
     write_raw("env0/b.xyz", b"hello", 2.0)
     result = _run(_defs(fp_prefix, spec), spec, instance, _delivered(layout, instance, spec))
+    assert result.success
     assert _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
-    failed, attempts = _failed(result)
-    assert attempts == 1 and "unknown format '.xyz'" in failed["env0/b.xyz"]
-    assert "attempts" not in failed["env0/b.xyz"]
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == spec.sample_key
+    ]
+    assert "unknown format '.xyz'" in str(event.materialization.metadata["not_sampled"].value)
 
 
 def test_max_attempts_1_turns_retries_off(
     fp_prefix: Path, instance: dg.DagsterInstance, layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     spec = _spec(layout, max_attempts=1)
-    write_raw("env0/b.parquet", CORRUPT, 2.0)
-    result = _run(_defs(fp_prefix, spec), spec, instance, _delivered(layout, instance, spec))
+    write_raw("env0/b.parquet", b"PAR1", 2.0)
+    due = _delivered(layout, instance, spec)
+    _missing(layout, due[0])
+    result = _run(_defs(fp_prefix, spec), spec, instance, due)
     assert _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
     failed, attempts = _failed(result)
-    assert attempts == 1 and not failed["env0/b.parquet"].endswith(")")
+    assert attempts == 1 and failed["env0/b.parquet"].endswith("bronze file is missing")
 
 
 def test_a_backfill_run_fails_a_superseded_delivery_it_skips_and_other_runs_do_not(

@@ -1,4 +1,5 @@
 import bz2
+import errno
 import gzip
 import io
 import lzma
@@ -8,6 +9,7 @@ import struct
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -20,9 +22,11 @@ from alchemy_assets.preview import markdown_table
 from alchemy_assets.sampling import (
     MAX_PREFIX_BYTES,
     NotDataError,
+    RefusedError,
     Sample,
     SampleError,
     read_sample,
+    sample_open_file,
     take_sample,
 )
 from alchemy_assets_tests.conftest import FIGURES
@@ -346,6 +350,76 @@ def test_a_gzip_sample_holds_exactly_the_first_records_as_written(tmp_path: Path
     sample, content = _sampled(tmp_path, "d.csv.gz", gzip.compress(data), 3)
     assert gzip.decompress(content) == b"".join(data.splitlines(keepends=True)[:4])
     assert sample.rows == 3
+
+
+def _parquet_bytes() -> bytes:
+    out = io.BytesIO()
+    _frame(50).write_parquet(out)
+    return out.getvalue()
+
+
+def _zeroed_middle(good: bytes) -> bytes:
+    # Magic and footer length intact, the footer itself zeroed: pyarrow raises a plain
+    # OSError ("Couldn't deserialize thrift") about the bytes.
+    return good[:4] + b"\x07" * (len(good) - 12) + good[-8:]
+
+
+REFUSED = {
+    "d.csv": ("quote open to the end", b'a,b\n1,"never closed\n2,3\n', "unterminated quote"),
+    "u.jsonl": ("UTF-16 JSON Lines", '{"a": 1}\n'.encode("utf-16"), "UTF-16 text"),
+    "l.jsonl": ("first line over the cap", b'{"a": "' + b"x" * 2048 + b'"}\n', "read cap"),
+    "e.parquet": ("0 bytes", b"", "are not parquet's magic bytes"),
+    "m.parquet": ("no magic", b"PAR1 not really", "magic bytes not found"),
+    "t.parquet": ("zeroed footer", _zeroed_middle(_parquet_bytes()), "deserialize thrift"),
+    "g.csv.gz": ("truncated gzip", gzip.compress(b"a,b\n1,2\n")[:-12], "gzip stream ends"),
+    "n.csv.gz": ("gzip not whole", gzip.compress(b"a,b\n1,2\n")[:12], "gzip"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED), ids=[REFUSED[n][0] for n in sorted(REFUSED)])
+def test_what_the_bytes_of_a_file_decide_is_a_refusal(tmp_path: Path, name: str) -> None:
+    _, data, said = REFUSED[name]
+    source = tmp_path / name
+    source.write_bytes(data)
+    with pytest.raises(RefusedError, match=said) as refused:
+        read_sample(source, 5, max_prefix_bytes=1024)
+    assert refused.value.because == "depends only on the bronze file's bytes"
+
+
+class _FailingFile(io.RawIOBase):
+    """A file whose reads past byte ``good`` fail with EIO, as on a failing disk or mount."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self.data = io.BytesIO(data)
+        self.good = good
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.data.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        if self.data.tell() + len(buffer) > self.good:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return self.data.readinto(buffer)
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.csv.gz", "d.parquet"])
+def test_a_read_that_fails_with_an_io_error_is_no_refusal_whatever_the_reader_makes_of_it(
+    name: str,
+) -> None:
+    csv = b"a,b\n" + b"1,2\n" * 100_000
+    data = {"d.csv": csv, "d.csv.gz": gzip.compress(csv), "d.parquet": _parquet_bytes()}[name]
+    with pytest.raises(SampleError, match=r": cannot read after \d+ bytes: \[Errno 5\]") as failed:
+        sample_open_file(_FailingFile(data, 100), name, 5)  # type: ignore[arg-type]
+    assert not isinstance(failed.value, RefusedError)
 
 
 # Names vendors use, compressions, content over names, files that are not data (issue 22).

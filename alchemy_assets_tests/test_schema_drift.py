@@ -1,16 +1,21 @@
 import pytest
 
 from alchemy_assets.schema_drift import (
+    MAX_NAME_CHARS,
     Schema,
     SchemaDiff,
     SchemaError,
+    SchemaRecord,
     check_drift,
+    diff_records,
     diff_schemas,
     prevailing_schema,
+    recorded_name,
     schema_of,
 )
 
 AB: Schema = (("a", "Int64"), ("b", "String"))
+R = SchemaRecord.of
 
 
 def test_a_diff_lists_added_removed_and_retyped_columns() -> None:
@@ -39,24 +44,24 @@ def test_a_column_that_only_moved_is_no_change() -> None:
 
 def test_the_prevailing_schema_is_strictly_the_most_common() -> None:
     other: Schema = (("a", "String"),)
-    assert prevailing_schema([AB, other, AB]) == (AB, 2)
-    assert prevailing_schema([AB, other]) == (None, 0)
+    assert prevailing_schema([R(AB), R(other), R(AB)]) == (R(AB), 2)
+    assert prevailing_schema([R(AB), R(other)]) == (None, 0)
     assert prevailing_schema([]) == (None, 0)
-    assert prevailing_schema([(("b", "String"), ("a", "Int64")), AB]) == (
-        (("b", "String"), ("a", "Int64")),
+    assert prevailing_schema([R((("b", "String"), ("a", "Int64"))), R(AB)]) == (
+        R((("b", "String"), ("a", "Int64"))),
         2,
     )
 
 
 def test_a_first_sample_like_the_others_passes() -> None:
-    drift = check_drift(AB, None, [AB, AB])
+    drift = check_drift(R(AB), None, [R(AB), R(AB)])
     assert drift.passed
     assert drift.description() == "schema unchanged; no previous sample of this partition"
 
 
 def test_a_sample_unlike_its_previous_one_and_the_prevailing_one_fails() -> None:
     new: Schema = (("a", "Int64"),)
-    drift = check_drift(new, AB, [AB, AB, new])
+    drift = check_drift(R(new), R(AB), [R(AB), R(AB), R(new)])
     assert not drift.passed
     assert drift.description() == (
         "since the previous sample: -1 removed; "
@@ -65,7 +70,7 @@ def test_a_sample_unlike_its_previous_one_and_the_prevailing_one_fails() -> None
 
 
 def test_without_a_prevailing_schema_only_the_previous_sample_counts() -> None:
-    drift = check_drift(AB, AB, [AB, (("x", "Int64"),)])
+    drift = check_drift(R(AB), R(AB), [R(AB), R((("x", "Int64"),))])
     assert drift.passed and drift.prevailing is None
     assert drift.description() == "schema unchanged; no prevailing schema among 2 partition(s)"
 
@@ -93,3 +98,68 @@ def test_repeated_and_empty_header_names_are_compared_by_position_among_their_na
     assert diff.retyped == [{"name": "a #2", "old": "Int64", "new": "Float64"}]
     assert diff.added == [{"name": "(no name) #2", "type": "Int64"}]
     assert diff.removed == []
+
+
+WIDE: Schema = tuple((f"c{i}", "Int64") for i in range(5_000))
+
+
+def test_a_change_past_the_recorded_columns_is_found_by_the_digest() -> None:
+    retyped = (*WIDE[:4_000], ("c4000", "String"), *WIDE[4_001:])
+    old, new = R(WIDE, 1_000), R(retyped, 1_000)
+    assert (len(old.shown), old.columns, old.complete) == (1_000, 5_000, False)
+    diff = diff_records(old, new)
+    assert diff.changed and (diff.added, diff.removed, diff.retyped) == ([], [], [])
+    assert diff.summary() == "full schemas differ (5,000 → 5,000 columns, not all recorded)"
+    assert not diff_records(R(WIDE, 1_000), R(WIDE, 10)).changed
+
+
+def test_a_column_that_only_moved_past_the_recorded_ones_is_no_change() -> None:
+    moved = (*WIDE[1:], WIDE[0])
+    assert not diff_records(R(WIDE, 1_000), R(moved, 1_000)).changed
+
+
+def test_only_what_the_recorded_columns_make_certain_is_listed() -> None:
+    # The whole new schema (a sample just taken) against a recorded old one: a recorded old
+    # column the new one lacks is removed; a new column is not known to be added.
+    new = (("c0", "String"), *WIDE[2:], ("extra", "Int64"))
+    diff = diff_records(R(WIDE, 1_000), R(new))
+    assert diff.retyped == [{"name": "c0", "old": "Int64", "new": "String"}]
+    assert diff.removed == [{"name": "c1", "type": "Int64"}]
+    assert diff.added == []
+    assert diff.unlisted == (5_000, 5_000)
+    # A whole old schema against a recorded new one: the other way round.
+    back = diff_records(R(new), R(WIDE, 1_000))
+    assert back.added == [{"name": "c1", "type": "Int64"}] and back.removed == []
+
+
+def test_a_schema_differing_from_the_prevailing_one_past_the_recorded_columns_fails() -> None:
+    other = (*WIDE, ("extra", "Int64"))
+    drift = check_drift(R(other), None, [R(WIDE, 1_000), R(WIDE, 1_000), R(other)])
+    assert not drift.passed
+    assert drift.description() == (
+        "no previous sample of this partition; against the prevailing schema (2 of 3 "
+        "partitions): full schemas differ (5,000 → 5,001 columns, not all recorded)"
+    )
+
+
+def test_a_long_column_name_is_recorded_cut_and_still_told_apart() -> None:
+    a, b = "x" * 500 + "a", "x" * 500 + "b"
+    assert len(recorded_name(a)) == MAX_NAME_CHARS and recorded_name(a) != recorded_name(b)
+    assert recorded_name(recorded_name(a)) == recorded_name(a)
+    assert recorded_name("short") == "short"
+    diff = diff_records(R(((a, "Int64"),)), R(((b, "Int64"),)))
+    assert diff.added == [{"name": recorded_name(b), "type": "Int64"}]
+
+
+def test_a_sample_recorded_before_its_column_count_and_digest_is_its_whole_schema() -> None:
+    assert SchemaRecord.recorded(AB, None, None) == R(AB)
+    with pytest.raises(SchemaError, match="2 columns recorded of 1 in all"):
+        SchemaRecord.recorded(AB, 1, R(AB).digest)
+
+
+def test_the_changes_table_lists_the_first_changed_columns_and_says_how_many() -> None:
+    diff = diff_schemas((), WIDE[:250])
+    lines = diff.markdown(max_rows=100).splitlines()
+    assert len([line for line in lines if line.startswith("| added |")]) == 100
+    assert lines[-1] == "_first 100 of 250 changed columns shown_"
+    assert diff.summary() == "+250 added"

@@ -1,3 +1,4 @@
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout, LayoutError
-from alchemy_assets.sampling import SampleError
+from alchemy_assets.sampling import RefusedError, SampleError
 from alchemy_assets.stage_file import stage_file
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
@@ -28,22 +29,42 @@ def test_a_due_file_is_sampled_to_its_sample_path(
     assert staged.bronze_size == 12 and staged.sample.rows == 1
 
 
-def test_a_missing_bronze_file_fails(layout: DatasetLayout, write_raw: RawWriter) -> None:
+def test_a_file_that_is_not_data_writes_no_sample_and_removes_an_older_deliverys(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/a.csv", b"x,y\n1,2\n", 10.0)
+    staged = stage_file(layout, _due(layout), rows=5)
+    sample = layout.root / staged.sample_relpath
+    assert sample.read_bytes() == b"x,y\n1,2\n" and staged.not_data is None
+    write_raw("env0/a.csv", b"%PDF-1.7\n%\xb5\xb5\xb5\xb5\n", 20.0)  # re-delivered as a PDF
+    again = stage_file(layout, _due(layout), rows=5)
+    assert again.not_data is not None and again.not_data.kind == "pdf"
+    assert again.not_data.first_bytes == b"%PDF-1.7\n%\xb5\xb5\xb5\xb5\n"
+    assert again.sample.rows == 0 and not sample.exists()
+    source = json.loads((sample.parent / ".a_sample.csv.source.json").read_text())
+    assert (source["bronze"], source["mtime"]) == (again.due.bronze, 20.0)
+
+
+def test_a_missing_bronze_file_fails_and_is_no_refusal_it_may_appear_yet(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
     write_raw("env0/a.csv", b"x\n1\n", 10.0)
     due = _due(layout)
     (layout.root / due.bronze).unlink()
-    with pytest.raises(SampleError, match="bronze file is missing"):
+    with pytest.raises(SampleError, match="bronze file is missing") as failed:
         stage_file(layout, due, 10)
+    assert not isinstance(failed.value, RefusedError)  # e.g. a shared filesystem's lag
 
 
-def test_a_rewritten_bronze_file_is_not_sampled(
+def test_a_rewritten_bronze_file_is_refused_and_not_sampled(
     layout: DatasetLayout, write_raw: RawWriter
 ) -> None:
     write_raw("env0/a.csv", b"x\n1\n", 10.0)
     due = _due(layout)
     os.utime(layout.root / due.bronze, (20.0, 20.0))
-    with pytest.raises(SampleError, match=r"mtime 20.0 differs from the manifest's 10.0"):
+    with pytest.raises(RefusedError, match=r"mtime 20.0 differs from the manifest's 10.0") as no:
         stage_file(layout, due, 10)
+    assert no.value.because.startswith("the bronze file is not the one ingested")
     assert not (layout.samples / "env0").exists()
 
 
@@ -74,7 +95,7 @@ def test_a_bronze_file_whose_size_differs_from_the_line_is_refused(
     bronze = layout.root / due.bronze
     bronze.write_bytes(b"x\n" + b"1\n" * 5)  # truncated, its mtime restored
     os.utime(bronze, (10.0, 10.0))
-    with pytest.raises(SampleError, match=r"12 bytes where the manifest line says 202 \(bronze"):
+    with pytest.raises(RefusedError, match=r"12 bytes where the manifest line says 202 \(bronze"):
         stage_file(layout, replace(due, size=202), 10)
 
 
@@ -142,3 +163,40 @@ def test_a_pipe_txt_is_staged_with_its_own_columns(
     staged = stage_file(layout, _due(layout), rows=5)
     assert (staged.sample.rows, [n for n, _ in staged.sample.schema]) == (2, ["code", "name"])
     assert (layout.root / staged.sample_relpath).read_bytes() == data
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+def test_a_raw_folder_named_like_a_files_sample_is_sampled_beside_that_file(
+    layout: DatasetLayout, write_raw: RawWriter, file_first: bool
+) -> None:
+    write_raw("env0/x.csv", b"a\n1\n", 10.0)
+    write_raw("env0/x_sample.csv/y.csv", b"b\n2\n", 10.0)
+    dues = [DueFile(c.raw[4:], c.raw, c.bronze, c.mtime, "new file") for c in ingest(layout).copied]
+    staged = {
+        due.raw: stage_file(layout, due, 10)
+        for due in sorted(dues, key=lambda d: d.raw, reverse=file_first)
+    }
+    assert staged["raw/env0/x.csv"].sample_relpath == "samples/env0/x_sample.csv"
+    assert staged["raw/env0/x_sample.csv/y.csv"].sample_relpath == (
+        "samples/env0/x_sample~.csv/y_sample.csv"
+    )
+    assert [s.sample_path.read_bytes() for _, s in sorted(staged.items())] == [
+        b"a\n1\n",
+        b"b\n2\n",
+    ]
+
+
+def test_a_raw_folder_named_like_a_samples_lock_file_is_sampled_beside_that_sample(
+    layout: DatasetLayout, write_raw: RawWriter
+) -> None:
+    write_raw("env0/x.csv", b"a\n1\n", 10.0)
+    write_raw("env0/y.csv", b"b\n2\n", 10.0)
+    x, y = sorted(ingest(layout).copied, key=lambda c: c.raw)
+    # Ingest skips hidden names; a manifest line written by another producer may name one.
+    hidden = "raw/env0/.x_sample.csv.lock/y.csv"
+    for due in (
+        DueFile("env0/x.csv", x.raw, x.bronze, x.mtime, "new file"),
+        DueFile(hidden[4:], hidden, y.bronze, y.mtime, "new file"),
+    ):
+        assert stage_file(layout, due, 10).sample_path.read_bytes() in (b"a\n1\n", b"b\n2\n")
+    assert (layout.samples / "env0/.x_sample~.csv.lock/y_sample.csv").read_bytes() == b"b\n2\n"

@@ -38,7 +38,7 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
     write_raw: RawWriter,
 ) -> None:
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
-    write_raw("env0/bad.xyz", b"v\n1\n", 1.0)
+    write_raw("env0/bad.csv", b'v\n"never closed\n', 1.0)
     write_raw("env1/a.csv", b"v\n2\n", 2.0)
     ingest(layout)
     with layout.manifest.open("ab") as f:
@@ -49,9 +49,9 @@ def test_stage_samples_everything_due_and_stores_its_cursor(
         instance, job, spec, layout, lambda done, total: progress.append((done, total))
     )
     assert (report.new_partitions, report.sampled, report.unchanged, report.lines) == (3, 2, 0, 4)
-    assert list(report.failed) == ["env0/bad.xyz"]
+    assert list(report.failed) == ["env0/bad.csv"]
     assert report.errors == []  # a file that cannot be sampled is not an unexpected failure
-    assert "unknown format '.xyz'" in report.failed["env0/bad.xyz"]
+    assert "unterminated quote" in report.failed["env0/bad.csv"]
     assert [(r.offset, r.reason[:12]) for r in report.quarantined] == [
         (layout.manifest.stat().st_size - 9, "invalid JSON")
     ]

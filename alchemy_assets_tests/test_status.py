@@ -120,6 +120,7 @@ def test_the_json_form_has_stable_keys_and_bounded_examples() -> None:
         "stale",
         "unsampled",
         "failed",
+        "not_data",
         "backlog",
         "cursors",
         "quarantined",

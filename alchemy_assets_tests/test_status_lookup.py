@@ -60,16 +60,16 @@ def test_a_failure_seen_by_dagster_counts_until_a_later_sample(
     write_raw: RawWriter,
 ) -> None:
     write_raw("env0/a.csv", b"v\n1\n", 1.0)
-    write_raw("env0/b.xyz", b"v\n1\n", 1.0)
+    write_raw("env0/b.csv", b'v\n"never closed\n', 1.0)
     ingest(layout)
     daemon_tick(defs, spec, instance, None)  # one run per partition planned event, as the daemon
-    failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.xyz"])
-    assert list(failed) == ["env0/b.xyz"] and "unknown format '.xyz'" in failed["env0/b.xyz"]
+    failed = failed_partitions(instance, spec, ["env0/a.csv", "env0/b.csv"])
+    assert list(failed) == ["env0/b.csv"] and "unterminated quote" in failed["env0/b.csv"]
     store_as_run(
         instance,
-        dg.AssetMaterialization(spec.sample_key, partition="env0/b.xyz", metadata={"mtime": 1.0}),
+        dg.AssetMaterialization(spec.sample_key, partition="env0/b.csv", metadata={"mtime": 1.0}),
     )
-    assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.xyz"]) == {}
+    assert failed_partitions(instance, spec, ["env0/a.csv", "env0/b.csv"]) == {}
 
 
 def test_dagster_s_own_failed_status_counts_for_runs_of_other_jobs(

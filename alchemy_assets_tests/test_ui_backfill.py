@@ -1,6 +1,7 @@
 """A backfill of every partition, launched in Chromium from the sample asset's Partitions page
-and run by the daemon of ``dagster dev``, over a dataset with a corrupt file (tried 3 times)
-and a superseded delivery: it ends, with exactly the corrupt file's partition failed."""
+and run by the daemon of ``dagster dev``, over a dataset with a file whose bronze copy is
+missing (tried 3 times: a missing file may yet appear) and a superseded delivery: it ends,
+with exactly the missing file's partition failed."""
 
 import os
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ DATASET = DatasetId("acme", "mixed", "1")
 PATH = ["acme", "mixed", "v1"]
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(20))
 GOOD = {"env0/a.csv", "env0/c.csv", "env0/d.csv", "env1/e.csv"}
-CORRUPT = "env0/b.parquet"
+MISSING = "env0/b.parquet"
 SETTLE_SECONDS = 180.0
 GAVE_UP = "(failed after 3 attempts; not retried until re-delivered)"
 
@@ -82,8 +83,8 @@ def _write(layout: DatasetLayout, relpath: str, data: bytes, mtime: float) -> No
 
 @pytest.fixture(scope="module")
 def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DatasetLayout]:
-    """Four good files (one of them delivered twice) and a corrupt Parquet file; two
-    partitions per run, retries after 1 s."""
+    """Four good files (one of them delivered twice) and a Parquet file whose bronze copy
+    is gone; two partitions per run, retries after 1 s."""
     fp_prefix = tmp_path_factory.mktemp("backfill") / "fp"
     layout = DatasetLayout.under(fp_prefix, DATASET)
     layout.ensure()
@@ -91,11 +92,13 @@ def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DatasetL
         "sensor_interval_seconds = 5\npartitions_per_run = 2\nretry_delay_seconds = 1\n"
     )
     _write(layout, "env0/a.csv", CSV, 1.0)
-    _write(layout, CORRUPT, b"PAR1 not really", 2.0)
+    _write(layout, MISSING, b"PAR1", 2.0)
     _write(layout, "env0/c.csv", CSV, 3.0)
     _write(layout, "env0/d.csv", CSV, 4.0)
     _write(layout, "env1/e.csv", CSV, 5.0)
     assert alchemy(["ingest", str(DATASET), "--root", str(fp_prefix)]) == 0
+    (gone,) = layout.bronze.rglob("*--b.parquet")
+    gone.unlink()
     _write(layout, "env0/d.csv", CSV + b"99,n99\n", 6.0)  # supersedes the first delivery
     assert alchemy(["ingest", str(DATASET), "--root", str(fp_prefix)]) == 0
     return fp_prefix, layout
@@ -110,7 +113,7 @@ def server(
     mixed_root: tuple[Path, DatasetLayout], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DagsterDev]:
     """``dagster dev`` once the sensor's runs have sampled the good files and given up on the
-    corrupt one."""
+    missing one."""
     fp_prefix, _ = mixed_root
     home = tmp_path_factory.mktemp("dagster_home")
     with DagsterDev.start(fp_prefix=fp_prefix, dagster_home=home) as dev:
@@ -135,7 +138,7 @@ def _backfills(graphql: Graphql) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(900)  # dagster dev and its runs: past the 300 s default on a slow CI
-def test_a_backfill_of_all_partitions_from_the_ui_ends_with_only_the_corrupt_file_failed(
+def test_a_backfill_of_all_partitions_from_the_ui_ends_with_only_the_missing_file_failed(
     server: DagsterDev, browser: Browser, tmp_path: Path
 ) -> None:
     graphql = server.graphql
@@ -169,7 +172,7 @@ def test_a_backfill_of_all_partitions_from_the_ui_ends_with_only_the_corrupt_fil
         counts["numPartitionsFailed"],
         counts["numPartitionsInProgress"],
     ) == (5, 4, 1, 0)
-    # Three runs of at most two partitions; the one holding the corrupt file failed.
+    # Three runs of at most two partitions; the one holding the missing file failed.
     runs = {run["id"]: run["status"] for run in result["runs"]}
     assert sorted(runs.values()) == ["FAILURE", "SUCCESS", "SUCCESS"]
     # The backfill's runs sampled each good file once, the superseded one at its later mtime.
@@ -183,12 +186,12 @@ def test_a_backfill_of_all_partitions_from_the_ui_ends_with_only_the_corrupt_fil
     statuses = graphql.query(_PARTITION_STATUS, path=[*PATH, "sample"])["assetNodeOrError"][
         "assetPartitionStatuses"
     ]
-    assert statuses["failedPartitions"] == [CORRUPT]
+    assert statuses["failedPartitions"] == [MISSING]
     assert set(statuses["materializedPartitions"]) == GOOD
     # The consistency check says why, once per backfill, after three attempts.
     (gave_up,) = [
         e
         for e in check_evaluations(graphql, [*PATH, "sample"], "consistency")
-        if e["runId"] in runs and e["partition"] == CORRUPT
+        if e["runId"] in runs and e["partition"] == MISSING
     ]
     assert not gave_up["success"] and GAVE_UP in gave_up["description"]

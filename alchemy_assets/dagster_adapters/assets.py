@@ -15,13 +15,24 @@ from alchemy_assets.dagster_adapters.checks import (
     selected_checks,
 )
 from alchemy_assets.dagster_adapters.lookup import latest_sampled_deliveries
-from alchemy_assets.dagster_adapters.metadata import bronze_event, sample_event
+from alchemy_assets.dagster_adapters.metadata import (
+    bronze_event,
+    not_sampled_event,
+    sample_event,
+)
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
-from alchemy_assets.dagster_adapters.retries import Attempt, in_backfill, sampled_in_run
+from alchemy_assets.dagster_adapters.retries import (
+    Attempt,
+    in_backfill,
+    refusal,
+    refusal_event,
+    refused_in_run,
+    sampled_in_run,
+)
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.format_options import options_for
 from alchemy_assets.layout import LayoutError
-from alchemy_assets.sampling import NotDataError, SampleError
+from alchemy_assets.sampling import RefusedError, SampleError
 from alchemy_assets.stage_file import (
     AlreadySampledError,
     DeliveryOrder,
@@ -151,7 +162,9 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
     )
     def sample(
         context: dg.AssetExecutionContext, config: SampleConfig, alchemy_root: AlchemyRoot
-    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output[None]]:
+    ) -> Iterator[
+        dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation | dg.Output[None]
+    ]:
         layout = alchemy_root.layout(spec.dataset_id)
         keys = set(context.partition_keys)
         checks = selected_checks(context, spec)
@@ -169,18 +182,24 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
             failed = {key: "no valid manifest line for this partition" for key in unknown}
         work = [due.under(spec.options.formats) for due in work]
         attempt = Attempt.of_step(context, spec.options)
+        # Refused by earlier attempts of this run: failed, not read again; their check
+        # results came from the attempt that refused them.
+        refused_before: dict[str, str] = {}
         if attempt.number > 1:
             # Earlier attempts of this run recorded these: only the others are tried again.
             done = sampled_in_run(context.instance, context.run.run_id, spec.sample_key)
-            work = [due for due in work if due.key not in done]
+            refused_before = refused_in_run(context.instance, context.run.run_id, spec.sample_key)
+            failed.update((d.key, refused_before[d.key]) for d in work if d.key in refused_before)
+            work = [due for due in work if due.key not in done and due.key not in refused_before]
             context.log.info(
-                f"attempt {attempt}: {len(done)} file(s) sampled by earlier attempts, "
-                f"{len(work)} tried again"
+                f"attempt {attempt}: {len(done)} file(s) sampled and {len(refused_before)} "
+                f"refused by earlier attempts, {len(work)} tried again"
             )
         run_checks = RunChecks.read(context.instance, spec, checks, work)
         staged_files: list[StagedFile] = []
         tried: dict[str, DueFile] = {}
         retryable: set[str] = set()
+        refused: set[str] = set()
         order = DeliveryOrder(layout)
         # Files the sensor or `alchemy stage` planned are sampled once per delivery, whoever
         # runs; a person asking for a partition (no file list) gets a new sample regardless.
@@ -209,10 +228,12 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                     else:
                         context.log.info(f"{due.key}: {err}")
                     continue
-                except NotDataError as err:  # decided by its bytes and name: the same every time
-                    failed[due.key] = str(err)
+                except RefusedError as err:  # decided by the bronze file: the same every time
+                    failed[due.key] = refusal(err)
                     tried[due.key] = due
-                    context.log.error(f"{due.key}: {err}")
+                    refused.add(due.key)
+                    context.log.error(f"{due.key}: {failed[due.key]}")
+                    yield refusal_event(spec.sample_key, due.key, failed[due.key])
                     continue
                 except (SampleError, LayoutError, OSError) as err:
                     failed[due.key] = str(err)
@@ -230,7 +251,11 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 # finds this delivery sampled and recorded.
                 if spec.options.bronze_events:
                     yield bronze_event(spec, staged)
-                yield sample_event(spec, staged)
+                if staged.not_data is not None:
+                    context.log.info(f"{due.key}: not sampled: {staged.not_data.reason}")
+                    yield not_sampled_event(spec, staged)
+                else:
+                    yield sample_event(spec, staged)
             staged_files.append(staged)
         retry = bool(retryable) and not attempt.last
         if not retry:
@@ -239,11 +264,12 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
                 for key, reason in failed.items()
             }
         if checks:
-            # The results of files that failed come once, from the attempt that gives up.
+            # The results of files that failed come once, from the attempt that gives up
+            # on them: a refused file's from the attempt that refused it.
             unsampled = {
                 key: (tried.get(key), reason)
                 for key, reason in failed.items()
-                if key in keys and not retry
+                if key in keys and key not in refused_before and (key in refused or not retry)
             }
             yield from run_checks.evaluate(
                 context.instance, spec, layout, staged_files, unsampled, str(attempt)

@@ -15,9 +15,24 @@ import dagster as dg
 from alchemy_assets.consistency import Consistency, SampledFile, check_consistency
 from alchemy_assets.dagster_adapters.dagster_internals import CheckTarget as Target
 from alchemy_assets.dagster_adapters.lookup import latest_records, recorded_mtime
+from alchemy_assets.dagster_adapters.metadata import (
+    COLUMN_SCHEMA,
+    COLUMN_SCHEMA_DIGEST,
+    COLUMNS,
+    NOT_SAMPLED,
+    bounded,
+)
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.schema_drift import Drift, Schema, SchemaError, check_drift, schema_of
+from alchemy_assets.metadata_bounds import MAX_TEXT_CHARS, cut_text
+from alchemy_assets.schema_drift import (
+    MAX_LISTED,
+    Drift,
+    SchemaError,
+    SchemaRecord,
+    check_drift,
+    schema_of,
+)
 from alchemy_assets.stage_file import StagedFile
 from alchemy_assets.staging import DueFile, due_on_demand
 
@@ -70,9 +85,10 @@ class RecordedSample:
 
     target: Target
     sampled: SampledFile | None
-    schema: Schema | None
+    schema: SchemaRecord | None
     source_errors: list[str] = field(default_factory=list)
     schema_errors: list[str] = field(default_factory=list)
+    not_data: str | None = None  # the file's kind, where it was recorded as not sampled
 
     @classmethod
     def of(cls, record: dg.EventLogRecord) -> "RecordedSample":
@@ -83,6 +99,10 @@ class RecordedSample:
         source_errors: list[str] = []
         schema_errors: list[str] = []
         sampled = _sampled_file(meta, source_errors)
+        if NOT_SAMPLED in meta:
+            kind = meta.get("kind")
+            shown = kind.value if isinstance(kind, dg.TextMetadataValue) else None
+            return cls(target, sampled, None, source_errors, [], shown or "not data")
         return cls(target, sampled, _schema(meta, schema_errors), source_errors, schema_errors)
 
 
@@ -101,13 +121,19 @@ def _sampled_file(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Sa
     return SampledFile(bronze.value, sampled_mtime, recorded, checksum or None)
 
 
-def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> Schema | None:
-    value = meta.get("dagster/column_schema")
+def _schema(meta: Mapping[str, dg.MetadataValue], errors: list[str]) -> SchemaRecord | None:
+    value = meta.get(COLUMN_SCHEMA)
     if not isinstance(value, dg.TableSchemaMetadataValue):
-        errors.append("the sample's metadata has no `dagster/column_schema`")
+        errors.append(f"the sample's metadata has no `{COLUMN_SCHEMA}`")
         return None
+    columns, digest = meta.get(COLUMNS), meta.get(COLUMN_SCHEMA_DIGEST)
     try:
-        return schema_of((c.name, c.type) for c in value.schema.columns)
+        # A sample recorded before `columns` and its digest were lists its whole schema.
+        return SchemaRecord.recorded(
+            schema_of((c.name, c.type) for c in value.schema.columns),
+            columns.value if isinstance(columns, dg.IntMetadataValue) else None,
+            digest.value if isinstance(digest, dg.TextMetadataValue) else None,
+        )
     except SchemaError as err:
         errors.append(f"the sample's column schema is malformed: {err}")
         return None
@@ -136,12 +162,12 @@ def previous_samples(
     return found
 
 
-def recent_schemas(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, Schema]:
+def recent_schemas(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, SchemaRecord]:
     """The latest schema of each partition among the dataset's last :data:`WINDOW` samples."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key), limit=WINDOW
     ).records
-    found: dict[str, Schema] = {}
+    found: dict[str, SchemaRecord] = {}
     for record in records:  # newest first: keep each partition's first
         key = record.partition_key
         if key is not None and key not in found:
@@ -160,8 +186,9 @@ def consistency_evaluation(
 ) -> dg.AssetCheckEvaluation:
     """ERROR severity: a sample that no longer matches its bronze file or the manifest.
     ``attempt``: in a sample run, the attempt that sampled the file or gave up ("2 of 3")."""
+    problems = [cut_text(problem) for problem in verdict.problems]
     metadata: dict[str, dg.MetadataValue] = {
-        "problems": dg.MetadataValue.json(verdict.problems),
+        "problems": dg.MetadataValue.json(problems),
         "compared": dg.MetadataValue.json(verdict.compared),
     }
     if attempt is not None:
@@ -173,8 +200,10 @@ def consistency_evaluation(
         partition=key,
         target_materialization_data=target,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(verdict.problems) or "bronze file and manifest match the sample",
-        metadata=metadata,
+        description=cut_text(
+            "; ".join(problems) or "bronze file and manifest match the sample", 2 * MAX_TEXT_CHARS
+        ),
+        metadata=bounded(metadata),
     )
 
 
@@ -183,7 +212,8 @@ def drift_evaluation(
 ) -> dg.AssetCheckEvaluation:
     """WARN severity: columns added, removed or retyped since the previous sample of the
     partition (``added``, ``removed``, ``retyped``) and against the prevailing schema
-    (``prevailing_added``, ...); ``changes`` shows both as Markdown tables."""
+    (``prevailing_added``, ...), the first :data:`MAX_LISTED` of each (the description counts
+    them all); ``changes`` shows both as Markdown tables."""
     previous, prevailing = drift.previous, drift.prevailing
     tables = [
         f"**{label}**\n\n{diff.markdown() if diff else '_nothing to compare_'}"
@@ -199,9 +229,10 @@ def drift_evaluation(
     }
     for prefix, diff in (("", previous), ("prevailing_", prevailing)):
         for name in ("added", "removed", "retyped"):
-            metadata[prefix + name] = dg.MetadataValue.json(getattr(diff, name) if diff else [])
+            listed = getattr(diff, name)[:MAX_LISTED] if diff else []
+            metadata[prefix + name] = dg.MetadataValue.json(listed)
     if drift.problems:
-        metadata["problems"] = dg.MetadataValue.json(drift.problems)
+        metadata["problems"] = dg.MetadataValue.json([cut_text(p) for p in drift.problems])
     return dg.AssetCheckEvaluation(
         asset_key=spec.sample_key,
         check_name=SCHEMA_DRIFT,
@@ -209,13 +240,14 @@ def drift_evaluation(
         partition=key,
         target_materialization_data=target,
         severity=dg.AssetCheckSeverity.WARN,
-        description=drift.description(),
-        metadata=metadata,
+        description=cut_text(drift.description(), 2 * MAX_TEXT_CHARS),
+        metadata=bounded(metadata),
     )
 
 
-def staged_schema(staged: StagedFile) -> Schema:
-    return tuple(staged.sample.schema)
+def staged_schema(staged: StagedFile) -> SchemaRecord:
+    """The whole schema of a sample just taken, every column listed."""
+    return SchemaRecord.of(tuple(staged.sample.schema))
 
 
 @dataclass
@@ -225,7 +257,7 @@ class RunChecks:
 
     names: set[str]
     before: dict[str, RecordedSample] = field(default_factory=dict)
-    schemas: dict[str, Schema] = field(default_factory=dict)
+    schemas: dict[str, SchemaRecord] = field(default_factory=dict)
 
     @classmethod
     def read(
@@ -263,7 +295,8 @@ class RunChecks:
                 instance, spec.sample_key, [s.due.key for s in staged]
             ).items()
         }
-        schemas = {**self.schemas, **{s.due.key: staged_schema(s) for s in staged}}
+        current = {s.due.key: staged_schema(s) for s in staged if s.not_data is None}
+        schemas = {**self.schemas, **current}
         for item in staged:
             key, target = item.due.key, targets.get(item.due.key)
             if CONSISTENCY in self.names:
@@ -275,7 +308,10 @@ class RunChecks:
                 verdict = check_consistency(layout, sampled, held.delivery)
                 yield consistency_evaluation(spec, key, verdict, target, attempt)
             if SCHEMA_DRIFT in self.names:
-                drift = _drift(staged_schema(item), self.before.get(key), schemas)
+                if item.not_data is not None:
+                    drift = Drift(nothing=_not_data(item.not_data.kind))
+                else:
+                    drift = _drift(current[key], self.before.get(key), schemas)
                 yield drift_evaluation(spec, key, drift, target)
         if CONSISTENCY in self.names:
             for key, (due, reason) in sorted(failed.items()):
@@ -322,15 +358,22 @@ def evaluate_recorded(
                 verdict = check_consistency(layout, sample.sampled, manifest.get(key))
             yield consistency_evaluation(spec, key, verdict, sample.target)
         if SCHEMA_DRIFT in names:
-            drift = (
-                _drift(sample.schema, previous.get(key), schemas)
-                if sample.schema is not None
-                else Drift(problems=sample.schema_errors)
-            )
+            if sample.not_data is not None:
+                drift = Drift(nothing=_not_data(sample.not_data))
+            elif sample.schema is not None:
+                drift = _drift(sample.schema, previous.get(key), schemas)
+            else:
+                drift = Drift(problems=sample.schema_errors)
             yield drift_evaluation(spec, key, drift, sample.target)
 
 
-def _drift(schema: Schema, previous: RecordedSample | None, schemas: Mapping[str, Schema]) -> Drift:
+def _not_data(kind: str) -> str:
+    return f"not a data file ({kind}), recorded as not sampled: no schema to compare"
+
+
+def _drift(
+    schema: SchemaRecord, previous: RecordedSample | None, schemas: Mapping[str, SchemaRecord]
+) -> Drift:
     """``schema`` against the ``previous`` sample (if any) and the prevailing of ``schemas``."""
     if previous is None or previous.schema is not None:
         return check_drift(schema, previous.schema if previous else None, list(schemas.values()))

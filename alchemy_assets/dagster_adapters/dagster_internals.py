@@ -7,6 +7,7 @@ them fails that test first, with the name of what broke.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import dagster as dg
 import sqlalchemy as db
@@ -23,6 +24,9 @@ from dagster._core.scheduler.instigation import InstigatorType
 # get_latest_tags_by_partition), to read the run id beside the tag in the same one query.
 from dagster._core.storage.event_log.schema import AssetEventTagsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+# How Dagster serializes what it stores (events, their metadata): to measure it.
+from dagster._serdes import serialize_value
 
 # The Dagster version (major.minor) these were checked against.
 PINNED_VERSION = "1.13"
@@ -42,8 +46,14 @@ __all__ = [
     "latest_materialization_tags",
     "read_kv_cursor",
     "sensor_states",
+    "serialized_size",
     "write_kv_cursor",
 ]
+
+
+def serialized_size(value: object) -> int:
+    """The bytes ``value`` (an event, a metadata value) takes as Dagster stores it."""
+    return len(serialize_value(cast(Any, value)))
 
 
 def read_kv_cursor(instance: dg.DagsterInstance, key: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import TypeVar
 import dagster as dg
 
 from alchemy_assets.dagster_adapters.dagster_internals import latest_materialization_tags
-from alchemy_assets.delivery import Delivery
+from alchemy_assets.delivery import Delivery, not_data_kind
 
 # SQLite allows 32,766 bound variables per statement; stay well below it.
 CHUNK = 5_000
@@ -62,6 +62,21 @@ def latest_sampled_deliveries(
                 rest.append(key)
     if rest:
         found.update(_mtimes_from_metadata(instance, asset_key, rest))
+    return found
+
+
+def latest_not_data(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
+) -> dict[str, str]:
+    """The partitions in ``keys`` whose latest materialization (by a run) recorded their file
+    as not data, with its kind, from the data version tag (one indexed query per 5,000 keys)."""
+    found: dict[str, str] = {}
+    for chunk in chunks(keys):
+        tags = latest_materialization_tags(instance, asset_key, chunk, DATA_VERSION_TAG)
+        for key, (run_id, version) in tags.items():
+            kind = not_data_kind(version) if run_id and version else None
+            if kind:
+                found[key] = kind
     return found
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from alchemy_assets.dagster_adapters.metadata import bounded
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import TickPlan
+from alchemy_assets.metadata_bounds import cut_text
 
 
 def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> dg.AssetObservation:
@@ -18,7 +20,7 @@ def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> d
     """
     batch, cursor = plan.batch, plan.staging_cursor
     last = cursor.last_rejects
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, dg.MetadataValue] = {
         "path": dg.MetadataValue.path(str(manifest)),
         "bytes": dg.MetadataValue.int(batch.file_size),
         "bytes_consumed": dg.MetadataValue.int(batch.cursor.offset),
@@ -31,6 +33,7 @@ def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> d
         "quarantined_lines": dg.MetadataValue.int(cursor.quarantined),
         "quarantined_this_tick": dg.MetadataValue.int(len(batch.rejects)),
         "last_quarantined": dg.MetadataValue.md(
+            # Each reason is cut where the cursor keeps it (staging.REJECT_CHARS).
             "\n".join(f"- `{r}`" for r in last) if last else "_none_"
         ),
         "new_partitions": dg.MetadataValue.int(len(plan.new_keys)),
@@ -38,5 +41,5 @@ def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> d
         "unchanged": dg.MetadataValue.int(plan.unchanged),
     }
     if batch.restarted:
-        metadata["restarted"] = batch.restarted
-    return dg.AssetObservation(asset_key=spec.manifest_key, metadata=metadata)
+        metadata["restarted"] = dg.MetadataValue.text(cut_text(batch.restarted))
+    return dg.AssetObservation(asset_key=spec.manifest_key, metadata=bounded(metadata))

@@ -2,19 +2,39 @@
 
 The step raises ``dg.RetryRequested`` after recording the files it sampled; Dagster then runs
 the step again (an ``up for retry`` event, then a restart, on the run's page), and the new
-attempt samples only the files no attempt of this run has recorded yet.
+attempt samples only the files no attempt of this run has recorded yet. A file refused (the
+same on every attempt: :class:`~alchemy_assets.sample_errors.RefusedError`) is tried once:
+the attempt records the refusal as an observation of its partition, and later attempts of
+the run take the reason from there instead of reading the file again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dagster as dg
 
 from alchemy_assets.dagster_adapters.dagster_internals import BACKFILL_TAG
 from alchemy_assets.options import StagingOptions
+from alchemy_assets.sample_errors import RefusedError
 
 GAVE_UP = "not retried until re-delivered"
+NOT_RETRIED = "not retried; re-deliver a corrected file"
+# The metadata entry of a refused partition's observation: the reason.
+REFUSED = "refused"
+
+
+def refusal(err: RefusedError) -> str:
+    """The reason of a refused file, saying why it is not tried again."""
+    return f"{err} ({err.because}: {NOT_RETRIED})"
+
+
+def refusal_event(asset_key: dg.AssetKey, key: str, reason: str) -> dg.AssetObservation:
+    """Partition ``key`` of ``asset_key`` was refused for ``reason`` (see :func:`refusal`)."""
+    return dg.AssetObservation(
+        asset_key=asset_key, partition=key, metadata={REFUSED: dg.MetadataValue.text(reason)}
+    )
 
 
 @dataclass(frozen=True)
@@ -51,17 +71,38 @@ class Attempt:
 def sampled_in_run(instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey) -> set[str]:
     """The partitions of ``asset_key`` that earlier attempts of run ``run_id`` recorded."""
     keys: set[str] = set()
+    for record in _records(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+        event = record.event_log_entry.asset_materialization
+        if event is not None and event.asset_key == asset_key and event.partition:
+            keys.add(event.partition)
+    return keys
+
+
+def refused_in_run(
+    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey
+) -> dict[str, str]:
+    """The partitions of ``asset_key`` that earlier attempts of run ``run_id`` refused, with
+    the reasons (:func:`refusal_event`)."""
+    refused: dict[str, str] = {}
+    for record in _records(instance, run_id, dg.DagsterEventType.ASSET_OBSERVATION):
+        event = record.event_log_entry.asset_observation
+        if event is None or event.asset_key != asset_key or not event.partition:
+            continue
+        reason = event.metadata.get(REFUSED)
+        if isinstance(reason, dg.TextMetadataValue) and reason.value is not None:
+            refused[event.partition] = reason.value
+    return refused
+
+
+def _records(
+    instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType
+) -> Iterator[dg.EventLogRecord]:
     cursor = None
     while True:
-        page = instance.get_records_for_run(
-            run_id, cursor=cursor, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000
-        )
-        for record in page.records:
-            event = record.event_log_entry.asset_materialization
-            if event is not None and event.asset_key == asset_key and event.partition:
-                keys.add(event.partition)
+        page = instance.get_records_for_run(run_id, cursor=cursor, of_type=kind, limit=1000)
+        yield from page.records
         if not page.has_more:
-            return keys
+            return
         cursor = page.cursor
 
 

@@ -23,6 +23,7 @@ from dagster_shared.error import SerializableErrorInfo
 
 from alchemy_assets.dagster_adapters.assets import failed_files
 from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, write_kv_cursor
+from alchemy_assets.dagster_adapters.lookup import DATA_VERSION_TAG
 from alchemy_assets.dagster_adapters.observations import manifest_observation
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.tick import (
@@ -32,6 +33,7 @@ from alchemy_assets.dagster_adapters.tick import (
     run_config,
     run_tags,
 )
+from alchemy_assets.delivery import not_data_kind
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.run_owner import RunOwner, Verdict, judge
@@ -66,6 +68,7 @@ class StageReport:
     quarantined: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lines: int = 0
+    not_data: int = 0  # files recorded as not sampled: not data
     skipped: int = 0  # due files another run had sampled (at this delivery, or a later one)
 
 
@@ -119,9 +122,9 @@ def _one_planned_event_per_run() -> Iterator[None]:
 
 def execute_run(
     job: dg.JobDefinition, instance: dg.DagsterInstance, spec: DatasetSpec, run: list[DueFile]
-) -> tuple[int, dict[str, str], str]:
-    """Sample ``run``'s files in one in-process run; return (sampled, failed key → reason,
-    the text of an unexpected failure or "")."""
+) -> tuple[int, int, dict[str, str], str]:
+    """Sample ``run``'s files in one in-process run; return (sampled, recorded as not data,
+    failed key → reason, the text of an unexpected failure or "")."""
     config = run_config(spec, run)
     with _one_planned_event_per_run():
         result = job.execute_in_process(
@@ -135,13 +138,17 @@ def execute_run(
             },
             raise_on_error=False,
         )
-    sampled = {
-        m.partition or ""
+    recorded = [
+        m.step_materialization_data.materialization
         for m in result.get_asset_materialization_events()
         if m.asset_key == spec.sample_key
-    }
+    ]
+    sampled = {m.partition or "" for m in recorded}
+    not_data = sum(
+        1 for m in recorded if not_data_kind((m.tags or {}).get(DATA_VERSION_TAG, "")) is not None
+    )
     failed, error = ({}, "") if result.success else _failures(result, run, sampled)
-    return len(sampled), failed, error
+    return len(sampled) - not_data, not_data, failed, error
 
 
 def left_behind_runs(instance: dg.DagsterInstance, spec: DatasetSpec) -> list[LeftBehindRun]:
@@ -218,9 +225,10 @@ def stage_dataset(
         report.new_partitions += len(plan.new_keys)
         due_total += plan.due
         for run in plan.runs:
-            sampled, failed, error = execute_run(job, instance, spec, run)
+            sampled, not_data, failed, error = execute_run(job, instance, spec, run)
             report.sampled += sampled
-            report.skipped += len(run) - sampled - len(failed)
+            report.not_data += not_data
+            report.skipped += len(run) - sampled - not_data - len(failed)
             report.failed.update(failed)
             if error:
                 report.errors.append(error)

@@ -15,7 +15,11 @@ import dagster as dg
 
 from alchemy_assets.dagster_adapters.assets import failed_files
 from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, sensor_states
-from alchemy_assets.dagster_adapters.lookup import latest_records, latest_sampled_deliveries
+from alchemy_assets.dagster_adapters.lookup import (
+    latest_not_data,
+    latest_records,
+    latest_sampled_deliveries,
+)
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import cursor_key, left_behind_runs
 from alchemy_assets.layout import DatasetLayout
@@ -137,6 +141,13 @@ def dataset_status(
     keys = sorted(set(scan.latest) | set(partitions))
     sampled = latest_sampled_deliveries(instance, spec.sample_key, keys)
     up_to_date, stale, unsampled = classify(scan.latest, sampled)
+    # Up to date, but recorded as not sampled (not data): counted apart.
+    pending = {*stale, *unsampled}
+    not_data = {
+        key: kind
+        for key, kind in latest_not_data(instance, spec.sample_key, keys).items()
+        if key in scan.latest and key not in pending
+    }
     sensors = sensor_cursors(instance) if sensors is None else sensors
     cursors = {
         "sensor": _manifest_cursor(sensors.get(spec.sensor_name)),
@@ -150,7 +161,8 @@ def dataset_status(
         manifest_bytes=scan.size,
         files=len(scan.latest),
         partitions=len(partitions),
-        up_to_date=up_to_date,
+        up_to_date=up_to_date - len(not_data),
+        not_data=not_data,
         stale=stale,
         unsampled=unsampled,
         failed=failed_partitions(instance, spec, keys),

@@ -249,8 +249,9 @@ def _at_cap(scanner: _Scanner, cap: int, at_least: int) -> Prefix:
             f"within the first {cap} bytes"
         )
     if len(scanner.ends) < at_least:
+        # Nothing past the cap is read: whether the record ends later is not known.
         raise RecordError(
             f"the record on line {line_number(buf, scanner.record_start)} does not end within "
-            f"the first {cap} bytes (no line ending)"
+            f"the first {cap} bytes, the read cap: its line ending, if it has one, is past them"
         )
     return Prefix(bytes(buf[: scanner.ends[-1]]), len(scanner.ends), cut_at_cap=True)
