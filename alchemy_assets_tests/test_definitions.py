@@ -214,8 +214,8 @@ BAD_OPTIONS = [
     ("sample_rows = ", "not valid TOML: Invalid value (at end of document)"),
     (
         "rows = 5",
-        "unknown option(s) rows; known: asset_checks, bronze_events, max_attempts, "
-        "max_lines_per_tick, partitions_per_run, retry_delay_seconds, sample_rows, "
+        "unknown option(s) rows; known: asset_checks, bronze_events, compare, formats, "
+        "max_attempts, max_lines_per_tick, partitions_per_run, retry_delay_seconds, sample_rows, "
         "sensor_interval_seconds",
     ),
     ('sample_rows = "5"', "sample_rows must be an integer from 1 to 1,000,000, got '5'"),
