@@ -1,5 +1,7 @@
 """A small demo data root: two datasets with CSV, Parquet, gzip CSV, TSV and JSON Lines files,
-and the same file name under two envs. ``python -m alchemy_assets.demo_data [--reset] PATH``.
+the same file name under two envs, and the S&P GICS structure as vendors send it: a
+pipe-delimited ``gics.txt`` (a quoted ``|`` and a quoted line break in its descriptions) with
+a ``README.txt`` beside it. ``python -m alchemy_assets.demo_data [--reset] PATH``.
 
 The demo writes only into a folder of its own: PATH must be missing, empty, or already hold
 the demo's ``.alchemy-demo`` marker, so a real data root (an exported ``FP_PREFIX``) is
@@ -53,6 +55,46 @@ def _frame(rows: int, seed: int) -> pl.DataFrame:
     )
 
 
+# Sectors and industry groups of the GICS structure (effective 2023-03-17), pipe-delimited as
+# the dataset's name says; descriptions are quoted where they hold a "|" or a line break.
+GICS_TXT = (
+    "gics_code|sector_name|industry_group|as_of|description\n"
+    "1010|Energy|Energy|2023-03-17|Oil, gas and consumable fuels; energy equipment\n"
+    "1510|Materials|Materials|2023-03-17|Chemicals, construction materials, metals & mining\n"
+    "2010|Industrials|Capital Goods|2023-03-17|Aerospace & defense; machinery\n"
+    '2020|Industrials|Commercial & Professional Services|2023-03-17|"Services | Supplies"\n'
+    "2030|Industrials|Transportation|2023-03-17|Air, marine, ground transportation\n"
+    "2510|Consumer Discretionary|Automobiles & Components|2023-03-17|Automobiles\n"
+    "2520|Consumer Discretionary|Consumer Durables & Apparel|2023-03-17|Household durables\n"
+    "2530|Consumer Discretionary|Consumer Services|2023-03-17|Hotels, restaurants & leisure\n"
+    "2550|Consumer Discretionary|Consumer Discretionary Distribution & Retail|2023-03-17|"
+    '"Renamed from Retailing\non 2023-03-17"\n'
+    "3010|Consumer Staples|Consumer Staples Distribution & Retail|2023-03-17|Food retail\n"
+    "3020|Consumer Staples|Food, Beverage & Tobacco|2023-03-17|Beverages; food products\n"
+    "3030|Consumer Staples|Household & Personal Products|2023-03-17|Personal care products\n"
+    "3510|Health Care|Health Care Equipment & Services|2023-03-17|Providers & services\n"
+    "3520|Health Care|Pharmaceuticals, Biotechnology & Life Sciences|2023-03-17|Biotech\n"
+    "4010|Financials|Banks|2023-03-17|Banks\n"
+    "4020|Financials|Financial Services|2023-03-17|Payments; capital markets\n"
+    "4030|Financials|Insurance|2023-03-17|Insurance\n"
+    "4510|Information Technology|Software & Services|2023-03-17|IT services; software\n"
+    "4520|Information Technology|Technology Hardware & Equipment|2023-03-17|Hardware\n"
+    "4530|Information Technology|Semiconductors & Semiconductor Equipment|2023-03-17|Chips\n"
+    "5010|Communication Services|Telecommunication Services|2023-03-17|Telecom\n"
+    "5020|Communication Services|Media & Entertainment|2023-03-17|Media; entertainment\n"
+    "5510|Utilities|Utilities|2023-03-17|Electric, gas and water utilities\n"
+    "6010|Real Estate|Equity Real Estate Investment Trusts (REITs)|2023-03-17|REITs\n"
+    "6020|Real Estate|Real Estate Management & Development|2023-03-17|Real estate services\n"
+)
+README_TXT = (
+    "GICS CWIQ pipe delivery\n"
+    "=======================\n\n"
+    "gics.txt holds the sectors and industry groups of the Global Industry Classification\n"
+    "Standard, one per line, fields separated by a vertical bar. Descriptions that contain a\n"
+    "bar or a line break are enclosed in double quotes. The file is UTF-8 encoded.\n"
+)
+
+
 def _write(path: Path, data: bytes, mtime: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -78,6 +120,8 @@ def make_demo(fp_prefix: Path, rows: int = 500) -> list[DatasetLayout]:
     os.utime(parquet, (_BASE_MTIME + 100, _BASE_MTIME + 100))
     gz = gzip.compress(_frame(rows, 3).write_csv().encode(), mtime=0)
     _write(gics.raw / "env0/history/prices.csv.gz", gz, _BASE_MTIME + 200)
+    _write(gics.raw / "env0/gics.txt", GICS_TXT.encode(), _BASE_MTIME + 400)
+    _write(gics.raw / "env0/README.txt", README_TXT.encode(), _BASE_MTIME + 400)
     tsv = _frame(rows, 4).write_csv(separator="\t").encode()
     _write(prices.raw / "env0/daily.tsv", tsv, _BASE_MTIME + 300)
     _write(prices.raw / "env0/ticks.jsonl", _frame(rows, 5).write_ndjson().encode(), _BASE_MTIME)

@@ -13,13 +13,25 @@ def test_the_demo_has_two_datasets_every_format_and_a_repeated_name(tmp_path: Pa
     gics, prices = make_demo(tmp_path, rows=20)
     names = sorted(p.relative_to(gics.raw).as_posix() for p in gics.raw.rglob("*") if p.is_file())
     assert names == [
+        "env0/README.txt",
         "env0/data.csv",
+        "env0/gics.txt",
         "env0/history/prices.csv.gz",
         "env1/data.csv",
         "env1/file.parquet",
     ]
     assert sorted(p.name for p in prices.raw.rglob("*.*")) == ["daily.tsv", "ticks.jsonl"]
-    assert [len(ingest(layout).copied) for layout in (gics, prices)] == [4, 2]
+    assert [len(ingest(layout).copied) for layout in (gics, prices)] == [6, 2]
+
+
+def test_the_gics_delivery_is_pipe_delimited_with_a_quoted_bar_and_line_break(
+    tmp_path: Path,
+) -> None:
+    gics, _ = make_demo(tmp_path, rows=20)
+    text = (gics.raw / "env0" / "gics.txt").read_text()
+    assert text.splitlines()[0] == "gics_code|sector_name|industry_group|as_of|description"
+    assert '"Services | Supplies"' in text and '"Renamed from Retailing\non 2023-03-17"' in text
+    assert (gics.raw / "env0" / "README.txt").read_text().startswith("GICS CWIQ pipe delivery")
 
 
 def test_main_needs_exactly_one_path(tmp_path: Path) -> None:
@@ -139,7 +151,7 @@ def test_make_demo_data_twice_keeps_an_edit_and_ingests_it_and_demo_reset_starts
 ) -> None:
     repo, demo = Path(__file__).resolve().parent.parent, tmp_path / "demo"
     first = _make(repo, demo, "demo-data")
-    assert "sp/gics_cwiq_pipe/1.0: 4 copied, 0 unchanged, 0 failed" in first
+    assert "sp/gics_cwiq_pipe/1.0: 6 copied, 0 unchanged, 0 failed" in first
     raw = demo / "fp/sp/gics_cwiq_pipe/1.0/raw/env0/data.csv"
     original = raw.read_bytes()
     raw.write_text("id,ticker\n1,MINE\n")
@@ -152,5 +164,5 @@ def test_make_demo_data_twice_keeps_an_edit_and_ingests_it_and_demo_reset_starts
     reset = _make(repo, demo, "demo-reset")
     assert raw.read_bytes() == original
     assert not (demo / "dagster_home").exists()
-    assert "sp/gics_cwiq_pipe/1.0: 4 copied, 0 unchanged, 0 failed" in reset
+    assert "sp/gics_cwiq_pipe/1.0: 6 copied, 0 unchanged, 0 failed" in reset
     assert "demo reset: 'make demo' starts it" in reset

@@ -154,6 +154,31 @@ def test_a_partition_shows_its_preview_and_mtime(
     assert (shots / "partition-metadata.png").stat().st_size > 10_000
 
 
+def test_the_pipe_delimited_gics_delivery_shows_its_real_columns_and_its_readme_is_not_data(
+    server: DagsterDev, browser: Browser, demo_root: tuple[Path, list[DatasetLayout]], shots: Path
+) -> None:
+    _, layouts = demo_root
+    page = browser.open(f"{server.url}{SAMPLE_URL}?view=partitions&partition=env0%2Fgics.txt")
+    metadata = browser.metadata_table(
+        page, first="mtime", require=["sample", "dagster/row_count", "preview", "dialect"]
+    )
+    assert metadata["sample"] == "samples/env0/gics_sample.txt"
+    assert metadata["dagster/row_count"] == "25"
+    header = (layouts[0].raw / "env0" / "gics.txt").read_text().splitlines()[0]
+    preview = metadata["preview"].split("\n")
+    assert preview[0].split("\t") == header.split("|")  # five columns, not one
+    assert "Services | Supplies" in metadata["preview"]
+    assert '"delimiter"' in metadata["dialect"] and '"|"' in metadata["dialect"]
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.get_by_role("cell", name="bytes_read", exact=True).wait_for()
+    page.screenshot(path=shots / "gics-metadata.png")
+    assert (shots / "gics-metadata.png").stat().st_size > 10_000
+    readme = browser.open(f"{server.url}{SAMPLE_URL}?view=partitions&partition=env0%2FREADME.txt")
+    shown = browser.metadata_table(readme, first="mtime", require=["not_sampled", "kind"])
+    assert shown["kind"] == "documentation"
+    assert "not a data file" in shown["not_sampled"]
+
+
 def test_materializing_one_partition_from_the_ui_records_a_new_materialization(
     server: DagsterDev, browser: Browser
 ) -> None:
