@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 ## The tests CI runs: lint, type check, then every test not marked slow, with the real
 ## services they need (Chromium, a PostgreSQL cluster on loopback) set up by scripts/services.sh.
 test: lint typecheck
-	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m "not slow"
+	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m "not slow" --durations=30
 
 ## Everything, including the long stateful and fault-injection runs.
 test-all: lint typecheck
