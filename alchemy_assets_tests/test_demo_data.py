@@ -160,7 +160,7 @@ def test_make_demo_data_twice_keeps_an_edit_and_ingests_it_and_demo_reset_starts
     assert raw.read_text() == "id,ticker\n1,MINE\n"
     assert "demo data kept as it is" in second
     # The edit is the person's own re-delivery, ingested as one; the other files unchanged.
-    assert "sp/gics_cwiq_pipe/1.0: 1 copied, 3 unchanged, 0 failed" in second
+    assert "sp/gics_cwiq_pipe/1.0: 1 copied, 5 unchanged, 0 failed" in second
     reset = _make(repo, demo, "demo-reset")
     assert raw.read_bytes() == original
     assert not (demo / "dagster_home").exists()
