@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
 from wcmatch import glob
@@ -88,6 +88,12 @@ def options_for(rules: Iterable[FormatRule], env_path: str) -> FormatOptions:
         if rule.matches(env_path):
             options = rule.options.over(options)
     return options
+
+
+def fingerprint_for(rules: Sequence[FormatRule], env_path: str) -> str | None:
+    """The fingerprint of what ``rules`` configure for the file at ``env_path``; None when
+    they configure nothing for it (no rules at all: nothing to match)."""
+    return options_for(rules, env_path).fingerprint if rules else None
 
 
 def rules_fingerprint(rules: Iterable[FormatRule]) -> str | None:

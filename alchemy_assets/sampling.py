@@ -183,7 +183,8 @@ def sample_open_file(
             raise NotDataError(path, found.kind, found.reason, _size(raw), head[:FIRST_BYTES])
         kind = found.kind
         options = Options(extension=found.data_extension, configured=format_options)
-        result = _read_open(counter, raw, path, found, rows, max_prefix_bytes, options)
+        first = head[:FIRST_BYTES]
+        result = _read_open(counter, raw, path, found, rows, max_prefix_bytes, options, first)
     except NotDataError:
         raise
     except BaseException as err:
@@ -225,18 +226,20 @@ def _read_open(
     rows: int,
     max_prefix_bytes: int,
     options: Options,
+    first: bytes,
 ) -> tuple[Sample, bytes]:
-    """The sample of a file in the ``found`` format, read through ``counter``."""
+    """The sample of a file in the ``found`` format, read through ``counter``; ``first``:
+    its first bytes, for the record of a file that turns out not to be data."""
     reader = found.reader
     compressor = found.compressor
     try:
         if compressor is None:
             taken = reader.sample(counter, rows, max_bytes=max_prefix_bytes, options=options)
         else:
-            taken = _read_compressed(counter, raw, path, found, rows, max_prefix_bytes, options)
+            taken = _read_compressed(
+                counter, raw, path, found, rows, max_prefix_bytes, options, first
+            )
     except NoReaderError as err:
-        counter.seek(0)
-        first = read_up_to(counter, FIRST_BYTES)
         raise NotDataError(path, found.kind, str(err), _size(raw), first) from err
     content = compressor.compress(taken.data) if compressor else taken.data
     sample = Sample(taken.contents, counter.bytes_read, found.kind, found.compression)
@@ -251,6 +254,7 @@ def _read_compressed(
     rows: int,
     max_prefix_bytes: int,
     options: Options,
+    first: bytes,
 ) -> Taken:
     """The text sample inside a compressed file, its inner format confirmed by content."""
     compressor = found.compressor
@@ -262,8 +266,6 @@ def _read_compressed(
         inner_head = read_up_to(stream, HEAD_BYTES)
         inside = registry.confirm_inside(found, inner_head)
         if isinstance(inside, registry.NotData):
-            counter.seek(0)
-            first = read_up_to(counter, FIRST_BYTES)
             raise NotDataError(path, inside.kind, inside.reason, _size(raw), first)
         source = _Chained(inner_head, stream)
         return found.reader.sample(source, rows, max_bytes=max_prefix_bytes, options=options)

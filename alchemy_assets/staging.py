@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from alchemy_assets.delivery import Delivery
-from alchemy_assets.format_options import FormatRule, options_for
+from alchemy_assets.format_options import FormatRule, fingerprint_for
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import (
@@ -58,13 +58,13 @@ class DueFile:
     ) -> DueFile:
         """The file of manifest line ``entry`` (partition ``key``), due for ``reason``, with
         the fingerprint of the format options ``rules`` configure for it."""
-        fmt = options_for(rules, entry.env_path).fingerprint if rules else None
+        fmt = fingerprint_for(rules, entry.env_path)
         return cls(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256, fmt)
 
     def under(self, rules: Sequence[FormatRule]) -> DueFile:
         """This file with the fingerprint of the options ``rules`` configure for it now (what
         its sample records, whatever the decision that made it due saw)."""
-        fmt = options_for(rules, self.env_path).fingerprint if rules else None
+        fmt = fingerprint_for(rules, self.env_path)
         return self if fmt == self.format else replace(self, format=fmt)
 
     def to_dict(self) -> dict[str, str | float | int | None]:
@@ -100,7 +100,7 @@ def decide(
     due: list[DueFile] = []
     for key, entry in latest.items():
         previous = sampled.get(key)
-        fmt = options_for(rules, entry.env_path).fingerprint if rules else None
+        fmt = fingerprint_for(rules, entry.env_path)
         if previous is not None and previous.holds(entry.mtime, entry.size, entry.sha256, fmt):
             continue
         reason = (

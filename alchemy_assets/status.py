@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_assets.delivery import Delivery
-from alchemy_assets.format_options import FormatRule
+from alchemy_assets.format_options import FormatRule, fingerprint_for
+from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
-from alchemy_assets.staging import DueFile, latest_by_key
+from alchemy_assets.staging import latest_by_key
 
 STATUS_VERSION = 1
 EXAMPLES = 10
@@ -87,6 +88,11 @@ class ManifestScan:
             return False
 
 
+def _delivery(entry: ManifestEntry, rules: Sequence[FormatRule]) -> Delivery:
+    delivery = entry.delivery
+    return delivery._replace(format=fingerprint_for(rules, entry.env_path)) if rules else delivery
+
+
 def scan_manifest(path: Path, root: Path, rules: Sequence[FormatRule] = ()) -> ManifestScan:
     """Read the whole manifest in bounded batches (~12 µs a line); each file's delivery with
     the fingerprint of the format options ``rules`` configure for it."""
@@ -95,8 +101,7 @@ def scan_manifest(path: Path, root: Path, rules: Sequence[FormatRule] = ()) -> M
         if batch.restarted:  # replaced while being read: read the new file instead
             scan = ManifestScan(path)
         scan.latest.update(
-            (key, DueFile.of(key, entry, "", rules).delivery if rules else entry.delivery)
-            for key, entry in latest_by_key(batch.entries).items()
+            (key, _delivery(entry, rules)) for key, entry in latest_by_key(batch.entries).items()
         )
         starts = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
         scan.line_starts += sorted(starts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import dagster as dg
@@ -35,11 +36,21 @@ def recorded_mtime(value: dg.MetadataValue | None) -> float | None:
     return None
 
 
-def latest_sampled_deliveries(
+@dataclass(frozen=True)
+class Sampled:
+    """What the latest sample of each partition holds: its delivery, and for those recorded
+    as not data, the file's kind."""
+
+    deliveries: dict[str, Delivery]
+    not_data: dict[str, str]
+
+
+def latest_sampled(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
-) -> dict[str, Delivery]:
+) -> Sampled:
     """The delivery (mtime, size, checksum) the latest materialization of each partition in
-    ``keys`` holds, for those that have one recorded by a run.
+    ``keys`` holds, for those that have one recorded by a run, and which of them recorded
+    their file as not data.
 
     One indexed query per 5,000 keys reads the data version tag (the delivery's version; its
     mtime equal to the metadata ``mtime``) and the run id, without loading any event. A
@@ -49,6 +60,7 @@ def latest_sampled_deliveries(
     in batches (mtime only).
     """
     found: dict[str, Delivery] = {}
+    not_data: dict[str, str] = {}
     rest: list[str] = []
     for chunk in chunks(keys):
         latest = latest_materialization_tags(instance, asset_key, chunk, DATA_VERSION_TAG)
@@ -60,24 +72,20 @@ def latest_sampled_deliveries(
                 found[key] = Delivery.parse(version)  # type: ignore[arg-type]  # None: raises
             except (AttributeError, ValueError):
                 rest.append(key)
+                continue
+            kind = not_data_kind(version)  # type: ignore[arg-type]  # parsed: a str
+            if kind:
+                not_data[key] = kind
     if rest:
         found.update(_mtimes_from_metadata(instance, asset_key, rest))
-    return found
+    return Sampled(found, not_data)
 
 
-def latest_not_data(
+def latest_sampled_deliveries(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: Sequence[str]
-) -> dict[str, str]:
-    """The partitions in ``keys`` whose latest materialization (by a run) recorded their file
-    as not data, with its kind, from the data version tag (one indexed query per 5,000 keys)."""
-    found: dict[str, str] = {}
-    for chunk in chunks(keys):
-        tags = latest_materialization_tags(instance, asset_key, chunk, DATA_VERSION_TAG)
-        for key, (run_id, version) in tags.items():
-            kind = not_data_kind(version) if run_id and version else None
-            if kind:
-                found[key] = kind
-    return found
+) -> dict[str, Delivery]:
+    """The deliveries of :func:`latest_sampled`."""
+    return latest_sampled(instance, asset_key, keys).deliveries
 
 
 def latest_records(

@@ -132,17 +132,25 @@ def _json(value: JSON) -> dg.MetadataValue:
     return dg.MetadataValue.text("" if value is None else str(value))
 
 
+def _delivery_entries(staged: StagedFile) -> dict[str, dg.MetadataValue]:
+    """What every sample partition's event says of the delivery it was taken from."""
+    due = staged.due
+    return {
+        "mtime": mtime_metadata(due.mtime),
+        "reason": dg.MetadataValue.text(cut_text(due.reason)),
+        "raw": dg.MetadataValue.text(due.raw),
+        "bronze": dg.MetadataValue.text(due.bronze),
+        "bronze_size": dg.MetadataValue.int(staged.bronze_size),
+    }
+
+
 def not_sampled_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterialization:
     """The sample partition of a file that is not data (a PDF, an image, a README): recorded
     as not sampled, with what it looks like, its size and first bytes; no sample exists."""
     due, err = staged.due, staged.not_data
     assert err is not None
     metadata: dict[str, dg.MetadataValue] = {
-        "mtime": mtime_metadata(due.mtime),
-        "reason": dg.MetadataValue.text(cut_text(due.reason)),
-        "raw": dg.MetadataValue.text(due.raw),
-        "bronze": dg.MetadataValue.text(due.bronze),
-        "bronze_size": dg.MetadataValue.int(staged.bronze_size),
+        **_delivery_entries(staged),
         NOT_SAMPLED: dg.MetadataValue.text(cut_text(err.reason)),
         "kind": dg.MetadataValue.text(err.kind),
         "first_bytes": dg.MetadataValue.text(repr(err.first_bytes)),
@@ -163,11 +171,7 @@ def sample_event(spec: DatasetSpec, staged: StagedFile) -> dg.AssetMaterializati
     notes = {topic: cut_text(note) for topic, note in sample.notes.items()}
     odd = f"; odd: {', '.join(notes)}" if notes else ""
     before: dict[str, dg.MetadataValue] = {
-        "mtime": mtime_metadata(due.mtime),
-        "reason": dg.MetadataValue.text(cut_text(due.reason)),
-        "raw": dg.MetadataValue.text(due.raw),
-        "bronze": dg.MetadataValue.text(due.bronze),
-        "bronze_size": dg.MetadataValue.int(staged.bronze_size),
+        **_delivery_entries(staged),
         "sample": dg.MetadataValue.text(staged.sample_relpath),
         "sample_path": dg.MetadataValue.path(str(staged.sample_path)),
         "dagster/row_count": dg.MetadataValue.int(sample.rows),

@@ -16,9 +16,8 @@ import dagster as dg
 from alchemy_assets.dagster_adapters.assets import failed_files
 from alchemy_assets.dagster_adapters.dagster_internals import read_kv_cursor, sensor_states
 from alchemy_assets.dagster_adapters.lookup import (
-    latest_not_data,
     latest_records,
-    latest_sampled_deliveries,
+    latest_sampled,
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import cursor_key, left_behind_runs
@@ -139,13 +138,13 @@ def dataset_status(
     scan = scan_manifest(layout.manifest, layout.root, spec.options.formats)
     partitions = instance.get_dynamic_partitions(spec.partitions_name)
     keys = sorted(set(scan.latest) | set(partitions))
-    sampled = latest_sampled_deliveries(instance, spec.sample_key, keys)
-    up_to_date, stale, unsampled = classify(scan.latest, sampled)
+    sampled = latest_sampled(instance, spec.sample_key, keys)
+    up_to_date, stale, unsampled = classify(scan.latest, sampled.deliveries)
     # Up to date, but recorded as not sampled (not data): counted apart.
     pending = {*stale, *unsampled}
     not_data = {
         key: kind
-        for key, kind in latest_not_data(instance, spec.sample_key, keys).items()
+        for key, kind in sampled.not_data.items()
         if key in scan.latest and key not in pending
     }
     sensors = sensor_cursors(instance) if sensors is None else sensors
