@@ -16,12 +16,14 @@ PORT ?= 3000
 .PHONY: install test test-all lint typecheck demo demo-data demo-reset bench screenshots clean
 
 # Beside the packages: the source archives (csvkit, agate, frictionless, from PyPI) whose data
-# files the dialect corpus reads (alchemy_assets_tests/dialect_corpus.py).
+# files the dialect corpus reads (alchemy_assets_tests/dialect_corpus.py), and the release
+# archives the container corpus reads (alchemy_assets_tests/container_corpus.py).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,realdata]'
 	$(BIN)/python -m alchemy_assets_tests.dialect_corpus download
+	$(BIN)/python -m alchemy_assets_tests.container_corpus download
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 from wcmatch import glob
 
 # The kinds a file can be configured as (the kinds :mod:`alchemy_assets.formats` reads).
-FORMATS = ("csv", "tsv", "lines", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "lines", "jsonl", "json", "parquet", "avro", "orc", "arrow", "xlsx", "zip")
 # Patterns as wcmatch globs: ``**`` any folders, names starting with a dot matched by ``*``.
 _GLOB = glob.GLOBSTAR | glob.DOTGLOB
 

@@ -53,7 +53,8 @@ def test_no_quoting_and_no_escape_are_empty_strings() -> None:
         ),
         (
             {"a": {"format": "xls"}},
-            "formats.\"a\": format must be one of csv, tsv, lines, jsonl, parquet, got 'xls'",
+            'formats."a": format must be one of csv, tsv, lines, jsonl, json, parquet, avro, '
+            "orc, arrow, xlsx, zip, got 'xls'",
         ),
         ({"a": {"delimiter": "||"}}, "formats.\"a\": delimiter must be one character, got '||'"),
         ({"a": {"delimiter": ""}}, "formats.\"a\": delimiter must be one character, got ''"),

@@ -36,8 +36,9 @@ from alchemy_assets.formats.delimited import dialect_of
 from alchemy_assets.formats.dialect import Dialect
 from alchemy_assets.formats.records import CHUNK
 from alchemy_assets.layout import DatasetId, DatasetLayout
-from alchemy_assets.sampling import read_sample
+from alchemy_assets.sampling import Sample, read_sample
 from alchemy_assets.schema_drift import recorded_name
+from alchemy_assets_tests import container_corpus
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
 from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus
 from alchemy_assets_tests.dialect_corpus import CASES, Case
@@ -615,3 +616,24 @@ def decompress(data: bytes, suffix: str) -> bytes:
         ".xz": lzma.decompress,
         ".zst": zstd.decompress,
     }[suffix](data)
+
+
+# The container kinds: each compared with an independent reader of the whole original
+# (``container_corpus.py``). A comparer gets the original file, the sample's bytes, what the
+# sample says it holds and N; it returns what differs (nothing: the sample is right).
+Comparer = Callable[[Path, bytes, Sample, int], list[str]]
+COMPARERS: dict[str, Comparer] = {}
+
+
+@pytest.mark.parametrize("rows", [100, 7])
+@pytest.mark.parametrize(
+    "case", container_corpus.CASES, ids=[c.name for c in container_corpus.CASES]
+)
+def test_each_real_container_file_is_sampled_as_an_independent_reader_reads_the_whole_file(
+    tmp_path: Path, case: container_corpus.Case, rows: int
+) -> None:
+    original = tmp_path / case.file_name
+    original.write_bytes(case.data())
+    sample, content = read_sample(original, rows)
+    assert sample.kind == case.kind
+    assert COMPARERS[case.kind](original, content, sample, rows) == []

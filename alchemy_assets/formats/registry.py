@@ -116,7 +116,13 @@ CONFIGURED_KINDS = {
     "tsv": "delimited",
     "lines": "delimited",
     "jsonl": "jsonl",
+    "json": "json",
     "parquet": "parquet",
+    "avro": "avro",
+    "orc": "orc",
+    "arrow": "arrow",
+    "xlsx": "xlsx",
+    "zip": "zip",
 }
 
 

@@ -1,0 +1,200 @@
+"""Real files of the container kinds that no one on this project wrote: JSON documents, Avro,
+ORC, Arrow IPC / Feather, Excel workbooks and zip archives.
+
+Each ships inside a PyPI package: in an installed wheel (pyarrow's test data, say) or in a
+release archive (a source distribution or a wheel) that ``make install`` puts in
+``.venv/realdata-sdists`` (``python -m alchemy_assets_tests.container_corpus download``:
+pinned versions, fetched from the package index and checked against the index's SHA-256, as
+pip does); never downloaded at test time. Where no shipped file of a kind exists, a real file
+is converted with the format's own library, and its entry says how (``derive``).
+
+``test_realdata.py`` samples each file and compares the sample with an independent reader of
+the whole original. ``python -m alchemy_assets_tests.container_corpus`` prints the corpus as
+a Markdown table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html.parser
+import sys
+import tarfile
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from alchemy_assets_tests.corpus import package_dir
+
+ARCHIVE_DIR = Path(sys.prefix) / "realdata-sdists"
+INDEX = "https://pypi.org/simple"
+
+# Release archives the corpus takes files from: package -> (version, file name on the index).
+ARCHIVES: dict[str, tuple[str, str]] = {}
+
+
+class ContainerCorpusError(RuntimeError):
+    """A package of the corpus is missing, or lacks a file the corpus names."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One file: its reader's ``kind``, where it comes from (``package``, and ``path`` inside
+    the installed wheel, starting with the package's import name, or inside the archive of
+    :data:`ARCHIVES`, under its top folder), what it shows and, for a conversion, how it was
+    made (``derive``: a key of :data:`DERIVES`)."""
+
+    name: str
+    kind: str
+    package: str
+    path: str
+    shows: str
+    derive: str | None = None
+
+    @property
+    def version(self) -> str:
+        if self.package in ARCHIVES:
+            return ARCHIVES[self.package][0]
+        from importlib.metadata import version
+
+        return version(self.package)
+
+    @property
+    def file_name(self) -> str:
+        """The name the file is delivered under (its own, or its conversion's)."""
+        name = self.path.rsplit("/", 1)[-1]
+        rename = DERIVED_NAMES.get(self.derive) if self.derive else None
+        return rename(name) if rename else name
+
+    def data(self) -> bytes:
+        """The file's bytes (converted, if ``derive`` says so)."""
+        raw = _archive_file(self) if self.package in ARCHIVES else _wheel_file(self.path)
+        return DERIVES[self.derive](raw) if self.derive else raw
+
+
+# Conversions of real files, where no shipped file of a kind exists: name -> bytes -> bytes,
+# and the name the converted file gets.
+DERIVES: dict[str, Callable[[bytes], bytes]] = {}
+DERIVED_NAMES: dict[str, Callable[[str], str]] = {}
+
+# The corpus, a tuple per kind (each kind's reader has its own).
+JSON_CASES: tuple[Case, ...] = ()
+AVRO_CASES: tuple[Case, ...] = ()
+ORC_CASES: tuple[Case, ...] = ()
+ARROW_CASES: tuple[Case, ...] = ()
+XLSX_CASES: tuple[Case, ...] = ()
+ZIP_CASES: tuple[Case, ...] = ()
+CASES = (*JSON_CASES, *AVRO_CASES, *ORC_CASES, *ARROW_CASES, *XLSX_CASES, *ZIP_CASES)
+
+
+def _wheel_file(path: str) -> bytes:
+    package, _, inner = path.partition("/")
+    file = package_dir(package) / inner
+    if not file.is_file():
+        raise ContainerCorpusError(f"{file} is missing from the installed package {package}")
+    return file.read_bytes()
+
+
+def _archive(package: str) -> Path:
+    return ARCHIVE_DIR / ARCHIVES[package][1]
+
+
+def _archive_file(case: Case) -> bytes:
+    members = _archive_members(case.package)
+    if case.path not in members:
+        raise ContainerCorpusError(f"{case.path} is missing from {_archive(case.package)}")
+    return members[case.path]
+
+
+@cache
+def _archive_members(package: str) -> dict[str, bytes]:
+    """The files the corpus takes from a release archive, by their path under its top folder
+    (a wheel has none: by their path in it)."""
+    archive = _archive(package)
+    if not archive.is_file():
+        raise ContainerCorpusError(
+            f"{archive} is missing: run python -m alchemy_assets_tests.container_corpus download"
+        )
+    wanted = {c.path for c in CASES if c.package == package}
+    found: dict[str, bytes] = {}
+    if archive.name.endswith(".whl") or archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                inner = info.filename
+                if archive.name.endswith(".zip"):
+                    inner = inner.partition("/")[2]
+                if inner in wanted:
+                    found[inner] = zf.read(info)
+        return found
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            inner = member.name.partition("/")[2]
+            if inner in wanted and member.isfile():
+                handle = tar.extractfile(member)
+                assert handle is not None
+                found[inner] = handle.read()
+    return found
+
+
+class _Links(html.parser.HTMLParser):
+    """The file links of a package's page on a PEP 503 simple index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.links[href.split("#", 1)[0].rsplit("/", 1)[-1]] = href
+
+
+def download() -> None:
+    """Fetch the release archives of the corpus from the package index, each checked against
+    the SHA-256 the index gives for it."""
+    ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
+    for package, (_, file_name) in ARCHIVES.items():
+        target = ARCHIVE_DIR / file_name
+        if target.is_file():
+            continue
+        page = f"{INDEX}/{package.lower()}/"
+        with urllib.request.urlopen(page, timeout=60) as answer:
+            parser = _Links()
+            parser.feed(answer.read().decode())
+        href = parser.links.get(file_name)
+        if href is None or "#sha256=" not in href:
+            raise ContainerCorpusError(f"{page} lists no {file_name} with its sha256")
+        url, _, digest = href.partition("#sha256=")
+        url = urllib.parse.urljoin(page, url)
+        with urllib.request.urlopen(url, timeout=300) as answer:
+            data = answer.read()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ContainerCorpusError(f"{url}: SHA-256 differs from the index's {digest}")
+        partial = target.with_suffix(target.suffix + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+
+
+def markdown() -> str:
+    """The corpus as a Markdown table: file, kind, package and path, what it shows."""
+    lines = [
+        "| file | kind | package | path | shows |",
+        "|---|---|---|---|---|",
+    ]
+    for case in CASES:
+        how = f"; converted: {case.derive}" if case.derive else ""
+        lines.append(
+            f"| `{case.file_name}` | {case.kind} | {case.package} {case.version} | "
+            f"`{case.path}` | {case.shows}{how} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["download"]:
+        download()
+    else:
+        sys.stdout.write(markdown() + "\n")
