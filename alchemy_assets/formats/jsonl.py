@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alchemy_assets.file_formats import data_extension
@@ -40,11 +41,17 @@ class JsonLinesReader:
         return NAMED if ext in self.extensions and looks_like_text(head) else NO
 
     def sample(self, source: Source, rows: int, *, max_bytes: int, options: Options) -> Taken:
-        prefix = find_records(source, rows, None, cap=max_bytes)
-        contents = describe_json_lines(prefix.data)
-        if prefix.cut_at_cap:
-            contents.notes["cut"] = cut_note(contents.rows, rows, max_bytes)
-        return Taken(prefix.data, contents)
+        return sample_json_lines(source, rows, max_bytes=max_bytes)
+
+
+def sample_json_lines(source: Source, rows: int, *, max_bytes: int, head: bytes = b"") -> Taken:
+    """The first ``rows`` non-blank lines of ``source``, as written; ``head``: its first
+    bytes, read from it already."""
+    prefix = find_records(source, rows, None, cap=max_bytes, head=head)
+    contents = describe_json_lines(prefix.data)
+    if prefix.cut_at_cap:
+        contents.notes["cut"] = cut_note(contents.rows, rows, max_bytes)
+    return Taken(prefix.data, contents)
 
 
 def describe_json_lines(data: bytes) -> Contents:
@@ -71,6 +78,13 @@ def describe_json_lines(data: bytes) -> Contents:
         notes["encoding"] = encoding_note
     if bad:
         notes["json"] = f"{bad[0]}; {len(bad)} of {len(objects)} records are not valid JSON objects"
+    return describe_objects(objects, notes)
+
+
+def describe_objects(objects: Sequence[Mapping[str, Any]], notes: dict[str, str]) -> Contents:
+    """Records that are JSON objects (parsed): their columns are the keys in order of first
+    appearance, each typed by the values it has (:func:`json_type`); ``notes``: what is odd
+    about them."""
     names = list(dict.fromkeys(name for obj in objects for name in obj))
     columns = tuple((name, json_type(obj.get(name) for obj in objects)) for name in names)
     head = tuple(tuple(display(obj.get(name)) for name in names) for obj in objects[:HEAD_ROWS])

@@ -36,6 +36,7 @@ from alchemy_assets.formats.base import (
 )
 from alchemy_assets.formats.compression import COMPRESSIONS, Compression, compression_of
 from alchemy_assets.formats.delimited import DelimitedReader
+from alchemy_assets.formats.json_document import JsonDocumentReader
 from alchemy_assets.formats.jsonl import JsonLinesReader
 from alchemy_assets.formats.parquet import ParquetReader
 from alchemy_assets.formats.text import looks_like_text
@@ -88,7 +89,7 @@ READERS: tuple[Reader, ...] = (
     Unsampled("zip", (".zip",), _ZIP),
     DelimitedReader(),
     JsonLinesReader(),
-    Unsampled("json", (".json",)),
+    JsonDocumentReader(),
 )
 
 # What is not data, by its first bytes (after the formats above had their say).
