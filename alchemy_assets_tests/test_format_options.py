@@ -35,6 +35,13 @@ def test_the_fingerprint_changes_with_any_option_and_is_none_without_options() -
     assert pipe == FormatOptions(delimiter="|").fingerprint
 
 
+def test_a_json_documents_records_are_named_by_a_key_or_a_dotted_path_of_keys() -> None:
+    rules = parse_rules({"**/*.json": {"records": "data"}, "env0/api/*.json": {"records": "a.b"}})
+    assert options_for(rules, "env1/x.json") == FormatOptions(records="data")
+    assert options_for(rules, "env0/api/x.json") == FormatOptions(records="a.b")
+    assert FormatOptions(records="data").fingerprint != FormatOptions(records="a.b").fingerprint
+
+
 def test_no_quoting_and_no_escape_are_empty_strings() -> None:
     (rule,) = parse_rules({"env0/*.dat": {"delimiter": "\x01", "quotechar": "", "escapechar": ""}})
     assert rule.options == FormatOptions(delimiter="\x01", quotechar="", escapechar="")
@@ -63,6 +70,9 @@ def test_no_quoting_and_no_escape_are_empty_strings() -> None:
         ({"a": {"header": "yes"}}, "formats.\"a\": header must be true or false, got 'yes'"),
         ({"a": {"preamble_lines": -1}}, 'formats."a": preamble_lines must be an integer from 0'),
         ({"a": {"encoding": "klingon"}}, 'formats."a": encoding must be the name of an encoding'),
+        ({"a": {"records": ""}}, 'formats."a": records must be a key, or keys joined by dots'),
+        ({"a": {"records": "data..items"}}, 'formats."a": records must be a key, or keys'),
+        ({"a": {"records": ["data"]}}, 'formats."a": records must be a key, or keys joined'),
     ],
 )
 def test_a_bad_rule_names_its_pattern_and_key(table: object, message: str) -> None:

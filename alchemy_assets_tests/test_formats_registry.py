@@ -79,7 +79,6 @@ def test_content_beats_the_name() -> None:
         (b"ARROW1\x00\x00\xff\xff\xff\xff", "t.feather", "arrow"),
         (b"PK\x03\x04\x14\x00\x00\x00", "t.zip", "zip"),
         (b"PK\x03\x04\x14\x00\x00\x00", "book.xlsx", "xlsx"),
-        (b'[{"a": 1}]', "api.json", "json"),
     ],
 )
 def test_formats_without_a_reader_yet_are_named(head: bytes, name: str, kind: str) -> None:

@@ -574,7 +574,7 @@ def _parse(data: bytes, start: int, end: int, codec: str, number: int) -> Any:
     except json.JSONDecodeError as err:
         at = start + len(text[: err.pos].encode(codec))
         raise JsonDocumentError(
-            f"element {number} (bytes {start}-{end}, line {line_number(data, start)}) is not "
+            f"element {number} (bytes {start}-{end - 1}, line {line_number(data, start)}) is not "
             f"valid JSON: {err.msg} at byte {at} (line {line_number(data, at)})"
         ) from None
 
