@@ -20,7 +20,9 @@ parses what is kept (an element that is not valid JSON is refused, with its byte
 from __future__ import annotations
 
 import json
+import operator
 import re
+from itertools import accumulate, count, islice
 from typing import Any
 
 from alchemy_assets.file_formats import data_extension
@@ -42,11 +44,23 @@ _BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _WS = re.compile(rb"[ \t\r\n]*")
 _INDENT = re.compile(rb"[ \t]*")
-# The inside of a string up to its closing quote: runs of plain bytes and escapes (unrolled,
-# so matching is linear). It stops early only at a backslash that is the last byte read.
-_IN_STRING = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
-_STRUCTURE = re.compile(rb'[\[\]{}"]')
+# The inside of a string up to its closing quote: runs of plain bytes and escapes (unrolled
+# and possessive, so matching is linear). It stops early only at a backslash that is the last
+# byte read.
+_IN_STRING = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+# What lies between brackets inside a container: bytes that are none of them, and whole
+# strings (whatever they hold), matched in one go; it stops at a bracket, at a string not
+# closed within what is read, or at the end of what is read.
+_BETWEEN = re.compile(rb'[^"\[\]{}]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^"\[\]{}]*+)*+', re.DOTALL)
 _SCALAR = re.compile(rb'[^ \t\r\n,:\[\]{}"]+')
+_BRACKET = re.compile(rb"[\[\]{}]")
+_BRACKETS = frozenset(b"[]{}")
+# Brackets as marks (2 opens, 0 closes) and every other byte deleted, for bytes.translate.
+_MARKS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# How many bytes of a run without strings are counted at a time: a container that closes
+# early in a long run costs no more than this.
+_WINDOW = 16 * 1024
 _QUOTE, _COMMA, _COLON = ord('"'), ord(","), ord(":")
 _OPEN_ARRAY, _CLOSE_ARRAY, _OPEN_OBJECT, _CLOSE_OBJECT = b"[]{}"
 _CLOSER = {_OPEN_ARRAY: _CLOSE_ARRAY, _OPEN_OBJECT: _CLOSE_OBJECT}
@@ -219,36 +233,43 @@ class _Document:
                 return scalar.end()
 
     def _container_end(self, start: int) -> int:
-        opened = [start]
-        pos = start + 1
+        """Where the array or object opened at ``start`` closes: after the bracket that
+        brings the nesting back to where it was. Which brackets pair up is not checked here
+        (every byte scanned is kept, and parsed by the json module)."""
+        buf = self.buf
+        depth = 0  # brackets open before ``pos``, counted from ``start``'s
+        pos = start
         while True:
-            match = _STRUCTURE.search(self.buf, pos)
-            if match is None:
-                pos = len(self.buf)
+            at = pos
+            if at == len(buf) or buf[at] not in _BRACKETS:
+                match = _BETWEEN.match(buf, pos)
+                assert match is not None  # matches the empty string
+                at = match.end()
+            if at == len(buf):
+                pos = at
                 if not self.more():
-                    what = _NAMES[self.buf[opened[-1]]]
                     raise JsonDocumentError(
-                        f"the {what} opened at {self.where(opened[-1])} does not close before "
-                        "the end of the file"
+                        f"the {_NAMES[buf[start]]} opened at {self.where(start)} does not "
+                        "close before the end of the file"
                     )
                 continue
-            at = match.start()
-            byte = self.buf[at]
-            if byte == _QUOTE:
+            if buf[at] == _QUOTE:  # a string that goes on past what is read
                 pos = self.string_end(at)
                 continue
-            pos = at + 1
-            if byte in _CLOSER:
-                opened.append(at)
+            # A run of bytes holding no string, counted in C: each bracket's depth after it.
+            quote = buf.find(b'"', at, at + _WINDOW)
+            stop = quote if quote >= 0 else min(len(buf), at + _WINDOW)
+            run = bytes(buf[at:stop])
+            marks = run.translate(_MARKS, _NOT_BRACKETS)  # 2 for an opening one, 0 closing
+            try:
+                # The first bracket after which depth + opened - closed is 0.
+                index = operator.indexOf(map(operator.sub, accumulate(marks), count(1)), -depth)
+            except ValueError:
+                depth += 2 * marks.count(2) - len(marks)
+                pos = stop
                 continue
-            top = opened.pop()
-            if _CLOSER[self.buf[top]] != byte:
-                raise JsonDocumentError(
-                    f"{self.where(at)}: {chr(byte)!r} closes the {_NAMES[self.buf[top]]} "
-                    f"opened at {self.where(top)}"
-                )
-            if not opened:
-                return pos
+            bracket = next(islice(_BRACKET.finditer(run), index, None))
+            return at + bracket.end()
 
 
 class _Sampler:
@@ -372,6 +393,7 @@ class _Sampler:
         doc = self.doc
         array_at = opens[-1]
         spans: list[tuple[int, int]] = []
+        values: list[Any] = []
         closed_at: int | None = None
         try:
             pos = doc.skip_ws(array_at + 1)
@@ -385,6 +407,8 @@ class _Sampler:
                     )
                 end = doc.value_end(pos)
                 spans.append((pos, end))
+                # Parsed as soon as it ends: a broken element is named before what follows.
+                values.append(_parse(doc.buf, pos, end, len(spans)))
                 if len(spans) == self.rows:
                     closed_at = self._closes_next(end)
                     break
@@ -410,7 +434,7 @@ class _Sampler:
             else:
                 one_line = b"\n" not in doc.buf[array_at:closed_at]
                 data = self._through_end(closed_at + 1, one_line=one_line)
-            return self._described(data, spans, _entry("array", None, None), validate=False)
+            return self._described(data, values, _entry("array", None, None), validate=False)
         if closed_at is None:
             kept = bytes(doc.buf[: spans[-1][1]])
             data, own = kept + _closing(kept, opens), False
@@ -422,7 +446,7 @@ class _Sampler:
                 f"{more}any keys after {key!r}: the sample closes the object after its records"
             )
         entry = _entry("object", key, "configured" if self.path else "detected")
-        return self._described(data, spans, entry, validate=True)
+        return self._described(data, values, entry, validate=True)
 
     def _closes_next(self, end: int) -> int | None:
         """Where the array closes if the next byte after ``end`` (and whitespace) is ``]``,
@@ -488,19 +512,19 @@ class _Sampler:
                 f"end within the first {doc.cap} bytes, the read cap"
             ) from None
         data = self._through_end(end, one_line=b"\n" not in doc.buf[start:end])
-        return self._described(data, [(start, end)], _entry("value", None, None), validate=False)
+        value = _parse(doc.buf, start, end, 1)
+        return self._described(data, [value], _entry("value", None, None), validate=False)
 
     def _described(
         self,
         data: bytes,
-        spans: list[tuple[int, int]],
+        values: list[Any],
         entry: dict[str, JSON],
         *,
         validate: bool,
     ) -> Taken:
-        """What the sample ``data`` holds: its records, the elements at ``spans``."""
+        """What the sample ``data`` holds: its records, ``values`` (parsed)."""
         codec, encoding_note = _codec(data)
-        values = [_parse(data, s, e, codec, i) for i, (s, e) in enumerate(spans, start=1)]
         if validate:
             _check(data, codec)
         notes = dict(self.notes)
@@ -567,10 +591,19 @@ def _codec(data: bytes) -> tuple[str, str | None]:
     return "cp1252", note
 
 
-def _parse(data: bytes, start: int, end: int, codec: str, number: int) -> Any:
-    text = data[start:end].decode(codec)
+def _parse(data: bytes | bytearray, start: int, end: int, number: int) -> Any:
+    """Element ``number``, at ``data[start:end]``, parsed (decoded as UTF-8, else cp1252,
+    else Latin-1)."""
+    raw = bytes(data[start:end])
+    codec = _codec(raw)[0]
+    text = raw.decode(codec)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise JsonDocumentError(
+            f"element {number} (bytes {start}-{end - 1}, line {line_number(data, start)}) is "
+            "nested deeper than the json module parses"
+        ) from None
     except json.JSONDecodeError as err:
         at = start + len(text[: err.pos].encode(codec))
         raise JsonDocumentError(
@@ -586,6 +619,8 @@ def _check(data: bytes, codec: str) -> None:
     text = body.decode(codec)
     try:
         json.loads(text)
+    except RecursionError:
+        raise JsonDocumentError("nested deeper than the json module parses") from None
     except json.JSONDecodeError as err:
         at = len(data) - len(body) + len(text[: err.pos].encode(codec))
         raise JsonDocumentError(
