@@ -676,10 +676,12 @@ def _compare_json(original: Path, content: bytes, sample: Sample, rows: int) -> 
     brackets that close it."""
     case = next(c for c in container_corpus.JSON_CASES if c.file_name == original.name)
     data = original.read_bytes()
+    problems: list[str] = []
     if original.name.endswith(".gz"):
         data, content = gzip.decompress(data), gzip.decompress(content)
+        if sample.compression != "gzip":
+            problems.append(f"compression {sample.compression}, the original's gzip")
     text = data.decode("utf-8")
-    problems: list[str] = []
     try:
         whole = json.loads(text)
     except json.JSONDecodeError:  # more than one value: one a line
