@@ -32,6 +32,7 @@ headers say (a wrong CRC, a size other than what decompresses).
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import re
@@ -53,7 +54,8 @@ from alchemy_assets.formats.base import (
     Source,
     Taken,
 )
-from alchemy_assets.formats.records import Chained, read_up_to
+from alchemy_assets.formats.compression import CompressionError
+from alchemy_assets.formats.records import Chained, RecordError, read_up_to
 from alchemy_assets.metadata_bounds import cut_text
 
 MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -149,9 +151,10 @@ def _method(info: zipfile.ZipInfo) -> str:
 
 def _open_archive(meter: _Meter) -> zipfile.ZipFile:
     """The archive's central directory, read whole if it is within the bound."""
-    # Beyond the directory itself: the end record, searched for in the last 64 KiB.
+    # Beyond the directory itself: its end record, searched for in the last 64 KiB (the
+    # archive's comment), and the ZIP64 end record.
     meter.allow(
-        MAX_DIRECTORY_BYTES + 128 * 1024,
+        MAX_DIRECTORY_BYTES + 66 * 1024,
         lambda _: ArchiveError(
             f"its central directory is larger than {MAX_DIRECTORY_BYTES:,} bytes, the most a "
             "sample reads of an archive's list of members"
@@ -197,7 +200,7 @@ def _refuse_hostile(archive: zipfile.ZipFile) -> None:
                 "password is configured, and its data cannot be read without one)"
             )
     ordered = sorted(archive.infolist(), key=lambda i: i.header_offset)
-    for this, after in zip(ordered, [*ordered[1:], None], strict=True):
+    for this, after in zip(ordered, [*ordered[1:], None], strict=False):
         # The data starts after the local header and name, at least (its extra field may
         # push it further): even so, it must end before the next member's header.
         end = this.header_offset + _LOCAL_HEADER.size + len(_name_bytes(this))
@@ -320,7 +323,7 @@ class _Members:
                 raise stream.hostile from err
             if self.meter.failure is not None or isinstance(err, MemoryError):
                 raise  # the archive's own reads failed: not this member's bytes
-            return _Outcome(info, failed=cut_text(f"{type(err).__name__}: {err}"))
+            return _Outcome(info, failed=cut_text(_reason(err)))
         finally:
             self.spent += max(stream.out if stream else 0, self.meter.used)
 
@@ -374,6 +377,14 @@ class _Members:
         return io.BytesIO(head + rest)
 
 
+def _reason(err: Exception) -> str:
+    """Why a member failed: what our own readers say in our words as they say it; what a
+    library raised, with its type."""
+    if isinstance(err, RecordError | CompressionError | _InputCapError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
 class _Meter(io.RawIOBase):
     """The archive file, read through an allowance: reads beyond it raise the error
     ``allow`` gave (``whole``: a read that does not fit is refused before it is made, else
@@ -399,10 +410,17 @@ class _Meter(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         try:
-            return self.inner.seek(offset, whence)
+            if whence != io.SEEK_SET:
+                base = self.inner.tell() if whence == io.SEEK_CUR else self.inner.seek(0, whence)
+                offset = base + offset
+            if offset >= 0:
+                return self.inner.seek(offset)
         except OSError as err:
             self.failure = self.failure or err
             raise
+        # zipfile looks for a ZIP64 record before the start of a small archive and takes
+        # this error as "none there": the file's own reads did not fail.
+        raise OSError(errno.EINVAL, f"negative seek position {offset}")
 
     def tell(self) -> int:
         try:
