@@ -312,7 +312,7 @@ def test_a_member_whose_compressed_data_yields_nothing_is_not_read_past_twice_th
     _refused(
         tmp_path,
         data,
-        r"bytes of its compressed data read and its sample's records have not ended",
+        r"bytes of its data in the archive read, the most a member's sample reads",
         max_prefix_bytes=64 * 1024,
     )
 

@@ -96,7 +96,7 @@ class ArchiveError(ValueError):
 
 
 class _InputCapError(ValueError):
-    """A member whose compressed data yields too little for what its sample reads."""
+    """A member whose data in the archive yields too little for what its sample reads."""
 
 
 class ZipReader:
@@ -304,8 +304,9 @@ class _Members:
         self.meter.allow(
             cap,
             lambda used: _InputCapError(
-                f"{used:,} bytes of its compressed data read and its sample's records have not "
-                "ended (it yields too little for its size)"
+                f"{used:,} bytes of its data in the archive read, the most a member's sample "
+                "reads (twice the read cap), and its sample is not done: its data yields too "
+                "little for its size"
             ),
         )
         start = _data_start(self.meter, info)
