@@ -22,7 +22,7 @@ from typing import IO, Any
 from alchemy_assets import confined
 from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.formats import registry
-from alchemy_assets.formats.base import JSON, Contents, NoReaderError, Options, Taken
+from alchemy_assets.formats.base import JSON, Contents, NoReaderError, Options
 from alchemy_assets.formats.records import read_up_to
 from alchemy_assets.sample_errors import FIRST_BYTES, REWRITTEN, classify
 from alchemy_assets.sample_errors import NotDataError as NotDataError  # callers catch these
@@ -32,7 +32,7 @@ from alchemy_assets.sample_errors import SampleError as SampleError
 DEFAULT_ROWS = 100
 MAX_PREFIX_BYTES = 64 * 1024 * 1024
 # The first bytes every file's format is judged from (magic bytes, NUL bytes).
-HEAD_BYTES = 4096
+HEAD_BYTES = registry.HEAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -230,63 +230,17 @@ def _read_open(
 ) -> tuple[Sample, bytes]:
     """The sample of a file in the ``found`` format, read through ``counter``; ``first``:
     its first bytes, for the record of a file that turns out not to be data."""
-    reader = found.reader
-    compressor = found.compressor
     try:
-        if compressor is None:
-            taken = reader.sample(counter, rows, max_bytes=max_prefix_bytes, options=options)
-        else:
-            taken = _read_compressed(
-                counter, raw, path, found, rows, max_prefix_bytes, options, first
-            )
+        taken = registry.sample_detected(
+            found, counter, rows, max_bytes=max_prefix_bytes, options=options
+        )
+    except registry.NotDataInsideError as err:
+        inside = err.found
+        raise NotDataError(path, inside.kind, inside.reason, _size(raw), first) from err
     except NoReaderError as err:
         raise NotDataError(path, found.kind, str(err), _size(raw), first) from err
-    content = compressor.compress(taken.data) if compressor else taken.data
     sample = Sample(taken.contents, counter.bytes_read, found.kind, found.compression)
-    return sample, content
-
-
-def _read_compressed(
-    counter: _CountingReader,
-    raw: IO[bytes],
-    path: Path | str,
-    found: registry.Detected,
-    rows: int,
-    max_prefix_bytes: int,
-    options: Options,
-    first: bytes,
-) -> Taken:
-    """The text sample inside a compressed file, its inner format confirmed by content."""
-    compressor = found.compressor
-    assert compressor is not None
-    # Compressed bytes read are bounded too: a stream that yields little for its input
-    # (empty members, say) must not make the sample read the whole file.
-    max_input = 2 * max_prefix_bytes + HEAD_BYTES
-    with contextlib.closing(compressor.open(counter, max_input=max_input)) as stream:
-        inner_head = read_up_to(stream, HEAD_BYTES)
-        inside = registry.confirm_inside(found, inner_head)
-        if isinstance(inside, registry.NotData):
-            raise NotDataError(path, inside.kind, inside.reason, _size(raw), first)
-        source = _Chained(inner_head, stream)
-        return found.reader.sample(source, rows, max_bytes=max_prefix_bytes, options=options)
-
-
-class _Chained(io.RawIOBase):
-    """``first`` (bytes already read from ``rest``), then the rest of ``rest``."""
-
-    def __init__(self, first: bytes, rest: io.RawIOBase) -> None:
-        self.first, self.rest = first, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.first:
-            count = min(len(buffer), len(self.first))
-            buffer[:count] = self.first[:count]
-            self.first = self.first[count:]
-            return count
-        return self.rest.readinto(buffer) or 0
+    return sample, taken.data
 
 
 def write_atomically(target: Path, content: bytes) -> None:

@@ -39,6 +39,8 @@ ARCHIVES: dict[str, tuple[str, str]] = {
     # JSON documents of csvkit's and agate's examples (their sdists hold the dialect corpus too).
     "csvkit": ("2.2.0", "csvkit-2.2.0.tar.gz"),
     "agate": ("1.14.2", "agate-1.14.2.tar.gz"),
+    # Also in the dialect corpus (dialect_corpus.SDISTS): one download serves both.
+    "frictionless": ("5.21.0", "frictionless-5.21.0.tar.gz"),
 }
 
 
@@ -171,7 +173,66 @@ AVRO_CASES: tuple[Case, ...] = ()
 ORC_CASES: tuple[Case, ...] = ()
 ARROW_CASES: tuple[Case, ...] = ()
 XLSX_CASES: tuple[Case, ...] = ()
-ZIP_CASES: tuple[Case, ...] = ()
+FR = "frictionless"
+ZIP_CASES: tuple[Case, ...] = (
+    Case("zip-stored-one-csv", "zip", FR, "data/table.csv.zip", "one stored CSV member, UTF-8"),
+    Case(
+        "zip-data-descriptor",
+        "zip",
+        FR,
+        "data/chunk1.csv.zip",
+        "one deflated member written as a stream: sizes in a data descriptor",
+    ),
+    Case(
+        "zip-two-stored-csvs",
+        "zip",
+        FR,
+        "data/table-multiple-files.zip",
+        "two stored CSV members",
+    ),
+    Case(
+        "zip-csv-and-json",
+        "zip",
+        FR,
+        "data/resource.zip",
+        "a CSV member and a JSON descriptor member",
+    ),
+    Case(
+        "zip-data-package",
+        "zip",
+        FR,
+        "data/package.zip",
+        "two CSVs and datapackage.json, data descriptors",
+    ),
+    Case(
+        "zip-folder-of-csvs",
+        "zip",
+        FR,
+        "data/innerpath.package.zip",
+        "a directory entry, ten CSVs inside it and a YAML descriptor (not data)",
+    ),
+    Case(
+        "zip-header-only-csv",
+        "zip",
+        FR,
+        "data/without-rows.csv.zip",
+        "a CSV member with a header and no records",
+    ),
+    Case(
+        "zip-wide-quoted-csv",
+        "zip",
+        FR,
+        "data/doublequote.csv.zip",
+        "a 17-column CSV member: long quoted Spanish text, unquoted numbers",
+    ),
+    Case(
+        "zip-ragged-and-crlf-csvs",
+        "zip",
+        FR,
+        "data/zipped-resources/ogd10_catalogs.zip",
+        "a ragged CSV with a repeated header name and a blank line; a quoted CRLF one",
+    ),
+)
 CASES = (*JSON_CASES, *AVRO_CASES, *ORC_CASES, *ARROW_CASES, *XLSX_CASES, *ZIP_CASES)
 
 

@@ -15,6 +15,7 @@ import lzma
 import posixpath
 import re
 import shutil
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from alchemy_assets.formats.delimited import dialect_of
 from alchemy_assets.formats.dialect import Dialect
 from alchemy_assets.formats.records import CHUNK
 from alchemy_assets.layout import DatasetId, DatasetLayout
-from alchemy_assets.sampling import Sample, read_sample
+from alchemy_assets.sampling import NotDataError, Sample, SampleError, read_sample
 from alchemy_assets.schema_drift import recorded_name
 from alchemy_assets_tests import container_corpus
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
@@ -715,7 +716,89 @@ def _compare_json(original: Path, content: bytes, sample: Sample, rows: int) -> 
     return problems
 
 
-COMPARERS: dict[str, Comparer] = {"json": _compare_json}
+def _recorded_dialect(recorded: object) -> Dialect:
+    """A dialect as the metadata records it (``Dialect.to_dict``)."""
+    assert isinstance(recorded, dict)
+    return Dialect(
+        recorded["delimiter"],
+        recorded["quotechar"],
+        recorded["escapechar"],
+        recorded["escapechar"] is None,
+        bool(recorded["header"]),
+        int(recorded["preamble_lines"]),
+        str(recorded["encoding"]),
+    )
+
+
+def _compare_zip(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """A zip's sample against zipfile's reading of the whole original: every member listed
+    in order; the members sampled, and only they, in the sample under the same names, in the
+    same order, by the same method; a delimited member's sample its own first bytes through
+    the header and first min(N, records) records as the csv module reads the whole member in
+    the dialect recorded for it (its rows and header names the sample's); any other member's
+    sample the same as the sample of that member alone (its format has its own comparer), and
+    a member not sampled not sampled alone either."""
+    summary = sample.metadata["zip"]
+    assert isinstance(summary, dict) and isinstance(summary["listed"], list)
+    entries = [e for e in summary["listed"] if isinstance(e, dict)]
+    listed = {str(e["name"]): e for e in entries}
+    problems: list[str] = []
+    names: list[str] = []
+    total = 0
+    with zipfile.ZipFile(original) as whole, zipfile.ZipFile(io.BytesIO(content)) as got:
+        files = [info for info in whole.infolist() if not info.is_dir()]
+        if [info.filename for info in files] != list(listed):
+            problems.append(f"members listed {list(listed)}, in the archive {whole.namelist()}")
+        sampled = [info for info in files if "rows" in listed.get(info.filename, {})]
+        if got.namelist() != [info.filename for info in sampled]:
+            problems.append(
+                f"sample members {got.namelist()}, sampled {[i.filename for i in sampled]}"
+            )
+            return problems
+        for index, info in enumerate(files):
+            entry, data = listed[info.filename], whole.read(info)
+            alone = original.parent / f"member{index}" / posixpath.basename(info.filename)
+            alone.parent.mkdir()
+            alone.write_bytes(data)
+            if info not in sampled:
+                with pytest.raises(NotDataError if "not_data" in entry else SampleError):
+                    read_sample(alone, rows)
+                continue
+            kept = got.read(info.filename)
+            if got.getinfo(info.filename).compress_type != info.compress_type:
+                problems.append(f"{info.filename}: not compressed by its method")
+            if entry["kind"] != "delimited":
+                alone_sample, alone_content = read_sample(alone, rows)
+                if (kept, entry["rows"]) != (alone_content, alone_sample.rows):
+                    problems.append(f"{info.filename}: not its sample alone")
+                names += [f"{info.filename}:{name}" for name, _ in alone_sample.schema]
+                total += alone_sample.rows
+                continue
+            dialect = _recorded_dialect(entry["dialect"])
+            end, records = _csv_prefix(data, rows, dialect, strict=False)
+            if kept != data[:end]:
+                problems.append(f"{info.filename}: not its first {end} bytes")
+            kept_rows = len(records) - dialect.header
+            if entry["rows"] != kept_rows:
+                problems.append(
+                    f"{info.filename}: {entry['rows']} rows, the csv module {kept_rows}"
+                )
+            total += kept_rows
+            if dialect.delimiter is None:
+                header = ["line"]
+            elif dialect.header and records:
+                header = [_column_name(v, i == 0) for i, v in enumerate(records[0])]
+            else:
+                header = [f"column_{i + 1}" for i in range(len(records[0]) if records else 0)]
+            names += [f"{info.filename}:{name}" for name in header]
+    if [name for name, _ in sample.schema] != names:
+        problems.append(f"columns {sample.schema}, the members' {names}")
+    if sample.rows != total:
+        problems.append(f"{sample.rows} rows, the members {total}")
+    return problems
+
+
+COMPARERS: dict[str, Comparer] = {"json": _compare_json, "zip": _compare_zip}
 
 
 @pytest.mark.parametrize("rows", [100, 7])

@@ -15,9 +15,10 @@ is transcoded to UTF-8 before it gets here: :mod:`alchemy_assets.formats.delimit
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from alchemy_assets.formats.dialect import Dialect
 
@@ -229,6 +230,24 @@ def read_up_to(stream: ByteSource, size: int) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+class Chained(io.RawIOBase):
+    """``first`` (bytes already read from ``rest``), then the rest of ``rest``."""
+
+    def __init__(self, first: bytes, rest: io.RawIOBase) -> None:
+        self.first, self.rest = first, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.first:
+            count = min(len(buffer), len(self.first))
+            buffer[:count] = self.first[:count]
+            self.first = self.first[count:]
+            return count
+        return self.rest.readinto(buffer) or 0
 
 
 def _refuse_utf16(first: bytes) -> None:

@@ -13,16 +13,20 @@ both (``kind``); a documentation file (``README.txt``, ``LICENSE``, a ``.pdf`` o
 not data, told by its name alone.
 
 To add a format: a module with a :class:`~alchemy_assets.formats.base.Reader`, and its line in
-:data:`READERS`.
+:data:`READERS`. :func:`sample_detected` samples a stream in the format detected, inside its
+compression if it has one: a file (:mod:`alchemy_assets.sampling`) or a zip archive's member.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import posixpath
 import re
 from dataclasses import dataclass
 
 from alchemy_assets.file_formats import data_extension, split_extension
+from alchemy_assets.formats.archive import ZipReader
 from alchemy_assets.formats.base import (
     CERTAIN,
     NAMED,
@@ -39,7 +43,11 @@ from alchemy_assets.formats.delimited import DelimitedReader
 from alchemy_assets.formats.json_document import JsonDocumentReader
 from alchemy_assets.formats.jsonl import JsonLinesReader
 from alchemy_assets.formats.parquet import ParquetReader
+from alchemy_assets.formats.records import Chained, read_up_to
 from alchemy_assets.formats.text import looks_like_text
+
+# The first bytes every file's format is judged from (magic bytes, NUL bytes).
+HEAD_BYTES = 4096
 
 
 class Unsampled:
@@ -86,7 +94,7 @@ READERS: tuple[Reader, ...] = (
     Unsampled("avro", (".avro",), (b"Obj\x01",)),
     Unsampled("arrow", (".arrow", ".feather", ".ipc", ".arrows"), (b"ARROW1",)),
     Unsampled("xlsx", (".xlsx", ".xlsm"), _ZIP, by_name_only=(".xlsx", ".xlsm")),
-    Unsampled("zip", (".zip",), _ZIP),
+    ZipReader(),
     DelimitedReader(),
     JsonLinesReader(),
     JsonDocumentReader(),
@@ -260,6 +268,39 @@ def confirm_inside(detected: Detected, head: bytes) -> Detected | NotData:
             f"{inner.kind} inside the {outer} stream: not sampled",
         )
     return detected
+
+
+class NotDataInsideError(Exception):
+    """A compressed stream whose decompressed first bytes are not the format its name says:
+    ``found`` says what they are."""
+
+    def __init__(self, found: NotData) -> None:
+        super().__init__(found.reason)
+        self.found = found
+
+
+def sample_detected(
+    found: Detected, source: io.RawIOBase, rows: int, *, max_bytes: int, options: Options
+) -> Taken:
+    """The sample of the stream ``source`` (read from its start) in the ``found`` format:
+    its reader's, or for a compressed stream, its reader's sample of the text inside (its
+    format confirmed on the decompressed first bytes) compressed again, so the sample's bytes
+    are in the stream's own format. Raises :class:`NoReaderError` for a format no reader here
+    samples, :class:`NotDataInsideError` for a compressed stream that holds no such format."""
+    compressor = found.compressor
+    if compressor is None:
+        return found.reader.sample(source, rows, max_bytes=max_bytes, options=options)
+    # Compressed bytes read are bounded too: a stream that yields little for its input
+    # (empty members, say) must not make the sample read the whole file.
+    max_input = 2 * max_bytes + HEAD_BYTES
+    with contextlib.closing(compressor.open(source, max_input=max_input)) as stream:
+        inner_head = read_up_to(stream, HEAD_BYTES)
+        inside = confirm_inside(found, inner_head)
+        if isinstance(inside, NotData):
+            raise NotDataInsideError(inside)
+        inner = Chained(inner_head, stream)
+        taken = found.reader.sample(inner, rows, max_bytes=max_bytes, options=options)
+    return Taken(compressor.compress(taken.data), taken.contents)
 
 
 def _not_data(head: bytes) -> tuple[str, str] | None:
