@@ -226,7 +226,7 @@ def read_header(source: _Capped) -> Header:
 
 def _not_avro(first: bytes | bytearray) -> None:
     if bytes(first[: len(MAGIC)]) != MAGIC:
-        raise ValueError(f"not an Avro container: it starts {first[:8]!r}, not {MAGIC!r}")
+        raise ValueError(f"not an Avro container: it starts {bytes(first[:8])!r}, not {MAGIC!r}")
 
 
 def without_logical_types(schema: Any) -> Any:
@@ -267,13 +267,13 @@ def avro_head(source: Source, rows: int, max_bytes: int) -> Taken:
     blocks = 0
     cut = ""
     while len(records) < rows:
-        number = blocks + 1
+        number, offset = blocks + 1, capped.offset
         try:
             block = _next_block(capped, header, number, max_bytes)
         except _OverCapError as err:
             if blocks == 0:
                 raise ValueError(
-                    f"block 1 at offset {capped.offset:,} is {err.wanted:,} bytes, over the "
+                    f"block 1 at offset {offset:,} is {err.wanted:,} bytes, over the "
                     f"{max_bytes:,} bytes a sample reads"
                 ) from None
             cut = f"within the first {max_bytes:,} bytes of the file"
@@ -405,16 +405,29 @@ def describe(header: Header, records: list[bytes], blocks: int) -> Contents:
         else:
             head.append(tuple(display(value.get(name)) for name, _ in fields))
     columns = (("value", avro_type(schema)),) if fields is None else tuple(fields)
-    named = isinstance(schema, dict) and "name" in schema
+    name, namespace = _names(schema)
     entry: dict[str, JSON] = {
         "codec": header.codec,
         "type": _kind(schema),
-        "name": schema.get("name") if named else None,
-        "namespace": schema.get("namespace") if named else None,
+        "name": name,
+        "namespace": namespace,
         "metadata": {k: cut_text(v, META_VALUE_CHARS) for k, v in header.user.items()},
         "blocks_read": blocks,
     }
     return Contents(len(records), columns, tuple(head), notes, {"avro": entry})
+
+
+def _names(schema: Any) -> tuple[str | None, str | None]:
+    """A named schema's name and namespace, from its full name where it has one (a name
+    with dots: its namespace is then ignored, says the specification)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+        return None, None
+    name: str = schema["name"]
+    if "." in name:
+        space, _, short = name.rpartition(".")
+        return short, space
+    namespace = schema.get("namespace")
+    return name, namespace if isinstance(namespace, str) and namespace else None
 
 
 def _kind(schema: Any) -> str:
