@@ -41,6 +41,8 @@ ARCHIVES: dict[str, tuple[str, str]] = {
     "agate": ("1.14.2", "agate-1.14.2.tar.gz"),
     # Also in the dialect corpus (dialect_corpus.SDISTS): one download serves both.
     "frictionless": ("5.21.0", "frictionless-5.21.0.tar.gz"),
+    # Avro container files written by Apache Avro (Java, Python) and fastavro: its tests.
+    "fastavro": ("1.13.1", "fastavro-1.13.1.tar.gz"),
 }
 
 
@@ -169,7 +171,79 @@ JSON_CASES: tuple[Case, ...] = (
         "JSON Lines named `.json` (one object a line, non-ASCII, nulls): sampled as JSON Lines",
     ),
 )
-AVRO_CASES: tuple[Case, ...] = ()
+_FASTAVRO = "tests/avro-files"
+AVRO_CASES: tuple[Case, ...] = (
+    Case(
+        "avro-weather",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/weather.avro",
+        "Apache Avro's weather file: a namespaced record, codec null",
+    ),
+    Case(
+        "avro-weather-snappy",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/weather-snappy.avro",
+        "codec snappy (each block with its CRC-32), a record with a doc",
+    ),
+    Case(
+        "avro-weather-sorted",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/weather-sorted.avro",
+        'codec deflate, a field with `"order": "ignore"`',
+    ),
+    Case(
+        "avro-deflate-blocks",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/test-deflate-1-A.avro",
+        "24 deflate blocks of 400 records: N = 100 takes 6 of them",
+    ),
+    Case(
+        "avro-uuid",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/java-generated-uuid.avro",
+        "written by Java: a `uuid` logical type, 151 records in one block",
+    ),
+    Case(
+        "avro-triple-pair",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/a_triple_pair.avro",
+        "nested records and an enum, a named type used twice",
+    ),
+    Case(
+        "avro-recursive",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/recursive.avro",
+        "a recursive record (a linked list): a union of itself and null",
+    ),
+    Case(
+        "avro-nullable",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/m.avro",
+        'a `["null", "string"]` union',
+    ),
+    Case(
+        "avro-bytes",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/deflate.avro",
+        "a schema that is not a record (`bytes`), codec deflate",
+    ),
+    Case(
+        "avro-header-only",
+        "avro",
+        "fastavro",
+        f"{_FASTAVRO}/testDataFileMeta.avro",
+        "no records (a header only), user metadata `hello`",
+    ),
+)
 ORC_CASES: tuple[Case, ...] = ()
 ARROW_CASES: tuple[Case, ...] = ()
 XLSX_CASES: tuple[Case, ...] = ()

@@ -23,7 +23,7 @@ from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
 UNKNOWN_TAIL = (
-    "; samples are taken of .csv, .dat, .jsonl, .ndjson, .parquet, .pq, .psv, .tab, .tsv, "
+    "; samples are taken of .avro, .csv, .dat, .jsonl, .ndjson, .parquet, .pq, .psv, .tab, .tsv, "
     ".txt, the text ones also compressed (.gz, .bz2, .xz, .zst)"
 )
 CSV = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(30))

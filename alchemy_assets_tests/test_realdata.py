@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import fastavro
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -798,7 +799,40 @@ def _compare_zip(original: Path, content: bytes, sample: Sample, rows: int) -> l
     return problems
 
 
-COMPARERS: dict[str, Comparer] = {"json": _compare_json, "zip": _compare_zip}
+def compare_avro(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """fastavro reading the whole original and the sample: the same header (schema parsed,
+    codec, all metadata), the sample's records the original's first min(N, records) ones,
+    its columns the record's fields."""
+    with original.open("rb") as file:
+        whole = fastavro.reader(file)
+        records = list(whole)
+    taken = fastavro.reader(io.BytesIO(content))
+    kept = list(taken)
+    differs = []
+    if taken.writer_schema != whole.writer_schema:
+        differs.append(f"schema: {taken.writer_schema} != {whole.writer_schema}")
+    if (taken.codec, taken.metadata) != (whole.codec, whole.metadata):
+        differs.append(f"header: {taken.codec} {taken.metadata} != {whole.codec} {whole.metadata}")
+    if kept != records[:rows]:
+        differs.append(f"records: {kept[:3]}... != {records[:3]}...")
+    if sample.rows != len(kept) or len(kept) != min(rows, len(records)):
+        differs.append(f"rows: {sample.rows} said, {len(kept)} kept, of {len(records)}")
+    schema = json.loads(whole.metadata["avro.schema"])
+    record = isinstance(schema, dict) and schema.get("type") in ("record", "error")
+    names = [f["name"] for f in schema["fields"]] if record else ["value"]
+    if [name for name, _ in sample.schema] != names:
+        differs.append(f"columns: {sample.schema} != {names}")
+    entry = sample.metadata["avro"]
+    if not isinstance(entry, dict) or entry.get("codec") != whole.codec:
+        differs.append(f"avro entry: {entry}, codec {whole.codec}")
+    return differs
+
+
+COMPARERS: dict[str, Comparer] = {
+    "json": _compare_json,
+    "zip": _compare_zip,
+    "avro": compare_avro,
+}
 
 
 @pytest.mark.parametrize("rows", [100, 7])

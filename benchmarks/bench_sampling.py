@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import fastavro
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -124,7 +125,53 @@ def _make_zip(path: Path, size: int) -> None:
                         start = end
 
 
-CONTAINER_KINDS: dict[str, Maker] = {"json": _make_json, "zip": _make_zip}
+# The Avro file's records: the rows of ``_chunk``.
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Trade",
+    "namespace": "bench",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "ticker", "type": "string"},
+        {"name": "price", "type": "double"},
+        {"name": "volume", "type": "long"},
+        {"name": "note", "type": "string"},
+    ],
+}
+# Distinct chunks of rows an Avro file gets before its blocks are written again.
+AVRO_CHUNKS = 4
+
+
+def _make_avro(path: Path, size: int) -> None:
+    """An Avro file of about ``size`` bytes, deflate blocks of ~64 kB (as Java writes them),
+    written block by block: the rows of the first chunks, then, past those (~15 MB; encoding
+    records in Python is slow), the same blocks again until the size is reached. A sample
+    reads only the first blocks."""
+    schema = fastavro.parse_schema(AVRO_SCHEMA)
+    with path.open("w+b") as out:
+        writer = fastavro.write.Writer(
+            out, schema, codec="deflate", sync_interval=64_000, compression_level=1
+        )
+        start = out.tell()
+        for index in range(AVRO_CHUNKS):
+            for number, row in enumerate(_chunk(index).iter_rows(named=True)):
+                writer.write(row)
+                if number % 1_000 == 0 and out.tell() >= size:
+                    writer.flush()
+                    return
+        writer.flush()
+        end = out.tell()
+        out.seek(start)
+        blocks = out.read(end - start)  # whole blocks, each ending in the file's sync marker
+        while end < size:
+            end += out.write(blocks)
+
+
+CONTAINER_KINDS: dict[str, Maker] = {
+    "json": _make_json,
+    "zip": _make_zip,
+    "avro": _make_avro,
+}
 
 
 class _Sink(Protocol):

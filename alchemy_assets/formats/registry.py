@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from alchemy_assets.file_formats import data_extension, split_extension
 from alchemy_assets.formats.archive import ZipReader
+from alchemy_assets.formats.avro import AvroReader
 from alchemy_assets.formats.base import (
     CERTAIN,
     NAMED,
@@ -91,7 +92,7 @@ _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
 READERS: tuple[Reader, ...] = (
     ParquetReader(),
     Unsampled("orc", (".orc",), (b"ORC",), text_magic=True),
-    Unsampled("avro", (".avro",), (b"Obj\x01",)),
+    AvroReader(),
     Unsampled("arrow", (".arrow", ".feather", ".ipc", ".arrows"), (b"ARROW1",)),
     Unsampled("xlsx", (".xlsx", ".xlsm"), _ZIP, by_name_only=(".xlsx", ".xlsm")),
     ZipReader(),
