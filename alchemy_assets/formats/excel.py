@@ -63,6 +63,7 @@ from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.xml.constants import (
     ARC_CONTENT_TYPES,
     ARC_STYLE,
+    ARC_WORKBOOK,
     SHARED_STRINGS,
     SHEET_MAIN_NS,
     XLSM,
@@ -169,21 +170,33 @@ def zip_names(head: bytes) -> list[str]:
 @dataclass
 class Sheet:
     """One sheet as sampled: its name and state (``visible``, ``hidden``, ``veryHidden``),
-    the row number its header is in (0: no cells), the header's cells and each record's, by
-    column number (1 for A), and ``kind`` (``worksheet``, ``chartsheet``)."""
+    its ``kind`` (``worksheet``, ``chartsheet``), the rows taken (the header first, then the
+    records), each as its row number and its cells by column number (1 for A), and how many
+    cells of the rows read hold a formula."""
 
     name: str
     state: str
     kind: str = "worksheet"
-    header_row: int = 0
-    header: dict[int, Any] = field(default_factory=dict)
-    records: list[dict[int, Any]] = field(default_factory=list)
+    rows: list[tuple[int, dict[int, Any]]] = field(default_factory=list)
     formulas: int = 0
+
+    @property
+    def header_row(self) -> int:
+        """The row number of the header; 0: the sheet has no cells."""
+        return self.rows[0][0] if self.rows else 0
+
+    @property
+    def header(self) -> dict[int, Any]:
+        return self.rows[0][1] if self.rows else {}
+
+    @property
+    def records(self) -> list[dict[int, Any]]:
+        return [cells for _, cells in self.rows[1:]]
 
     @property
     def width(self) -> int:
         """The number of columns, A to the last one any kept cell is in."""
-        return max((max(cells) for cells in (self.header, *self.records) if cells), default=0)
+        return max((max(cells) for _, cells in self.rows), default=0)
 
 
 @dataclass
@@ -270,20 +283,26 @@ def read_workbook(archive: zipfile.ZipFile, rows: int, max_bytes: int) -> Book:
     """The sheets of the workbook in ``archive``, each with its header and first ``rows``
     records, in bounded bytes (see the module's docstring)."""
     manifest: Any = _MANIFEST.from_tree(fromstring(_part(archive, ARC_CONTENT_TYPES, max_bytes)))
-    if manifest.find(XLSB) is not None:
+    # Some writers name the workbook part's type only as the default of its extension.
+    defaults = {d.ContentType for d in manifest.Default}
+    if manifest.find(XLSB) is not None or XLSB in defaults:
         raise NoReaderError(
             "a binary workbook (.xlsb): recognised, not sampled (its parts are not XML, and "
             "no well-kept library here writes .xlsb)"
         )
-    part = next((p for ct in (XLSX, XLSM, XLTX, XLTM) if (p := manifest.find(ct))), None)
-    if part is None:
+    types = (XLSX, XLSM, XLTX, XLTM)
+    part = next((p for ct in types if (p := manifest.find(ct))), None)
+    if part is not None:
+        workbook_path, content_type = part.PartName[1:], part.ContentType
+    elif defaults & set(types):
+        workbook_path, content_type = ARC_WORKBOOK, (defaults & set(types)).pop()
+    else:
         raise ValueError(f"{ARC_CONTENT_TYPES} names no Excel workbook part")
-    workbook_path = part.PartName[1:]
     for name in (workbook_path, _rels_path(workbook_path)):
         _part(archive, name, max_bytes)  # openpyxl reads them whole: their size is checked
     parser = WorkbookParser(archive, workbook_path, keep_links=False)
     parser.parse()
-    book = Book([], parser.wb.epoch == CALENDAR_MAC_1904, "macroEnabled" in part.ContentType)
+    book = Book([], parser.wb.epoch == CALENDAR_MAC_1904, "macroEnabled" in content_type)
     if not parser.sheets:
         raise ValueError(f"{workbook_path} lists no sheets")
     date_formats, timedelta_formats = _number_formats(archive, max_bytes)
@@ -339,23 +358,21 @@ def _number_formats(archive: zipfile.ZipFile, max_bytes: int) -> tuple[set[int],
 
 
 def _take_rows(sheet: Sheet, parsed: Iterator[tuple[int, list[dict[str, Any]]]], rows: int) -> None:
-    """The header (the first row with a value) and the next ``rows`` rows with a value."""
+    """The header (the first row with a value) and the next ``rows`` rows with a value
+    (empty text is no value; a shared string is taken to be one until it is read)."""
     for number, cells in parsed:
-        values = {c["column"]: c["value"] for c in cells if c["value"] is not None}
+        values = {c["column"]: c["value"] for c in cells if c["value"] not in (None, "")}
         if not values:
             continue
-        if not sheet.header_row:
-            sheet.header_row, sheet.header = number, values
-            continue
-        sheet.records.append(values)
-        if len(sheet.records) >= rows:
+        sheet.rows.append((number, values))
+        if len(sheet.rows) > rows:
             return
 
 
 def _resolve_strings(archive: zipfile.ZipFile, manifest: Any, book: Book, max_bytes: int) -> None:
     """Replace each kept cell's shared-string reference by its text, read from the table's
     head: up to the highest index used, in at most ``max_bytes`` of XML."""
-    rows = [cells for sheet in book.sheets for cells in (sheet.header, *sheet.records)]
+    rows = [cells for sheet in book.sheets for _, cells in sheet.rows]
     wanted = {v.index for cells in rows for v in cells.values() if isinstance(v, _SharedRef)}
     if not wanted:
         return
@@ -388,9 +405,14 @@ def _resolve_strings(archive: zipfile.ZipFile, manifest: Any, book: Book, max_by
     if index <= highest:
         raise ValueError(f"cells use shared string {highest:,}; {path} holds {index:,}")
     for cells in rows:
-        for column, value in cells.items():
+        for column, value in list(cells.items()):
             if isinstance(value, _SharedRef):
                 cells[column] = texts[value.index]
+                if not cells[column]:  # empty text is no value
+                    del cells[column]
+    for sheet in book.sheets:
+        # A row of empty shared strings only is blank: the header is the first row left.
+        sheet.rows = [(number, cells) for number, cells in sheet.rows if cells]
 
 
 def write_workbook(book: Book) -> bytes:
@@ -400,7 +422,7 @@ def write_workbook(book: Book) -> bytes:
         ws = out.create_sheet(sheet.name)
         ws.sheet_state = sheet.state
         width = sheet.width
-        for cells in (sheet.header, *sheet.records) if sheet.header_row else ():
+        for _, cells in sheet.rows:
             ws.append([_cell(ws, cells.get(column), book) for column in range(1, width + 1)])
     data = io.BytesIO()
     out.save(data)
