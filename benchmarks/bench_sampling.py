@@ -109,7 +109,8 @@ _XLSX_PARTS = {
     # Style 1: a date (number format 14).
     "xl/styles.xml": (
         f'<styleSheet xmlns="{_MAIN}"><fonts count="1"><font/></fonts><fills count="1">'
-        '<fill><patternFill/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf/>'
+        '<fill><patternFill/></fill></fills><borders count="1"><border/></borders>'
+        '<cellStyleXfs count="1"><xf/>'
         '</cellStyleXfs><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" '
         'applyNumberFormat="1"/></cellXfs></styleSheet>'
     ),
