@@ -43,6 +43,9 @@ ARCHIVES: dict[str, tuple[str, str]] = {
     "frictionless": ("5.21.0", "frictionless-5.21.0.tar.gz"),
     # Avro container files written by Apache Avro (Java, Python) and fastavro: its tests.
     "fastavro": ("1.13.1", "fastavro-1.13.1.tar.gz"),
+    # Excel workbooks (XLSX_CASES): the test data of two xlsx readers' source archives.
+    "python-calamine": ("0.9.1", "python_calamine-0.9.1.tar.gz"),
+    "xlsx2csv": ("0.8.6", "xlsx2csv-0.8.6.tar.gz"),
 }
 
 
@@ -246,7 +249,6 @@ AVRO_CASES: tuple[Case, ...] = (
 )
 ORC_CASES: tuple[Case, ...] = ()
 ARROW_CASES: tuple[Case, ...] = ()
-XLSX_CASES: tuple[Case, ...] = ()
 FR = "frictionless"
 ZIP_CASES: tuple[Case, ...] = (
     Case("zip-stored-one-csv", "zip", FR, "data/table.csv.zip", "one stored CSV member, UTF-8"),
@@ -305,6 +307,78 @@ ZIP_CASES: tuple[Case, ...] = (
         FR,
         "data/zipped-resources/ogd10_catalogs.zip",
         "a ragged CSV with a repeated header name and a blank line; a quoted CRLF one",
+    ),
+)
+XLSX_CASES: tuple[Case, ...] = (
+    Case(
+        "xlsx-any-sheets",
+        "xlsx",
+        "python-calamine",
+        "tests/data/any_sheets.xlsx",
+        "a hidden and a very hidden sheet, and a chartsheet",
+    ),
+    Case(
+        "xlsx-base",
+        "xlsx",
+        "python-calamine",
+        "tests/data/base.xlsx",
+        "four sheets: a header below a blank row, an empty sheet, merged cells",
+    ),
+    Case(
+        "xlsx-tables",
+        "xlsx",
+        "python-calamine",
+        "tests/data/table-multiple.xlsx",
+        "Excel tables on three sheets; integers, decimals, text",
+    ),
+    Case(
+        "xlsx-cyrillic-sheets",
+        "xlsx",
+        "xlsx2csv",
+        "test/sheets.xlsx",
+        "two sheets with Cyrillic names, trailing empty columns",
+    ),
+    Case(
+        "xlsx-sheet-order",
+        "xlsx",
+        "xlsx2csv",
+        "test/sheets_order.xlsx",
+        "four sheets whose order is not their parts' order; 25 formulas (cached values)",
+    ),
+    Case(
+        "xlsx-1904",
+        "xlsx",
+        "xlsx2csv",
+        "test/xlsx2csv-test-file.xlsx",
+        "five sheets, 134 records; the 1904 date system",
+    ),
+    Case(
+        "xlsx-blank-rows",
+        "xlsx",
+        "xlsx2csv",
+        "test/skip_empty_lines.xlsx",
+        "blank rows among the records",
+    ),
+    Case(
+        "xlsx-no-cell-ids",
+        "xlsx",
+        "xlsx2csv",
+        "test/no_cell_ids.xlsx",
+        "cells without references; a row of empty strings above the header",
+    ),
+    Case(
+        "xlsx-times",
+        "xlsx",
+        "xlsx2csv",
+        "test/timeformat.xlsx",
+        "dates and times of day, by number format",
+    ),
+    Case(
+        "xlsm-hyperlinks",
+        "xlsx",
+        "xlsx2csv",
+        "test/hyperlinks_continous.xlsm",
+        "a macro-enabled workbook (.xlsm) of hyperlinks",
     ),
 )
 CASES = (*JSON_CASES, *AVRO_CASES, *ORC_CASES, *ARROW_CASES, *XLSX_CASES, *ZIP_CASES)

@@ -15,6 +15,7 @@ import lzma
 import posixpath
 import re
 import shutil
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,15 +25,17 @@ from typing import Any
 
 import dagster as dg
 import fastavro
+import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from openpyxl.worksheet.worksheet import Worksheet
 
 from alchemy_assets.cli import main
 from alchemy_assets.dagster_adapters.lookup import latest_records
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.formats.base import HEAD_ROWS
+from alchemy_assets.formats.base import HEAD_ROWS, display
 from alchemy_assets.formats.compression import zstd
 from alchemy_assets.formats.delimited import dialect_of
 from alchemy_assets.formats.dialect import Dialect
@@ -828,10 +831,59 @@ def compare_avro(original: Path, content: bytes, sample: Sample, rows: int) -> l
     return differs
 
 
+def _sheet_rows(sheet: object, rows: int) -> list[dict[int, tuple[str, Any]]]:
+    """A sheet's header and first ``rows`` records as openpyxl reads the whole workbook: its
+    rows with a value (empty text is none), each as its cells' (type, value) by column."""
+    if not isinstance(sheet, Worksheet):
+        return []  # a chartsheet: no cells
+    taken: list[dict[int, tuple[str, Any]]] = []
+    for row in sheet.iter_rows():
+        cells = {
+            c.column: (type(c.value).__name__, c.value) for c in row if c.value not in ("", None)
+        }
+        if cells:
+            taken.append(cells)
+        if len(taken) > rows:
+            break
+    return taken
+
+
+def compare_xlsx(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """openpyxl's full load of the whole original (cached values) against the sample: the
+    same sheets in order, each with the same state, header and first records, typed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns of the extensions it does not keep
+        whole = openpyxl.load_workbook(original, data_only=True)
+        taken = openpyxl.load_workbook(io.BytesIO(content), data_only=True)
+    problems: list[str] = []
+    if taken.sheetnames != whole.sheetnames:
+        return [f"sheets {taken.sheetnames} != {whole.sheetnames}"]
+    columns: list[str] = []
+    records = 0
+    for name in whole.sheetnames:
+        expected = _sheet_rows(whole[name], rows)
+        if _sheet_rows(taken[name], rows) != expected:
+            problems.append(f"sheet {name!r}: its first rows differ")
+        if taken[name].sheet_state != whole[name].sheet_state:
+            problems.append(
+                f"sheet {name!r}: {taken[name].sheet_state} != {whole[name].sheet_state}"
+            )
+        records += max(len(expected) - 1, 0)
+        width = max((max(cells) for cells in expected), default=0)
+        header = expected[0] if expected else {}
+        columns += [f"{name}!{display(header.get(c, ('', None))[1])}" for c in range(1, width + 1)]
+    if sample.rows != records:
+        problems.append(f"rows {sample.rows} != {records}")
+    if [name for name, _ in sample.schema] != columns:
+        problems.append(f"columns {sample.schema} != {columns}")
+    return problems
+
+
 COMPARERS: dict[str, Comparer] = {
     "json": _compare_json,
     "zip": _compare_zip,
     "avro": compare_avro,
+    "xlsx": compare_xlsx,
 }
 
 

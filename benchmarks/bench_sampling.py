@@ -14,6 +14,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import lzma
 import zipfile
 from collections.abc import Callable
@@ -167,10 +168,92 @@ def _make_avro(path: Path, size: int) -> None:
             end += out.write(blocks)
 
 
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_SML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{_SML}.sheet.main+xml"/>'
+        f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_SML}.worksheet+xml"/>'
+        f'<Override PartName="/xl/styles.xml" ContentType="{_SML}.styles+xml"/>'
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SML}.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" '
+        f'Type="{_DOC}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets>'
+        '<sheet name="prices" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        f'<Relationships xmlns="{_RELS}">'
+        f'<Relationship Id="rId1" Type="{_DOC}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_DOC}/styles" Target="styles.xml"/>'
+        f'<Relationship Id="rId3" Type="{_DOC}/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+    # Style 1: a date (number format 14).
+    "xl/styles.xml": (
+        f'<styleSheet xmlns="{_MAIN}"><fonts count="1"><font/></fonts><fills count="1">'
+        '<fill><patternFill/></fill></fills><borders count="1"><border/></borders>'
+        '<cellStyleXfs count="1"><xf/>'
+        '</cellStyleXfs><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" '
+        'applyNumberFormat="1"/></cellXfs></styleSheet>'
+    ),
+}
+
+
+def _note(index: int) -> str:
+    """The text of row ``index``: unique, and not very compressible, as real text is."""
+    return f"{hashlib.blake2b(str(index).encode(), digest_size=12).hexdigest()} row {index}"
+
+
+def _make_xlsx(path: Path, size: int) -> None:
+    """A workbook of about ``size`` bytes, written as Excel writes one: a sheet of an id, a
+    date and a text cell per row, every text unique in the shared-string table (the part a
+    whole-table reader loads), in first-use order. The sheet XML is streamed with zipfile
+    (openpyxl's and XlsxWriter's writers take about half an hour for a 1 GB file)."""
+    rows_per_chunk = 20_000
+    rows = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, text in _XLSX_PARTS.items():
+            zf.writestr(name, text)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+            out.write(f'<worksheet xmlns="{_MAIN}"><sheetData><row r="1">'.encode())
+            out.write(b'<c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>')
+            out.write(b'<c r="C1" t="s"><v>2</v></c></row>')
+            # The sheet takes about half the file, the strings the other half.
+            while zf.fp is not None and zf.fp.tell() < size // 2:
+                out.write(
+                    "".join(
+                        f'<row r="{i + 2}"><c r="A{i + 2}"><v>{i}</v></c>'
+                        f'<c r="B{i + 2}" s="1"><v>{45000 + i % 3000}</v></c>'
+                        f'<c r="C{i + 2}" t="s"><v>{i + 3}</v></c></row>'
+                        for i in range(rows, rows + rows_per_chunk)
+                    ).encode()
+                )
+                rows += rows_per_chunk
+            out.write(b"</sheetData></worksheet>")
+        with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as out:
+            out.write(f'<sst xmlns="{_MAIN}"><si><t>id</t></si><si><t>day</t></si>'.encode())
+            out.write(b"<si><t>note</t></si>")
+            for start in range(0, rows, rows_per_chunk):
+                chunk = range(start, start + rows_per_chunk)
+                out.write("".join(f"<si><t>{_note(i)}</t></si>" for i in chunk).encode())
+            out.write(b"</sst>")
+
+
 CONTAINER_KINDS: dict[str, Maker] = {
     "json": _make_json,
     "zip": _make_zip,
     "avro": _make_avro,
+    "xlsx": _make_xlsx,
 }
 
 

@@ -41,6 +41,7 @@ from alchemy_assets.formats.base import (
 )
 from alchemy_assets.formats.compression import COMPRESSIONS, Compression, compression_of
 from alchemy_assets.formats.delimited import DelimitedReader
+from alchemy_assets.formats.excel import OLE2_MAGIC, WorkbookReader
 from alchemy_assets.formats.json_document import JsonDocumentReader
 from alchemy_assets.formats.jsonl import JsonLinesReader
 from alchemy_assets.formats.parquet import ParquetReader
@@ -65,8 +66,10 @@ class Unsampled:
         *,
         text_magic: bool = False,
         by_name_only: tuple[str, ...] = (),
+        reason: str | None = None,
     ) -> None:
         self.kind, self.extensions, self.magic = kind, extensions, magic
+        self._reason = reason or f"{kind} files are recognised, but no reader samples them yet"
         self._text_magic = text_magic  # the magic is printable: binary data must follow it
         self._by_name_only = by_name_only  # its magic is shared (zip): it needs these names too
 
@@ -83,10 +86,19 @@ class Unsampled:
         return NO
 
     def sample(self, source: Source, rows: int, *, max_bytes: int, options: Options) -> Taken:
-        raise NoReaderError(f"{self.kind} files are recognised, but no reader samples them yet")
+        raise NoReaderError(self._reason)
 
 
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+XLS_REASON = (
+    "a legacy Excel workbook (.xls, an OLE2 file): recognised, not sampled, as no well-kept "
+    "library writes .xls samples (save it as .xlsx to have it sampled)"
+)
+ODS_REASON = (
+    "an OpenDocument spreadsheet (.ods): recognised, not sampled, as no reader here takes the "
+    "first rows of its sheets in bounded bytes and writes them as .ods (save it as .xlsx to "
+    "have it sampled)"
+)
 # Content before names: in this order, the first reader that is certain wins; failing that,
 # the first whose name matches and whose content does not say otherwise.
 READERS: tuple[Reader, ...] = (
@@ -94,7 +106,10 @@ READERS: tuple[Reader, ...] = (
     Unsampled("orc", (".orc",), (b"ORC",), text_magic=True),
     AvroReader(),
     Unsampled("arrow", (".arrow", ".feather", ".ipc", ".arrows"), (b"ARROW1",)),
-    Unsampled("xlsx", (".xlsx", ".xlsm"), _ZIP, by_name_only=(".xlsx", ".xlsm")),
+    WorkbookReader(),
+    # Spreadsheets recognised but not sampled: a sample is in the file's own format.
+    Unsampled("xls", (".xls",), (OLE2_MAGIC,), by_name_only=(".xls",), reason=XLS_REASON),
+    Unsampled("ods", (".ods",), _ZIP, by_name_only=(".ods",), reason=ODS_REASON),
     ZipReader(),
     DelimitedReader(),
     JsonLinesReader(),
