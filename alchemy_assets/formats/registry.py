@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from alchemy_assets.file_formats import data_extension, split_extension
+from alchemy_assets.formats.arrow_ipc import ArrowReader
 from alchemy_assets.formats.base import (
     CERTAIN,
     NAMED,
@@ -37,6 +38,7 @@ from alchemy_assets.formats.base import (
 from alchemy_assets.formats.compression import COMPRESSIONS, Compression, compression_of
 from alchemy_assets.formats.delimited import DelimitedReader
 from alchemy_assets.formats.jsonl import JsonLinesReader
+from alchemy_assets.formats.orc import OrcReader
 from alchemy_assets.formats.parquet import ParquetReader
 from alchemy_assets.formats.text import looks_like_text
 
@@ -81,9 +83,9 @@ _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
 # the first whose name matches and whose content does not say otherwise.
 READERS: tuple[Reader, ...] = (
     ParquetReader(),
-    Unsampled("orc", (".orc",), (b"ORC",), text_magic=True),
+    OrcReader(),
     Unsampled("avro", (".avro",), (b"Obj\x01",)),
-    Unsampled("arrow", (".arrow", ".feather", ".ipc", ".arrows"), (b"ARROW1",)),
+    ArrowReader(),
     Unsampled("xlsx", (".xlsx", ".xlsm"), _ZIP, by_name_only=(".xlsx", ".xlsm")),
     Unsampled("zip", (".zip",), _ZIP),
     DelimitedReader(),
