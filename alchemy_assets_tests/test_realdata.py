@@ -41,7 +41,14 @@ from alchemy_assets.sampling import Sample, read_sample
 from alchemy_assets.schema_drift import recorded_name
 from alchemy_assets_tests import container_corpus
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
-from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus
+from alchemy_assets_tests.corpus import (
+    KINDS,
+    PACKAGES,
+    REAL_KINDS,
+    CorpusFile,
+    build_corpus,
+    package_dir,
+)
 from alchemy_assets_tests.dialect_corpus import CASES, Case
 
 # One dataset per sample size, each holding the whole corpus under raw/env0/. The second
@@ -681,7 +688,7 @@ def _orc_json(original: Path) -> list[dict[str, Any]] | None:
     case = next(c for c in container_corpus.ORC_CASES if c.file_name == original.name)
     if case.derive:
         return None
-    rendering = container_corpus.package_dir("pyarrow") / case.path.partition("/")[2]
+    rendering = package_dir("pyarrow") / case.path.partition("/")[2]
     rendering = rendering.with_name(rendering.name.removesuffix(".orc") + ".jsn.gz")
     if not rendering.is_file():
         return None
