@@ -26,14 +26,15 @@ class StoppedError(EOFError):
 
 
 class BoundedReader(io.RawIOBase):
-    """``source`` (seekable or not), refusing any read that would bring the bytes handed out
-    past ``limit``: the read is refused whole, before it is made, and ``refused`` keeps why
+    """``source`` (seekable or not), refusing any read that would bring the bytes of it read
+    past ``limit`` (a range read twice, as a footer is, counts once, as for
+    ``Sample.bytes_read``): the read is refused whole, before it is made, and ``refused`` keeps why
     (a library that wraps the error in its own still leaves it there). After :meth:`stop`,
     every read fails. Closing it leaves ``source`` open: the caller owns it."""
 
     def __init__(self, source: Source, limit: int) -> None:
         self.source, self.limit = source, limit
-        self.served = 0
+        self.ranges: list[tuple[int, int]] = []  # disjoint, sorted: what was read
         self.refused: OverBudgetError | None = None
         self._seekable = source.seekable()
         self._position = 0  # of a stream, which cannot tell
@@ -61,9 +62,9 @@ class BoundedReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._stopped:
             raise StoppedError("the sample has what it needs: no more reads")
-        wanted = len(buffer)
-        if self.served + wanted > self.limit:
-            self.refused = OverBudgetError(self.tell(), wanted, self.limit)
+        wanted, start = len(buffer), self.tell()
+        if self.read_bytes + self._new(start, start + wanted) > self.limit:
+            self.refused = OverBudgetError(start, wanted, self.limit)
             raise self.refused
         view = memoryview(buffer).cast("B")
         count = 0
@@ -72,6 +73,24 @@ class BoundedReader(io.RawIOBase):
             if not got:
                 break
             count += got
-        self.served += count
+        self._add(start, start + count)
         self._position += count
         return count
+
+    @property
+    def read_bytes(self) -> int:
+        return sum(end - start for start, end in self.ranges)
+
+    def _new(self, start: int, end: int) -> int:
+        """How many of the bytes from ``start`` to ``end`` were not read yet."""
+        seen = sum(max(0, min(end, e) - max(start, s)) for s, e in self.ranges)
+        return end - start - seen
+
+    def _add(self, start: int, end: int) -> None:
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted([*self.ranges, (start, end)]):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        self.ranges = merged

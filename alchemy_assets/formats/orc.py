@@ -27,7 +27,6 @@ from alchemy_assets.formats.base import (
     CERTAIN,
     JSON,
     NO,
-    NoReaderError,
     Options,
     Source,
     Taken,
@@ -256,11 +255,11 @@ def _first_rows(
 def _reading_failed(bounded: BoundedReader, tail: Tail, taken: int, err: Exception) -> ValueError:
     refused = bounded.refused
     if refused is None:
-        return ValueError(f"ORC stripe data unreadable after {taken} rows: {err}")
-    index, stripe = next(
-        ((i, s) for i, s in enumerate(tail.stripes) if refused.offset < s.offset + s.length),
-        (len(tail.stripes) - 1, tail.stripes[-1]),
-    )
+        return ValueError(f"corrupt ORC stripe data, unreadable after {taken} rows: {err}")
+    found = [(i, s) for i, s in enumerate(tail.stripes) if refused.offset < s.offset + s.length]
+    if not found:
+        return ValueError(f"the ORC file's tail is too large to read: {refused}")
+    index, stripe = found[0]
     return ValueError(
         f"stripe {index} ({stripe.length} bytes at offset {stripe.offset}, {stripe.rows} rows): "
         f"reading its first rows takes more than the {refused.limit} bytes a sample may read "
@@ -272,19 +271,15 @@ def write_orc(table: pa.Table, orc: po.ORCFile) -> bytes:
     """``table`` as an ORC file written as ``orc`` was, as far as pyarrow's writer can."""
     compression = orc.compression if orc.compression in WRITABLE else "UNCOMPRESSED"
     out = pa.BufferOutputStream()
-    try:
-        po.write_table(
-            table,
-            out,
-            compression=compression.lower(),
-            compression_block_size=_block_size(orc),
-            row_index_stride=orc.row_index_stride or 10000,
-            file_version=orc.file_version if orc.file_version in ("0.11", "0.12") else "0.12",
-        )
-    except pa.ArrowNotImplementedError as err:
-        raise NoReaderError(
-            f"orc: the sample cannot be written as ORC (pyarrow's ORC writer: {err})"
-        ) from None
+    # Every type pyarrow reads from ORC, its ORC writer writes.
+    po.write_table(
+        table,
+        out,
+        compression=compression.lower(),
+        compression_block_size=_block_size(orc),
+        row_index_stride=orc.row_index_stride or 10000,
+        file_version=orc.file_version if orc.file_version in ("0.11", "0.12") else "0.12",
+    )
     return bytes(out.getvalue().to_pybytes())
 
 
