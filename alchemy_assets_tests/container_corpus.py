@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import io
 import json
 import sys
 import tarfile
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alchemy_assets.format_options import FormatOptions
 from alchemy_assets_tests.corpus import package_dir
@@ -46,6 +48,8 @@ ARCHIVES: dict[str, tuple[str, str]] = {
     # Excel workbooks (XLSX_CASES): the test data of two xlsx readers' source archives.
     "python-calamine": ("0.9.1", "python_calamine-0.9.1.tar.gz"),
     "xlsx2csv": ("0.8.6", "xlsx2csv-0.8.6.tar.gz"),
+    # An Arrow IPC file written by R's arrow package (pins-python's compatibility tests).
+    "pins": ("0.9.2", "pins-0.9.2-py2.py3-none-any.whl"),
 }
 
 
@@ -94,6 +98,109 @@ class Case:
 # and the name the converted file gets.
 DERIVES: dict[str, Callable[[bytes], bytes]] = {}
 DERIVED_NAMES: dict[str, Callable[[str], str]] = {}
+
+
+# ORC and Arrow IPC: the ORC files shipped (pyarrow's, from the Apache ORC project) show
+# neither Snappy nor LZ4, and of the Arrow formats only two IPC files ship (pyarrow's Feather
+# v2, R's through pins): no stream, no legacy stream, no zstd, no Feather v1. Those are
+# converted, with pyarrow, from real files (CSV read by pyarrow.csv, or pyarrow's ORC files).
+def _csv_table(data: bytes) -> Any:
+    import pyarrow.csv
+
+    return pyarrow.csv.read_csv(io.BytesIO(data))
+
+
+def _to_orc(compression: str) -> Callable[[bytes], bytes]:
+    def convert(data: bytes) -> bytes:
+        import pyarrow as pa
+        import pyarrow.orc
+
+        out = pa.BufferOutputStream()
+        pyarrow.orc.write_table(_csv_table(data), out, compression=compression)
+        return bytes(out.getvalue().to_pybytes())
+
+    return convert
+
+
+def _to_ipc(
+    *, stream: bool, chunk: int, compression: str | None = None, legacy: bool = False
+) -> Callable[[bytes], bytes]:
+    def convert(data: bytes) -> bytes:
+        import pyarrow as pa
+        import pyarrow.ipc
+        import pyarrow.orc
+
+        if data.startswith(b"ORC"):
+            table = pyarrow.orc.read_table(pa.BufferReader(data))
+        else:
+            table = _csv_table(data)
+            if not stream:  # the airports' state and country, as pandas' categoricals are
+                for name in ("state", "country"):
+                    index = table.schema.get_field_index(name)
+                    if index >= 0:
+                        table = table.set_column(
+                            index, name, table.column(name).dictionary_encode()
+                        )
+        options = pyarrow.ipc.IpcWriteOptions(
+            compression=compression,
+            use_legacy_format=legacy,
+            metadata_version=pyarrow.ipc.MetadataVersion.V4
+            if legacy
+            else pyarrow.ipc.MetadataVersion.V5,
+        )
+        out = pa.BufferOutputStream()
+        new = pyarrow.ipc.new_stream if stream else pyarrow.ipc.new_file
+        with new(out, table.schema, options=options) as writer:
+            writer.write_table(table, max_chunksize=chunk)
+        return bytes(out.getvalue().to_pybytes())
+
+    return convert
+
+
+def _to_feather_v1(data: bytes) -> bytes:
+    import warnings
+
+    import pyarrow.feather
+
+    out = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # pyarrow deprecates v1 (25.0)
+        pyarrow.feather.write_feather(_csv_table(data), out, version=1)
+    return out.getvalue()
+
+
+DERIVES |= {
+    "pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='snappy')": _to_orc("snappy"),
+    "pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='lz4')": _to_orc("lz4"),
+    "IPC stream (new_stream), 50-row batches": _to_ipc(stream=True, chunk=50),
+    "legacy IPC stream (use_legacy_format, V4), 1-row batches": _to_ipc(
+        stream=True, chunk=1, legacy=True
+    ),
+    "IPC file (new_file), zstd, 1000-row batches": _to_ipc(
+        stream=False, chunk=1000, compression="zstd"
+    ),
+    "Feather v2 (IPC file), uncompressed, dictionary-encoded state and country": _to_ipc(
+        stream=False, chunk=1 << 20
+    ),
+    "pyarrow.feather.write_feather(version=1)": _to_feather_v1,
+}
+DERIVED_NAMES |= {
+    "pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='snappy')": lambda n: n.replace(
+        ".csv", ".snappy.orc"
+    ),
+    "pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='lz4')": lambda n: n.replace(
+        ".csv", ".lz4.orc"
+    ),
+    "IPC stream (new_stream), 50-row batches": lambda n: n.replace(".csv", ".arrows"),
+    "legacy IPC stream (use_legacy_format, V4), 1-row batches": lambda n: n.replace(
+        ".orc", ".legacy.arrows"
+    ),
+    "IPC file (new_file), zstd, 1000-row batches": lambda n: n.replace(".orc", ".zstd.arrow"),
+    "Feather v2 (IPC file), uncompressed, dictionary-encoded state and country": lambda n: (
+        n.replace(".csv", ".feather")
+    ),
+    "pyarrow.feather.write_feather(version=1)": lambda n: n.replace(".csv", ".v1.feather"),
+}
 
 # The corpus, a tuple per kind (each kind's reader has its own).
 _VEGA = "vega_datasets/_data"
@@ -247,8 +354,6 @@ AVRO_CASES: tuple[Case, ...] = (
         "no records (a header only), user metadata `hello`",
     ),
 )
-ORC_CASES: tuple[Case, ...] = ()
-ARROW_CASES: tuple[Case, ...] = ()
 FR = "frictionless"
 ZIP_CASES: tuple[Case, ...] = (
     Case("zip-stored-one-csv", "zip", FR, "data/table.csv.zip", "one stored CSV member, UTF-8"),
@@ -379,6 +484,109 @@ XLSX_CASES: tuple[Case, ...] = (
         "xlsx2csv",
         "test/hyperlinks_continous.xlsm",
         "a macro-enabled workbook (.xlsm) of hyperlinks",
+    ),
+)
+_ORC = "pyarrow/tests/data/orc"
+ORC_CASES: tuple[Case, ...] = (
+    Case(
+        "orc-test1",
+        "orc",
+        "pyarrow",
+        f"{_ORC}/TestOrcFile.test1.orc",
+        "every primitive ORC type, struct, list and map columns; ZLIB; 2 rows (ORC Java)",
+    ),
+    Case(
+        "orc-date1900",
+        "orc",
+        "pyarrow",
+        f"{_ORC}/TestOrcFile.testDate1900.orc",
+        "70,000 rows in 8 stripes, ZLIB: timestamps and dates before 1970",
+    ),
+    Case(
+        "orc-decimal",
+        "orc",
+        "pyarrow",
+        f"{_ORC}/decimal.orc",
+        "decimal(10,5), uncompressed, 6,000 rows, writer version ORIGINAL",
+    ),
+    Case(
+        "orc-empty",
+        "orc",
+        "pyarrow",
+        f"{_ORC}/TestOrcFile.emptyFile.orc",
+        "no stripe, no row: the schema alone (nested types)",
+    ),
+    Case(
+        "orc-penguins-snappy",
+        "orc",
+        "palmerpenguins",
+        "palmerpenguins/data/penguins-raw.csv",
+        "Snappy; dates, nulls, column names with spaces and parentheses",
+        derive="pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='snappy')",
+    ),
+    Case(
+        "orc-airports-lz4",
+        "orc",
+        "vega_datasets",
+        "vega_datasets/_data/airports.csv",
+        "LZ4; 3,376 rows of text and coordinates",
+        derive="pyarrow.orc.write_table(pyarrow.csv.read_csv(f), compression='lz4')",
+    ),
+)
+ARROW_CASES: tuple[Case, ...] = (
+    Case(
+        "feather-v2-lz4-pyarrow017",
+        "arrow",
+        "pyarrow",
+        "pyarrow/tests/data/feather/v0.17.0.version.2-compression.lz4.feather",
+        "Feather v2 by pyarrow 0.17: LZ4 buffers marked the pre-1.0 way, metadata V4",
+    ),
+    Case(
+        "arrow-r-pins",
+        "arrow",
+        "pins",
+        "pins/tests/pins-compat/df_arrow/20220214T163720Z-ad0c1/df_arrow.arrow",
+        "IPC file by R's arrow package: LZ4 buffers, R attributes as schema metadata",
+    ),
+    Case(
+        "arrow-penguins-stream",
+        "arrow",
+        "palmerpenguins",
+        "palmerpenguins/data/penguins.csv",
+        "IPC stream of 7 batches: the first 100 rows span 2; nulls",
+        derive="IPC stream (new_stream), 50-row batches",
+    ),
+    Case(
+        "arrow-test1-legacy-stream",
+        "arrow",
+        "pyarrow",
+        f"{_ORC}/TestOrcFile.test1.orc",
+        "pre-0.15 stream (no continuation markers), metadata V4; struct, list, map columns",
+        derive="legacy IPC stream (use_legacy_format, V4), 1-row batches",
+    ),
+    Case(
+        "arrow-date1900-zstd",
+        "arrow",
+        "pyarrow",
+        f"{_ORC}/TestOrcFile.testDate1900.orc",
+        "IPC file of 70 zstd batches: timestamps (ns) and dates",
+        derive="IPC file (new_file), zstd, 1000-row batches",
+    ),
+    Case(
+        "feather-v2-airports-dictionary",
+        "arrow",
+        "vega_datasets",
+        "vega_datasets/_data/airports.csv",
+        "Feather v2, uncompressed, one batch; dictionary-encoded columns",
+        derive="Feather v2 (IPC file), uncompressed, dictionary-encoded state and country",
+    ),
+    Case(
+        "feather-v1-seattle",
+        "arrow",
+        "vega_datasets",
+        "vega_datasets/_data/seattle-weather.csv",
+        "Feather v1 (FEA1): columns stored whole, read whole (under the read cap)",
+        derive="pyarrow.feather.write_feather(version=1)",
     ),
 )
 CASES = (*JSON_CASES, *AVRO_CASES, *ORC_CASES, *ARROW_CASES, *XLSX_CASES, *ZIP_CASES)

@@ -103,7 +103,7 @@ def test_a_text_file_that_starts_like_a_magic_is_still_text() -> None:
         (b"%PDF-1.7\n%\xe2\xe3", "report.csv", "pdf", "a PDF document, not a data file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "chart.txt", "png", "a PNG image, not a data file"),
         (b"\x00\x01\x02id,name", "d.csv", "binary", "binary data (it holds NUL bytes)"),
-        (CSV, "notes.xyz", "text", "unknown format '.xyz'; samples are taken of .avro, .csv,"),
+        (CSV, "notes.xyz", "text", "unknown format '.xyz'; samples are taken of .arrow, .arrows,"),
         (CSV, "data", "text", "unknown format '(no extension)'"),
         (CSV, "d.parquet", "text", "named '.parquet', but its first bytes b'id,name\\n' are not"),
         (gzip.compress(CSV), "d.gz", "gzip", "gzip-compressed, and its name ('.gz') says no"),

@@ -20,6 +20,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,14 @@ from alchemy_assets.sampling import NotDataError, Sample, SampleError, read_samp
 from alchemy_assets.schema_drift import recorded_name
 from alchemy_assets_tests import container_corpus
 from alchemy_assets_tests.conftest import FIGURES, REPORTS
-from alchemy_assets_tests.corpus import KINDS, PACKAGES, REAL_KINDS, CorpusFile, build_corpus
+from alchemy_assets_tests.corpus import (
+    KINDS,
+    PACKAGES,
+    REAL_KINDS,
+    CorpusFile,
+    build_corpus,
+    package_dir,
+)
 from alchemy_assets_tests.dialect_corpus import CASES, Case
 
 # One dataset per sample size, each holding the whole corpus under raw/env0/. The second
@@ -899,3 +907,147 @@ def test_each_real_container_file_is_sampled_as_an_independent_reader_reads_the_
     sample, content = read_sample(original, rows, format_options=case.options)
     assert sample.kind == case.kind
     assert COMPARERS[case.kind](original, content, sample, rows) == []
+
+
+# --- ORC and Arrow IPC: pyarrow.orc / pyarrow.ipc of the whole original, and for ORC also
+# the Apache ORC project's own JSON rendering of each of its files (``.jsn.gz`` beside it).
+
+
+def _first(table: pa.Table, rows: int) -> pa.Table:
+    return table.slice(0, min(rows, table.num_rows))
+
+
+def _described(sample: Sample, want: pa.Table) -> list[str]:
+    problems = []
+    if sample.rows != want.num_rows:
+        problems.append(f"row count {sample.rows}, expected {want.num_rows}")
+    columns = [(f.name, str(f.type)) for f in want.schema]
+    if sample.schema != columns:
+        problems.append(f"columns {sample.schema}, expected {columns}")
+    return problems
+
+
+def _as_json(value: Any) -> Any:
+    """A value read by pyarrow as the ORC project's JSON renders it."""
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # a map
+            return [{"key": _as_json(k), "value": _as_json(v)} for k, v in value]
+        return [_as_json(v) for v in value]
+    if isinstance(value, bytes):
+        return list(value)
+    if hasattr(value, "hour") and hasattr(value, "isoformat"):  # a timestamp
+        text: str = value.isoformat(sep=" ")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if hasattr(value, "isoformat"):  # a date
+        return value.isoformat()
+    return value
+
+
+def _orc_json(original: Path) -> list[dict[str, Any]] | None:
+    """The ``.jsn.gz`` rendering shipped beside a corpus ORC file, if there is one."""
+    case = next(c for c in container_corpus.ORC_CASES if c.file_name == original.name)
+    if case.derive:
+        return None
+    rendering = package_dir("pyarrow") / case.path.partition("/")[2]
+    rendering = rendering.with_name(rendering.name.removesuffix(".orc") + ".jsn.gz")
+    if not rendering.is_file():
+        return None
+    lines = gzip.decompress(rendering.read_bytes()).decode().splitlines()
+    return [json.loads(line, parse_float=Decimal) for line in lines if line.strip()]
+
+
+def compare_orc(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """The sample against pyarrow.orc's reading of the whole original (and the ORC project's
+    JSON of it): same schema, same compression, the same first min(N, rows) rows."""
+    import pyarrow.orc as po
+
+    whole = po.ORCFile(original)
+    want = _first(whole.read(), rows)
+    written = po.ORCFile(pa.BufferReader(content))
+    got = written.read()
+    problems = _described(sample, want)
+    if got.schema != want.schema:
+        problems.append(f"schema {got.schema}, expected {want.schema}")
+    elif not got.equals(want):
+        problems.append("values differ from pyarrow.orc's first rows")
+    if written.compression != whole.compression:
+        problems.append(f"compression {written.compression}, expected {whole.compression}")
+    entry = sample.metadata.get("orc")
+    if not isinstance(entry, dict) or entry.get("compression") != whole.compression:
+        problems.append(f"orc metadata {entry}")
+    rendering = _orc_json(original)
+    if rendering is not None:
+        expected = rendering[: min(rows, len(rendering))]
+        shown = [_as_json(row) for row in got.to_pylist()]
+        if shown != expected:
+            problems.append("values differ from the ORC project's JSON of the file")
+    return problems
+
+
+def _ipc_codec(data: bytes, start: int) -> str | None:
+    """The codec of the first (dictionary) batch of the IPC stream at ``start``, from the
+    message headers pyarrow's MessageReader frames."""
+    from alchemy_assets.formats.arrow_ipc import DICTIONARY_BATCH, RECORD_BATCH, message_header
+
+    reader = pa.ipc.MessageReader.open_stream(pa.BufferReader(data[start:]))
+    for message in reader:
+        header = message_header(bytes(message.metadata))
+        if header.kind in (DICTIONARY_BATCH, RECORD_BATCH):
+            return header.codec
+    return None
+
+
+def compare_arrow(original: Path, content: bytes, sample: Sample, rows: int) -> list[str]:
+    """The sample against pyarrow's reading of the whole original (pyarrow.ipc, or
+    pyarrow.feather for Feather v1): same format, schema and metadata, same compression, the
+    same first min(N, rows) rows in the same batches."""
+    import warnings
+
+    import pyarrow.feather
+
+    data = original.read_bytes()
+    problems: list[str] = []
+    if data.startswith(b"FEA1"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            want = _first(pyarrow.feather.read_table(original), rows)
+            got = pyarrow.feather.read_table(pa.BufferReader(content))
+        if not content.startswith(b"FEA1"):
+            problems.append("the sample of a Feather v1 file is not Feather v1")
+        batches, got_batches = [want.num_rows], [got.num_rows]
+    else:
+        is_file = data.startswith(b"ARROW1")
+        if content.startswith(b"ARROW1") != is_file:
+            problems.append("the sample is not in the original's IPC format (file or stream)")
+        opened = pa.ipc.open_file if is_file else pa.ipc.open_stream
+        whole, back = opened(pa.BufferReader(data)), opened(pa.BufferReader(content))
+        full = whole.read_all()
+        want, got = _first(full, rows), back.read_all()
+        if is_file and whole.metadata != back.metadata:
+            problems.append(f"footer metadata {back.metadata}, expected {whole.metadata}")
+        lengths = [b.num_rows for b in full.to_batches()]
+        batches, taken = [], 0
+        for length in lengths:
+            if taken >= want.num_rows:
+                break
+            batches.append(min(length, want.num_rows - taken))
+            taken += batches[-1]
+        got_batches = [b.num_rows for b in got.to_batches()]
+        start = 8 if is_file else 0
+        codec, expected_codec = _ipc_codec(content, start), _ipc_codec(data, start)
+        if codec != expected_codec:
+            problems.append(f"compression {codec}, expected {expected_codec}")
+    problems += _described(sample, want)
+    if got.schema != want.schema or got.schema.metadata != want.schema.metadata:
+        problems.append(f"schema {got.schema}, expected {want.schema}")
+    elif not got.equals(want):
+        problems.append("values differ from the original's first rows")
+    if got_batches != batches:
+        problems.append(f"batches of {got_batches} rows, expected {batches}")
+    return problems
+
+
+COMPARERS["orc"] = compare_orc
+COMPARERS["arrow"] = compare_arrow

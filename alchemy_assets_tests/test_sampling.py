@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from alchemy_assets.format_options import FormatOptions
+from alchemy_assets.formats import registry
 from alchemy_assets.formats.compression import zstd
 from alchemy_assets.preview import markdown_table
 from alchemy_assets.sampling import (
@@ -505,10 +506,15 @@ def test_a_pdf_named_csv_is_not_data_and_no_sample_is_written(tmp_path: Path) ->
     assert not (tmp_path / "out").exists()
 
 
-def test_a_format_with_no_reader_yet_is_not_data_naming_its_kind(tmp_path: Path) -> None:
-    source = tmp_path / "t.orc"
-    source.write_bytes(b"ORC\x0a\x05\x08\x00\x10\x00" + b"\x00" * 100)
-    with pytest.raises(NotDataError, match=r"t\.orc: orc files are recognised, but no reader"):
+def test_a_format_with_no_reader_yet_is_not_data_naming_its_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A made-up kind: each real one gets its reader in turn.
+    placeholder = registry.Unsampled("demo", (".demo",), (b"DEMO\x00",))
+    monkeypatch.setattr(registry, "READERS", (placeholder, *registry.READERS))
+    source = tmp_path / "t.demo"
+    source.write_bytes(b"DEMO\x00\x05\x08\x00\x10\x00" + b"\x00" * 100)
+    with pytest.raises(NotDataError, match=r"t\.demo: demo files are recognised, but no reader"):
         read_sample(source)
 
 

@@ -17,12 +17,15 @@ import gzip
 import hashlib
 import lzma
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import fastavro
 import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.orc as po
 import pyarrow.parquet as pq
 
 from alchemy_assets.formats.compression import zstd
@@ -249,11 +252,71 @@ def _make_xlsx(path: Path, size: int) -> None:
             out.write(b"</sst>")
 
 
+# Rows of an Arrow IPC record batch in the generated file: ~0.3 MB each with LZ4, so that the
+# 1 MB file already holds several and what a sample reads (the first) does not grow with it.
+ARROW_BATCH_ROWS = 10_000
+
+
+def _typed_chunk(index: int) -> pa.Table:
+    """:func:`_chunk`'s rows in the types Hive and pandas export (ORC has no unsigned
+    integers, and no large strings)."""
+    table = _chunk(index).to_arrow()
+    types = {"id": pa.int64(), "ticker": pa.string(), "volume": pa.int64(), "note": pa.string()}
+    schema = pa.schema([(f.name, types.get(f.name, f.type)) for f in table.schema])
+    return table.cast(schema)
+
+
+def _rows_for(size: int, write: Callable[[pa.Table, Path], None], path: Path) -> int:
+    """How many rows of :func:`_typed_chunk` make a file of about ``size`` bytes written by
+    ``write`` (a chunk written to ``path`` first says how large a row is)."""
+    write(_typed_chunk(0), path)
+    rows = max(1000, int(size * CHUNK_ROWS / path.stat().st_size))
+    path.unlink()
+    return rows
+
+
+def _chunks(rows: int) -> Iterator[pa.Table]:
+    """The first ``rows`` rows of :func:`_typed_chunk` 0, 1, ..., a chunk at a time."""
+    for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
+        yield _typed_chunk(index).slice(0, rows - start)
+
+
+def _make_orc(path: Path, size: int) -> None:
+    """An ORC file of about ``size`` bytes: zstd (Hive's ORC writes zlib or zstd), pyarrow's
+    64 MiB stripes, written a chunk of rows at a time."""
+
+    def write(table: pa.Table, out: Path) -> None:
+        po.write_table(table, out, compression="zstd")
+
+    rows = _rows_for(size, write, path)
+    with po.ORCWriter(path, compression="zstd") as writer:
+        for table in _chunks(rows):
+            writer.write(table)
+
+
+def _make_arrow(path: Path, size: int) -> None:
+    """An Arrow IPC file (Feather v2) of about ``size`` bytes: LZ4 buffers, as
+    ``pyarrow.feather.write_feather`` writes by default, in batches of
+    :data:`ARROW_BATCH_ROWS` rows, written a chunk of rows at a time."""
+    options = ipc.IpcWriteOptions(compression="lz4")
+
+    def write(table: pa.Table, out: Path) -> None:
+        with ipc.new_file(out, table.schema, options=options) as writer:
+            writer.write_table(table, max_chunksize=ARROW_BATCH_ROWS)
+
+    rows = _rows_for(size, write, path)
+    with ipc.new_file(path, _typed_chunk(0).schema, options=options) as writer:
+        for table in _chunks(rows):
+            writer.write_table(table, max_chunksize=ARROW_BATCH_ROWS)
+
+
 CONTAINER_KINDS: dict[str, Maker] = {
     "json": _make_json,
     "zip": _make_zip,
     "avro": _make_avro,
     "xlsx": _make_xlsx,
+    "orc": _make_orc,
+    "arrow": _make_arrow,
 }
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from alchemy_assets.file_formats import data_extension, split_extension
 from alchemy_assets.formats.archive import ZipReader
+from alchemy_assets.formats.arrow_ipc import ArrowReader
 from alchemy_assets.formats.avro import AvroReader
 from alchemy_assets.formats.base import (
     CERTAIN,
@@ -44,6 +45,7 @@ from alchemy_assets.formats.delimited import DelimitedReader
 from alchemy_assets.formats.excel import OLE2_MAGIC, WorkbookReader
 from alchemy_assets.formats.json_document import JsonDocumentReader
 from alchemy_assets.formats.jsonl import JsonLinesReader
+from alchemy_assets.formats.orc import OrcReader
 from alchemy_assets.formats.parquet import ParquetReader
 from alchemy_assets.formats.records import Chained, read_up_to
 from alchemy_assets.formats.text import looks_like_text
@@ -103,9 +105,9 @@ ODS_REASON = (
 # the first whose name matches and whose content does not say otherwise.
 READERS: tuple[Reader, ...] = (
     ParquetReader(),
-    Unsampled("orc", (".orc",), (b"ORC",), text_magic=True),
+    OrcReader(),
     AvroReader(),
-    Unsampled("arrow", (".arrow", ".feather", ".ipc", ".arrows"), (b"ARROW1",)),
+    ArrowReader(),
     WorkbookReader(),
     # Spreadsheets recognised but not sampled: a sample is in the file's own format.
     Unsampled("xls", (".xls",), (OLE2_MAGIC,), by_name_only=(".xls",), reason=XLS_REASON),
