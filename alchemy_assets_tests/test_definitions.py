@@ -12,7 +12,7 @@ from alchemy_assets.dagster_adapters.datasets import discover
 from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import VENV
-from alchemy_assets_tests.ui import DAGSTER_DEV, DagsterDev
+from alchemy_assets_tests.ui import DagsterDev
 
 PROJECT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
@@ -167,22 +167,9 @@ def test_dg_check_yaml_reports_a_misspelled_attribute_at_its_line(
     ) in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", [DAGSTER_DEV, ("dg", "dev")], ids=["dagster dev", "dg dev"])
-def test_the_dev_servers_load_the_code_location_with_every_dataset(
-    command: tuple[str, ...], fp_prefix: Path, tmp_path: Path
-) -> None:
-    _dataset(fp_prefix, "acme/prices/2")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with DagsterDev.start(
-        fp_prefix, home, extra_env={"VIRTUAL_ENV": str(VENV)}, command=command
-    ) as dev:
-        data = dev.graphql.query("{ assetNodes { assetKey { path } } }")
-    assert {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]} == {
-        "acme/prices/v2/manifest",
-        "acme/prices/v2/bronze",
-        "acme/prices/v2/sample",
-    }
+# That `dagster dev` and `dg dev` load the code location with every dataset under the root
+# is asserted in test_discovery.py, by the test that runs each of them (one server start
+# each, not two).
 
 
 def _asset_keys(loaded: dg.Definitions) -> set[str]:

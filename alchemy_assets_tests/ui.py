@@ -155,6 +155,41 @@ class Graphql:
         return self.run_status(run_id)
 
 
+REPOSITORY = "__repository__"
+
+_TICKS = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor {
+      sensorState {
+        ticks(limit: 50) { status timestamp skipReason error { message causes { message } } }
+      }
+    }
+  }
+}
+"""
+
+
+def location_name(graphql: Graphql) -> str:
+    """The name of the (one) code location."""
+    data = graphql.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+    (entry,) = data["workspaceOrError"]["locationEntries"]
+    name: str = entry["name"]
+    return name
+
+
+def sensor_ticks(graphql: Graphql, sensor: str) -> list[dict[str, Any]]:
+    """The sensor's last 50 ticks, newest first: status, timestamp (when the tick began),
+    skip reason and error ([] while the code location has no such sensor)."""
+    selector = {"repositoryLocationName": location_name(graphql), "repositoryName": REPOSITORY}
+    data = graphql.query(_TICKS, selector={**selector, "sensorName": sensor})["sensorOrError"]
+    if data["__typename"] != "Sensor":
+        return []
+    ticks: list[dict[str, Any]] = data["sensorState"]["ticks"]
+    return ticks
+
+
 _MATERIALIZATIONS = """
 query($path: [String!]!) {
   assetOrError(assetKey: {path: $path}) {
