@@ -12,6 +12,7 @@ from alchemy_assets.dagster_adapters.datasets import discover
 from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets_tests.conftest import VENV
+from alchemy_assets_tests.processes import sigint_ignored
 from alchemy_assets_tests.ui import DagsterDev
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -352,8 +353,11 @@ def test_a_root_that_does_not_exist_is_the_code_locations_load_error_in_the_ui(
     home = tmp_path / "dagster_home"
     home.mkdir()
     missing = tmp_path / "nowhere"
-    with DagsterDev.start(missing, home, wait_loaded=False) as dev:
+    # Started as in CI, SIGINT ignored: stopping it is still Dagster's own clean shutdown (it
+    # was a SIGKILL 30 s later).
+    with sigint_ignored(), DagsterDev.start(missing, home, wait_loaded=False) as dev:
         error = dev.graphql.location_error(180, dev.log_tail)
+    assert dev.process.returncode == 0, dev.log_tail()
     assert (
         f"RootError: FP_PREFIX={missing}: the data root does not exist; set FP_PREFIX to the "
         "folder holding {vendor}/{dataset}/{version} dataset folders"

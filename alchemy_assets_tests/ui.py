@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from playwright.sync_api import Page, sync_playwright
 
+from alchemy_assets_tests.processes import stop_signals_at_default
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("ALCHEMY_CHROMIUM", "/usr/bin/chromium")
 # As root in a sandbox with no internet: no setuid sandbox, no GPU, no calls home.
@@ -342,7 +344,7 @@ class DagsterDev:
         }
         program = Path(sys.executable).with_name(command[0])
         argv = [str(program), *command[1:], "-h", "127.0.0.1", "-p", str(port)]
-        with log.open("wb") as out:
+        with log.open("wb") as out, stop_signals_at_default():
             process = subprocess.Popen(
                 argv,
                 cwd=cwd,
