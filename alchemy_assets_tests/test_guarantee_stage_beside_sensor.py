@@ -17,7 +17,7 @@ from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, RawWriter
-from alchemy_assets_tests.ui import DagsterDev, wait_for
+from alchemy_assets_tests.ui import DagsterDev, sensor_ticks, wait_for
 
 FILES = 30
 REDELIVERED = 10
@@ -58,22 +58,37 @@ def _samples(instance: dg.DagsterInstance, spec: DatasetSpec) -> Counter[tuple[s
 def _settle(
     instance: dg.DagsterInstance, spec: DatasetSpec, expected: int, dev: DagsterDev
 ) -> None:
-    """Wait until ``expected`` deliveries are sampled and no run has been in progress for
-    10 s (the sensor ticks every second: it has seen the whole manifest by then)."""
+    """Wait until ``expected`` deliveries are sampled, no run is in progress, and since then
+    the sensor has ticked twice and requested nothing (it ticks every second and reads the
+    whole manifest in one tick: any run it would still ask for, it asks for in those ticks)."""
 
     def sampled() -> bool:
         return len(_samples(instance, spec)) >= expected
 
     wait_for(sampled, 240, f"{expected} deliveries sampled", dev.log_tail)
-    quiet_since = time.monotonic()
+    quiet_since: float | None = None
+
+    def in_progress() -> bool:
+        return bool(instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)))
 
     def quiet() -> bool:
         nonlocal quiet_since
-        if instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
-            quiet_since = time.monotonic()
-        return time.monotonic() - quiet_since > 10
+        if in_progress():
+            quiet_since = None
+            return False
+        if quiet_since is None:
+            quiet_since = time.time()  # tick timestamps are wall-clock times
+            return False
+        since = [
+            t for t in sensor_ticks(dev.graphql, spec.sensor_name) if t["timestamp"] > quiet_since
+        ]
+        if any(t["status"] not in {"SKIPPED", "STARTED"} for t in since):
+            quiet_since = None  # a tick that requested runs (or failed): wait again
+            return False
+        # Runs again: a tick that ended just now may have queued a run after the first look.
+        return sum(t["status"] == "SKIPPED" for t in since) >= 2 and not in_progress()
 
-    wait_for(quiet, 240, "no run in progress for 10 s", dev.log_tail)
+    wait_for(quiet, 240, "no run in progress and two sensor ticks with nothing to do", dev.log_tail)
 
 
 @pytest.mark.parametrize("instance", ["sqlite"], indirect=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from alchemy_assets_tests.processes import sigint_ignored, stop_signals_at_default
+
 REPO = Path(__file__).resolve().parent.parent
 SIGINT_IGNORED = ["env", "--ignore-signal=INT"]
 
@@ -95,3 +97,31 @@ def test_a_test_that_hangs_for_good_is_ended_by_the_configured_timeout(tmp_path:
     assert "+ Timeout +" in done.stdout and "Stack of MainThread" in done.stdout
     assert done.returncode != 0
     assert took < 60
+
+
+def _ignored(pid: int) -> set[signal.Signals]:
+    """The signals process ``pid`` ignores (its SigIgn mask in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(
+        next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    return {sig for sig in signal.Signals if mask & (1 << (sig - 1))}
+
+
+def _started(argv: list[str]) -> set[signal.Signals]:
+    """The signals a process started now with ``argv`` ignores."""
+    with subprocess.Popen(argv) as process:
+        try:
+            return _ignored(process.pid)
+        finally:
+            process.kill()
+
+
+def test_servers_started_from_a_run_with_sigint_ignored_get_sigint_and_sigterm_at_default() -> None:
+    sleep = ["sleep", "60"]
+    with sigint_ignored():
+        assert signal.SIGINT in _started(sleep)  # what a server started as before inherited
+        handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        with stop_signals_at_default():
+            assert _started(sleep) & {signal.SIGINT, signal.SIGTERM} == set()
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from playwright.sync_api import Page, sync_playwright
 
+from alchemy_assets_tests.processes import stop_signals_at_default
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("ALCHEMY_CHROMIUM", "/usr/bin/chromium")
 # As root in a sandbox with no internet: no setuid sandbox, no GPU, no calls home.
@@ -153,6 +155,41 @@ class Graphql:
             lambda: self.run_status(run_id) in FINISHED, timeout, f"run {run_id} to end", log_tail
         )
         return self.run_status(run_id)
+
+
+REPOSITORY = "__repository__"
+
+_TICKS = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor {
+      sensorState {
+        ticks(limit: 50) { status timestamp skipReason error { message causes { message } } }
+      }
+    }
+  }
+}
+"""
+
+
+def location_name(graphql: Graphql) -> str:
+    """The name of the (one) code location."""
+    data = graphql.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+    (entry,) = data["workspaceOrError"]["locationEntries"]
+    name: str = entry["name"]
+    return name
+
+
+def sensor_ticks(graphql: Graphql, sensor: str) -> list[dict[str, Any]]:
+    """The sensor's last 50 ticks, newest first: status, timestamp (when the tick began),
+    skip reason and error ([] while the code location has no such sensor)."""
+    selector = {"repositoryLocationName": location_name(graphql), "repositoryName": REPOSITORY}
+    data = graphql.query(_TICKS, selector={**selector, "sensorName": sensor})["sensorOrError"]
+    if data["__typename"] != "Sensor":
+        return []
+    ticks: list[dict[str, Any]] = data["sensorState"]["ticks"]
+    return ticks
 
 
 _MATERIALIZATIONS = """
@@ -307,7 +344,7 @@ class DagsterDev:
         }
         program = Path(sys.executable).with_name(command[0])
         argv = [str(program), *command[1:], "-h", "127.0.0.1", "-p", str(port)]
-        with log.open("wb") as out:
+        with log.open("wb") as out, stop_signals_at_default():
             process = subprocess.Popen(
                 argv,
                 cwd=cwd,

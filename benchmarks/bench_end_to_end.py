@@ -26,11 +26,12 @@ from typing import Any
 
 from benchmarks.common import REPORT, SMOKE, Targets, child, fmt_s, section
 
-FILES = int(os.environ.get("BENCH_P3_FILES", 60 if SMOKE else 10_000))
-PG_FILES = int(os.environ.get("BENCH_P3_PG_FILES", 30 if SMOKE else FILES // 4))
+# At smoke size (the test suite) only that every row is measured and reported: a few files.
+FILES = int(os.environ.get("BENCH_P3_FILES", 12 if SMOKE else 10_000))
+PG_FILES = int(os.environ.get("BENCH_P3_PG_FILES", 6 if SMOKE else FILES // 4))
 ROUNDS = int(os.environ.get("BENCH_P3_ROUNDS", 1 if SMOKE else 2))
-PER_RUN_SLICE = 10 if SMOKE else 100
-FLOOR_SLICE = 50 if SMOKE else 1_000
+PER_RUN_SLICE = 3 if SMOKE else 100
+FLOOR_SLICE = 10 if SMOKE else 1_000
 POSTGRES = os.environ.get("ALCHEMY_TEST_POSTGRES") or None
 
 SQLITE_POOLED = """event_log_storage:

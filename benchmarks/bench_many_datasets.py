@@ -25,8 +25,8 @@ from alchemy_assets.dagster_adapters.discovery import DISCOVERY_SENSOR
 from benchmarks.common import ROOT, SMOKE, Targets, section
 
 DATASETS = 200 if not SMOKE else 6
-INTERVAL = 30 if not SMOKE else 5
-WATCH_SECONDS = 100 if not SMOKE else 12
+INTERVAL = 30 if not SMOKE else 3
+WATCH_SECONDS = 100 if not SMOKE else 7
 THREADED = "sensors:\n  use_threads: true\n  num_workers: 8\n"
 CONFIGS = {"one after the other (Dagster's default)": "", "in 8 threads": THREADED}
 

@@ -379,7 +379,7 @@ def run(work: Path) -> tuple[str, list[str]]:
         files = make_files(work, label.replace(" ", ""), size, more=label in (small, big))
         for kind, path in files.items():
             sizes[kind, label] = path.stat().st_size
-            ours[kind, label] = repeat(3 if SMOKE else 7, CHILD, str(path), "sample")
+            ours[kind, label] = repeat(1 if SMOKE else 7, CHILD, str(path), "sample")
             if kind in KINDS:
                 full_runs = 1 if SMOKE else (2 if size >= 1 << 30 else 3)
                 full[kind, label] = repeat(full_runs, CHILD, str(path), "full")
@@ -390,7 +390,7 @@ def run(work: Path) -> tuple[str, list[str]]:
             path = work / f"{label.replace(' ', '')}.{kind}"
             maker(path, size)
             sizes[kind, label] = path.stat().st_size
-            ours[kind, label] = repeat(3 if SMOKE else 7, CHILD, str(path), "sample")
+            ours[kind, label] = repeat(1 if SMOKE else 7, CHILD, str(path), "sample")
             path.unlink()
     rows: list[list[object]] = []
     targets = Targets("P1")
