@@ -1,7 +1,9 @@
 """One delivery of a raw file: what tells two versions of it apart.
 
 A delivery is (mtime, size), rsync's quick check, plus the content's SHA-256 where the
-dataset compares by checksum (``compare = "checksum"``, rsync ``-c``). A side that does not
+dataset compares by checksum (``compare = "checksum"``, rsync ``-c``), plus the object's
+ETag on an object store (where mtime is the last-modified second: two uploads within one
+second differ by ETag). A side that does not
 record the size (a manifest line of another writer, a sample taken before sizes were
 recorded) is compared by mtime alone. A checksum on the manifest's side that the sample does
 not hold is a new delivery: ingest writes a checksum only when it copies a file, so such a
@@ -23,18 +25,21 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 NOT_DATA = "not-data"
 _UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
+# An object's ETag as the manifest records it: without its quotes, no spaces.
+ETAG = re.compile(r"[!#-~]{1,200}")
 _CHUNK = 1024 * 1024
 
 
 class Delivery(NamedTuple):
     """A raw file's ``mtime`` (float seconds), its ``size`` in bytes and the SHA-256 of its
     content, each where known; ``format``: the fingerprint of the format options configured
-    for it (None: none)."""
+    for it (None: none); ``etag``: the raw object's ETag, on an object store."""
 
     mtime: float
     size: int | None = None
     sha256: str | None = None
     format: str | None = None
+    etag: str | None = None
 
     def version(self) -> str:
         """The Dagster data version a sample of this delivery records: ``repr(mtime)``, then
@@ -47,6 +52,8 @@ class Delivery(NamedTuple):
             parts.append(f"sha256={self.sha256}")
         if self.format is not None:
             parts.append(f"format={self.format}")
+        if self.etag is not None:
+            parts.append(f"etag={self.etag}")
         return " ".join(parts)
 
     @classmethod
@@ -61,6 +68,7 @@ class Delivery(NamedTuple):
         size: int | None = None
         sha256: str | None = None
         fmt: str | None = None
+        etag: str | None = None
         for part in rest:
             name, _, value = part.partition("=")
             if name == "size" and value.isdigit() and size is None:
@@ -69,24 +77,35 @@ class Delivery(NamedTuple):
                 sha256 = value
             elif name == "format" and _HEX.fullmatch(value) and fmt is None:
                 fmt = value
+            elif name == "etag" and ETAG.fullmatch(value) and etag is None:
+                etag = value
             elif name == NOT_DATA and value:
                 pass  # what a not-data record says of the file, not of the delivery
             else:
                 raise ValueError(f"not a delivery version: {version!r}")
-        return cls(float(first), size, sha256, fmt)
+        return cls(float(first), size, sha256, fmt, etag)
 
     def same_as(self, sampled: Delivery) -> bool:
         """Whether a sample of ``sampled`` holds this delivery (see the module docstring)."""
-        return sampled.holds(self.mtime, self.size, self.sha256, self.format)
+        return sampled.holds(self.mtime, self.size, self.sha256, self.format, self.etag)
 
-    def holds(self, mtime: float, size: int | None, sha256: str | None, fmt: str | None) -> bool:
+    def holds(
+        self,
+        mtime: float,
+        size: int | None,
+        sha256: str | None,
+        fmt: str | None,
+        etag: str | None = None,
+    ) -> bool:
         """Whether a sample of this delivery holds the one of those fields (what
-        :meth:`same_as` asks, without building it: the sensor asks for every line)."""
+        :meth:`same_as` asks, without building it: the sensor asks for every line). An ETag
+        on both sides must agree; a side without one is compared without it."""
         return (
             mtime == self.mtime
             and (size is None or self.size is None or size == self.size)
             and fmt == self.format
             and (sha256 is None or sha256 == self.sha256)
+            and (etag is None or self.etag is None or etag == self.etag)
         )
 
     def change_from(self, sampled: Delivery | None) -> str:
@@ -98,6 +117,10 @@ class Delivery(NamedTuple):
         if self.size is not None and sampled.size is not None and self.size != sampled.size:
             return (
                 f"size changed from {sampled.size} to {self.size} bytes (same mtime {self.mtime!r})"
+            )
+        if self.etag is not None and sampled.etag is not None and self.etag != sampled.etag:
+            return (
+                f"object replaced: ETag {sampled.etag} to {self.etag} (same mtime {self.mtime!r})"
             )
         if self.format != sampled.format:
             return (

@@ -4,7 +4,9 @@
 file's ``st_mtime`` in float seconds. An optional ``size`` (the bronze file's size in bytes,
 written by ``alchemy ingest``) is a non-negative integer; an optional ``sha256`` (64 lowercase
 hex digits, written by ``alchemy ingest`` for datasets that compare by checksum) is the
-content's SHA-256. Unknown extra keys are allowed and ignored.
+content's SHA-256. On an object store the line also carries ``etag``, the raw object's ETag
+(without quotes): ``mtime`` is then its last-modified time. Unknown extra keys are allowed and
+ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from alchemy_assets.delivery import SHA256, Delivery
+from alchemy_assets.delivery import ETAG, SHA256, Delivery
 from alchemy_assets.layout import LayoutError, normalize_relpath
 
 _BOM = b"\xef\xbb\xbf"
@@ -37,11 +39,12 @@ class ManifestEntry:
     offset: int = 0
     size: int | None = None
     sha256: str | None = None
+    etag: str | None = None
 
     @property
     def delivery(self) -> Delivery:
-        """What tells this delivery of ``raw`` from others: mtime, size and checksum."""
-        return Delivery(self.mtime, self.size, self.sha256)
+        """What tells this delivery of ``raw`` from others: mtime, size, checksum, ETag."""
+        return Delivery(self.mtime, self.size, self.sha256, etag=self.etag)
 
     @property
     def env_path(self) -> str:
@@ -62,7 +65,12 @@ class Rejection:
 
 
 def encode_line(
-    raw: str, bronze: str, mtime: float, size: int | None = None, sha256: str | None = None
+    raw: str,
+    bronze: str,
+    mtime: float,
+    size: int | None = None,
+    sha256: str | None = None,
+    etag: str | None = None,
 ) -> bytes:
     """The exact bytes appended to the manifest for one file, newline included."""
     if not math.isfinite(mtime):
@@ -76,6 +84,10 @@ def encode_line(
         if not SHA256.fullmatch(sha256):
             raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
         doc["sha256"] = sha256
+    if etag is not None:
+        if not ETAG.fullmatch(etag):
+            raise ValueError(f"etag must be printable ASCII without spaces or quotes: {etag!r}")
+        doc["etag"] = etag
     return (json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
@@ -84,7 +96,7 @@ class LineError(ValueError):
 
 
 _REQUIRED = ("raw", "bronze", "mtime")
-_FIELDS = (*_REQUIRED, "size", "sha256")
+_FIELDS = (*_REQUIRED, "size", "sha256", "etag")
 _QUOTED_REQUIRED = tuple(f'"{name}"' for name in _REQUIRED)
 
 
@@ -118,6 +130,9 @@ class _Line(msgspec.Struct):
     sha256: Annotated[str, msgspec.Meta(pattern=rf"\A{SHA256.pattern}\Z")] | msgspec.UnsetType = (
         msgspec.UNSET
     )
+    etag: Annotated[str, msgspec.Meta(pattern=rf"\A{ETAG.pattern}\Z")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 _FAST_DECODER = msgspec.json.Decoder(_Line)
@@ -145,6 +160,7 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         and data.count(b'"mtime"') == 1
         and data.count(b'"size"') <= 1
         and data.count(b'"sha256"') <= 1
+        and data.count(b'"etag"') <= 1
     ):
         try:
             line = _FAST_DECODER.decode(data)
@@ -153,8 +169,9 @@ def parse_line(data: bytes, root: Path, offset: int = 0) -> ManifestEntry:
         else:
             size = None if isinstance(line.size, msgspec.UnsetType) else line.size
             sha256 = None if isinstance(line.sha256, msgspec.UnsetType) else line.sha256
+            etag = None if isinstance(line.etag, msgspec.UnsetType) else line.etag
             if math.isfinite(line.mtime):
-                return _entry(line.raw, line.bronze, line.mtime, offset, size, root, sha256)
+                return _entry(line.raw, line.bronze, line.mtime, offset, size, root, sha256, etag)
     return _parse_checked(data, root, offset)
 
 
@@ -171,6 +188,7 @@ def _parse_checked(data: bytes, root: Path, offset: int) -> ManifestEntry:
         all(text.count(name) == 1 for name in _QUOTED_REQUIRED)
         and text.count('"size"') <= 1
         and text.count('"sha256"') <= 1
+        and text.count('"etag"') <= 1
     )
     try:
         doc = (_DECODER if once else _CHECKING_DECODER).decode(text)
@@ -204,7 +222,12 @@ def _parse_checked(data: bytes, root: Path, offset: int) -> ManifestEntry:
     sha256 = doc.get("sha256")
     if "sha256" in doc and not (isinstance(sha256, str) and SHA256.fullmatch(sha256)):
         raise LineError(f"sha256 must be 64 lowercase hex digits, got {str(sha256)[:80]!r}")
-    return _entry(raw, bronze, mtime, offset, size, root, sha256)
+    etag = doc.get("etag")
+    if "etag" in doc and not (isinstance(etag, str) and ETAG.fullmatch(etag)):
+        raise LineError(
+            f"etag must be printable ASCII without spaces or quotes, got {str(etag)[:80]!r}"
+        )
+    return _entry(raw, bronze, mtime, offset, size, root, sha256, etag)
 
 
 def _entry(
@@ -215,6 +238,7 @@ def _entry(
     size: int | None,
     root: Path,
     sha256: str | None = None,
+    etag: str | None = None,
 ) -> ManifestEntry:
     try:
         raw_rel = normalize_relpath(raw, root)
@@ -227,5 +251,11 @@ def _entry(
     if not bronze_rel.startswith("bronze/"):
         raise LineError(f"bronze path {bronze_rel!r} is not under bronze/")
     return ManifestEntry(
-        raw=raw_rel, bronze=bronze_rel, mtime=mtime, offset=offset, size=size, sha256=sha256
+        raw=raw_rel,
+        bronze=bronze_rel,
+        mtime=mtime,
+        offset=offset,
+        size=size,
+        sha256=sha256,
+        etag=etag,
     )

@@ -29,22 +29,33 @@ COUNT_BACKLOG_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ManifestCursor:
-    """Where reading stopped: ``offset`` bytes in, and a fingerprint of the bytes before it."""
+    """Where reading stopped: ``offset`` bytes in, and a fingerprint of the bytes before it.
+
+    For the segment log of a store (:mod:`alchemy_assets.manifest_log`), ``segment`` is the
+    name of the last segment read and ``offset`` the bytes of it consumed: (segment, line).
+    """
 
     offset: int = 0
     fingerprint: str = ""
+    segment: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"offset": self.offset, "fingerprint": self.fingerprint}
+        data: dict[str, Any] = {"offset": self.offset, "fingerprint": self.fingerprint}
+        if self.segment:
+            data["segment"] = self.segment
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ManifestCursor:
         offset, fingerprint = data.get("offset"), data.get("fingerprint")
+        segment = data.get("segment", "")
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise ValueError(f"cursor offset must be a non-negative integer, got {offset!r}")
         if not isinstance(fingerprint, str):
             raise ValueError(f"cursor fingerprint must be a string, got {fingerprint!r}")
-        return cls(offset, fingerprint)
+        if not isinstance(segment, str):
+            raise ValueError(f"cursor segment must be a string, got {segment!r}")
+        return cls(offset, fingerprint, segment)
 
 
 @dataclass
@@ -63,6 +74,9 @@ class ReadBatch:
     restarted: str | None = None
     at_end: bool = True
     counted_backlog_lines: int | None = None
+    # Bytes the batch consumed, where they are not ``cursor.offset - start_offset`` (a batch
+    # of the segment log spans segments, and its offsets are within one).
+    bytes_consumed: int | None = None
 
     @property
     def lines_read(self) -> int:
@@ -88,7 +102,10 @@ class ReadBatch:
             return self.counted_backlog_lines
         if not self.backlog_bytes or not self.lines_read:
             return 0
-        mean = (self.cursor.offset - self.start_offset) / self.lines_read
+        consumed = self.bytes_consumed
+        if consumed is None:
+            consumed = self.cursor.offset - self.start_offset
+        mean = max(1, consumed) / self.lines_read
         return round(self.backlog_bytes / mean)
 
 

@@ -42,10 +42,11 @@ class DueFile:
     size: int | None = None  # the bronze file's size, where the manifest line records it
     sha256: str | None = None  # its content's SHA-256, where the manifest line records it
     format: str | None = None  # the fingerprint of the format options configured for it
+    etag: str | None = None  # the raw object's ETag, on an object store
 
     @property
     def delivery(self) -> Delivery:
-        return Delivery(self.mtime, self.size, self.sha256, self.format)
+        return Delivery(self.mtime, self.size, self.sha256, self.format, self.etag)
 
     @property
     def env_path(self) -> str:
@@ -59,7 +60,17 @@ class DueFile:
         """The file of manifest line ``entry`` (partition ``key``), due for ``reason``, with
         the fingerprint of the format options ``rules`` configure for it."""
         fmt = fingerprint_for(rules, entry.env_path)
-        return cls(key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256, fmt)
+        return cls(
+            key,
+            entry.raw,
+            entry.bronze,
+            entry.mtime,
+            reason,
+            entry.size,
+            entry.sha256,
+            fmt,
+            entry.etag,
+        )
 
     def under(self, rules: Sequence[FormatRule]) -> DueFile:
         """This file with the fingerprint of the options ``rules`` configure for it now (what
@@ -68,8 +79,9 @@ class DueFile:
         return self if fmt == self.format else replace(self, format=fmt)
 
     def to_dict(self) -> dict[str, str | float | int | None]:
-        """Plain data for run config (``dataclasses.asdict`` is ~10x slower)."""
-        return {
+        """Plain data for run config (``dataclasses.asdict`` is ~10x slower); ``etag`` only
+        where there is one (on an object store)."""
+        data: dict[str, str | float | int | None] = {
             "key": self.key,
             "raw": self.raw,
             "bronze": self.bronze,
@@ -79,6 +91,9 @@ class DueFile:
             "sha256": self.sha256,
             "format": self.format,
         }
+        if self.etag is not None:
+            data["etag"] = self.etag
+        return data
 
 
 def latest_by_key(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
@@ -101,16 +116,28 @@ def decide(
     for key, entry in latest.items():
         previous = sampled.get(key)
         fmt = fingerprint_for(rules, entry.env_path)
-        if previous is not None and previous.holds(entry.mtime, entry.size, entry.sha256, fmt):
+        if previous is not None and previous.holds(
+            entry.mtime, entry.size, entry.sha256, fmt, entry.etag
+        ):
             continue
         reason = (
             "new file"
             if previous is None
-            else Delivery(entry.mtime, entry.size, entry.sha256, fmt).change_from(previous)
+            else Delivery(entry.mtime, entry.size, entry.sha256, fmt, entry.etag).change_from(
+                previous
+            )
         )
         due.append(
             DueFile(
-                key, entry.raw, entry.bronze, entry.mtime, reason, entry.size, entry.sha256, fmt
+                key,
+                entry.raw,
+                entry.bronze,
+                entry.mtime,
+                reason,
+                entry.size,
+                entry.sha256,
+                fmt,
+                entry.etag,
             )
         )
     return due, len(latest) - len(due)

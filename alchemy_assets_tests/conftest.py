@@ -38,6 +38,7 @@ from alchemy_assets_tests.postgres import (
     storage_config,
 )
 from alchemy_assets_tests.processes import default_sigterm
+from alchemy_assets_tests.s3 import S3Server
 
 RawWriter = Callable[[str, bytes, float], Path]
 PROJECT = Path(__file__).resolve().parent.parent
@@ -246,3 +247,22 @@ def store_sensor_cursor(
     instance.add_instigator_state(
         InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, data)
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One moto S3 server for the test process (see alchemy_assets_tests/s3.py)."""
+    from alchemy_assets_tests.s3 import running_server
+
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_root(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket and the data root URL ``s3://<bucket>/fp`` on it, with the ``AWS_*``
+    variables of the server set for this test (and the processes it starts)."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return f"s3://{s3_server.new_bucket()}/fp"

@@ -77,6 +77,7 @@ class DueFileConfig(dg.Config):
     size: int | None = None
     sha256: str | None = None
     format: str | None = None
+    etag: str | None = None
 
 
 class SampleConfig(dg.Config):
