@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 DEMO := .demo
 DEMO_ROOT := $(abspath $(DEMO))/fp
 DEMO_HOME := $(abspath $(DEMO))/dagster_home
+DEMO_S3_HOME := $(abspath $(DEMO))/dagster_home_s3
+S3_PORT ?= 9000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install test test-all lint typecheck demo demo-data demo-reset bench screenshots clean
+.PHONY: install test test-all lint typecheck demo demo-s3 demo-data demo-reset bench screenshots clean
 
 # Beside the packages: the source archives (csvkit, agate, frictionless, from PyPI) whose data
 # files the dialect corpus reads (alchemy_assets_tests/dialect_corpus.py), and the release
@@ -69,6 +71,17 @@ demo-reset: $(STAMP)
 ## when started with SIGINT ignored (alchemy_assets/supervise.py says why that needs help).
 demo: demo-data
 	exec env FP_PREFIX=$(DEMO_ROOT) DAGSTER_HOME=$(DEMO_HOME) ALCHEMY_WEBSERVER_URL=http://$(HOST):$(PORT) \
+		$(BIN)/python -m alchemy_assets.supervise -- \
+		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+## The same platform on an object store: moto's S3 API server on 127.0.0.1:$(S3_PORT) (it
+## stands in for S3, MinIO or Ceph) with the demo's raw files in s3://demo/fp, ingested there,
+## and dg dev on FP_PREFIX=s3://demo/fp. The bucket lives in memory: each start is a fresh demo.
+demo-s3: $(STAMP)
+	rm -rf $(DEMO_S3_HOME) && mkdir -p $(DEMO_S3_HOME)
+	cp deploy/local.yaml $(DEMO_S3_HOME)/dagster.yaml
+	exec env DAGSTER_HOME=$(DEMO_S3_HOME) ALCHEMY_WEBSERVER_URL=http://$(HOST):$(PORT) \
+		$(BIN)/python -m alchemy_assets.demo_store --port $(S3_PORT) -- \
 		$(BIN)/python -m alchemy_assets.supervise -- \
 		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 

@@ -25,8 +25,19 @@ from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import StageReport, stage_dataset
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status, sensor_cursors
+from alchemy_assets.data_root import (
+    DataRoot,
+    RootError,
+    layout_of,
+    load_options,
+    open_root,
+    root_text,
+)
 from alchemy_assets.ingest import IngestError, ingest
-from alchemy_assets.layout import DatasetId, DatasetLayout, LayoutError
+from alchemy_assets.ingest_objects import ingest_objects
+from alchemy_assets.layout import DatasetId, LayoutError
+from alchemy_assets.object_layout import ObjectLayout, datasets_with_raw
+from alchemy_assets.object_store import StoreError, StoreRoot
 from alchemy_assets.options import OptionsError
 from alchemy_assets.status import format_status, status_document
 
@@ -39,14 +50,14 @@ class UsageError(Exception):
     """A command-line argument or setting that cannot be used; the message says which."""
 
 
-def _root(args: argparse.Namespace) -> Path:
+def _root(args: argparse.Namespace) -> DataRoot:
     root = args.root or os.environ.get("FP_PREFIX")
     if not root:
-        raise UsageError("no data root: pass --root PATH or set FP_PREFIX")
-    path = Path(root)
-    if not path.is_dir():
-        raise UsageError(f"data root {path} is not a directory")
-    return path.absolute()
+        raise UsageError("no data root: pass --root PATH (or s3://bucket/prefix) or set FP_PREFIX")
+    try:
+        return open_root(root)
+    except RootError as err:
+        raise UsageError(str(err)) from None
 
 
 def _dataset_ids(texts: Sequence[str]) -> list[DatasetId]:
@@ -66,7 +77,9 @@ def _unknown_dataset(
     return UsageError(f"dataset {dataset_id}: {missing}{hint}")
 
 
-def _datasets_with_raw(root: Path) -> list[DatasetId]:
+def _datasets_with_raw(root: DataRoot) -> list[DatasetId]:
+    if isinstance(root, StoreRoot):
+        return datasets_with_raw(root)
     found = []
     for raw in root.glob("*/*/*/raw"):
         with contextlib.suppress(LayoutError):  # a folder name that is no dataset id
@@ -76,19 +89,31 @@ def _datasets_with_raw(root: Path) -> list[DatasetId]:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     root = _root(args)
-    layouts = [DatasetLayout.under(root, i) for i in _dataset_ids(args.datasets)]
+    layouts = [layout_of(root, i) for i in _dataset_ids(args.datasets)]
+    with_raw = _datasets_with_raw(root) if isinstance(root, StoreRoot) else None
     for layout in layouts:  # every name checked before anything is copied
-        if not layout.raw.is_dir():
+        missing = (
+            layout.dataset_id not in with_raw
+            if with_raw is not None
+            else not Path(layout.raw).is_dir()
+        )
+        if missing:
             raise _unknown_dataset(
-                layout.dataset_id, f"no raw folder at {layout.raw}", _datasets_with_raw(root)
+                layout.dataset_id,
+                f"no raw folder at {layout.raw}",
+                with_raw if with_raw is not None else _datasets_with_raw(root),
             )
     status = EXIT_OK
-    component = project_component(root)
+    component = project_component(root_text(root))
     for layout in layouts:
         dataset_id = layout.dataset_id
         try:
-            options = component.options_of(dataset_id).load(layout.root)
-            report = ingest(layout, checksum=options.compare == "checksum")
+            options = load_options(component.options_of(dataset_id), layout)
+            checksum = options.compare == "checksum"
+            if isinstance(layout, ObjectLayout):
+                report = ingest_objects(layout, checksum=checksum)
+            else:
+                report = ingest(layout, checksum=checksum)
         except (IngestError, OptionsError) as err:
             print(f"{dataset_id}: FAILED: {err}", file=sys.stderr)
             status = EXIT_FAILED
@@ -154,13 +179,18 @@ def _instance() -> dg.DagsterInstance:
     return instance
 
 
-def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], list[BrokenDataset]]:
+def _stage_specs(
+    root: DataRoot, texts: Sequence[str]
+) -> tuple[list[DatasetSpec], list[BrokenDataset]]:
     """The datasets under ``root`` with the options the code location gives them (the
     project's ``defs/datasets/defs.yaml``, then each ``alchemy.toml``)."""
-    found = discover(root, project_component(root).options_of)
+    try:
+        found = discover(root, project_component(root_text(root)).options_of)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     if not texts:
         if not found.specs and not found.broken:
-            raise UsageError(f"no dataset with a manifests/processed.jsonl under {root}")
+            raise UsageError(f"no dataset with a manifest under {root_text(root)}")
         return found.specs, found.broken
     by_id = {spec.dataset_id: spec for spec in found.specs}
     broken_by_id = {i: dataset for dataset in found.broken for i in dataset.dataset_ids}
@@ -175,7 +205,7 @@ def _stage_specs(root: Path, texts: Sequence[str]) -> tuple[list[DatasetSpec], l
         else:
             raise _unknown_dataset(
                 dataset_id,
-                f"no manifest at {DatasetLayout.under(root, dataset_id).manifest}",
+                f"no manifest at {layout_of(root, dataset_id).manifest}",
                 [*by_id, *broken_by_id],
                 " (run 'alchemy ingest' first)",
             )
@@ -198,12 +228,13 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         _instance()  # a new DAGSTER_HOME's tables are created once, before the workers start
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(args.jobs, len(specs)), mp_context=context) as pool:
-            reports = pool.map(_stage_in_worker, [str(root)] * len(specs), map(str, _ids(specs)))
+            roots = [root_text(root)] * len(specs)
+            reports = pool.map(_stage_in_worker, roots, map(str, _ids(specs)))
             for spec, report in zip(specs, reports, strict=True):
                 status = max(status, _print_stage_report(spec, report))
         return max(status, _report_broken(broken))
     instance = _instance()
-    defs = build_defs(specs, AlchemyRoot(fp_prefix=str(root)))
+    defs = build_defs(specs, AlchemyRoot(fp_prefix=root_text(root)))
     for spec in specs:
         report = _stage_one(instance, defs, root, spec)
         status = max(status, _print_stage_report(spec, report))
@@ -217,11 +248,11 @@ def _ids(specs: Sequence[DatasetSpec]) -> list[DatasetId]:
 def _stage_one(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
-    root: Path,
+    root: DataRoot,
     spec: DatasetSpec,
     show_progress: bool = True,
 ) -> StageReport:
-    layout = DatasetLayout.under(root, spec.dataset_id)
+    layout = layout_of(root, spec.dataset_id)
     shown = None if show_progress else True  # tqdm: None = only on a terminal, True = never
     with tqdm(desc=str(spec.dataset_id), unit="file", disable=shown, leave=False) as bar:
 
@@ -232,11 +263,11 @@ def _stage_one(
         return stage_dataset(instance, defs.resolve_job_def(spec.job_name), spec, layout, progress)
 
 
-def _stage_in_worker(root_text: str, dataset: str) -> StageReport:
+def _stage_in_worker(root_url: str, dataset: str) -> StageReport:
     """Stage one dataset in a worker process of ``alchemy stage --jobs``."""
-    root = Path(root_text)
+    root = open_root(root_url)
     (spec,), _ = _stage_specs(root, [dataset])
-    defs = build_defs([spec], AlchemyRoot(fp_prefix=str(root)))
+    defs = build_defs([spec], AlchemyRoot(fp_prefix=root_url))
     with _instance() as instance:
         return _stage_one(instance, defs, root, spec, show_progress=False)
 
@@ -272,14 +303,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _instance() as instance:
         sensors = sensor_cursors(instance)
         for spec in specs:
-            layout = DatasetLayout.under(root, spec.dataset_id)
+            layout = layout_of(root, spec.dataset_id)
             try:
                 statuses.append(dataset_status(instance, spec, layout, sensors))
             except OSError as err:  # an unreadable manifest: report it, go on with the rest
                 print(f"{spec.dataset_id}: FAILED: {err}", file=sys.stderr)
                 status = EXIT_FAILED
     if args.json:
-        print(json.dumps(status_document(root, statuses), indent=2))
+        print(json.dumps(status_document(root_text(root), statuses), indent=2))
     else:
         print("\n\n".join(format_status(status) for status in statuses))
     return max(status, _report_broken(broken))

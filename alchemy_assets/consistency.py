@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from alchemy_assets import confined
 from alchemy_assets.delivery import Delivery
 from alchemy_assets.layout import DatasetLayout, LayoutError
+from alchemy_assets.object_layout import ObjectLayout
+from alchemy_assets.object_store import StoreError, StoreMissingError
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Consistency:
 
 
 def check_consistency(
-    layout: DatasetLayout,
+    layout: DatasetLayout | ObjectLayout,
     sampled: SampledFile,
     latest: Delivery | None,
     sampling_error: str | None = None,
@@ -86,8 +88,12 @@ def check_consistency(
 
 
 def _bronze_problems(
-    layout: DatasetLayout, sampled: SampledFile, compared: dict[str, str | float | int | None]
+    layout: DatasetLayout | ObjectLayout,
+    sampled: SampledFile,
+    compared: dict[str, str | float | int | None],
 ) -> list[str]:
+    if isinstance(layout, ObjectLayout):
+        return _bronze_object_problems(layout, sampled, compared)
     try:
         info = confined.lstat(layout.root, sampled.bronze)
     except confined.MissingError:
@@ -111,6 +117,28 @@ def _bronze_problems(
             f"{sampled.bronze_size} bytes recorded when it was sampled"
         )
     return problems
+
+
+def _bronze_object_problems(
+    layout: ObjectLayout, sampled: SampledFile, compared: dict[str, str | float | int | None]
+) -> list[str]:
+    """On a store, bronze is a copy made put-if-absent (never rewritten): its last-modified
+    time is the copy's, not the raw object's, so only existence and size are compared."""
+    try:
+        info = layout.store.head(layout.key(sampled.bronze))
+    except StoreMissingError:
+        return [f"{sampled.bronze}: bronze object is missing"]
+    except LayoutError as err:
+        return [f"{sampled.bronze}: refused: {err}"]
+    except StoreError as err:
+        return [f"{sampled.bronze}: cannot be read: {err}"]
+    compared["bronze_size"] = info.size
+    if sampled.bronze_size is not None and info.size != sampled.bronze_size:
+        return [
+            f"{sampled.bronze}: size {info.size} bytes differs from the "
+            f"{sampled.bronze_size} bytes recorded when it was sampled"
+        ]
+    return []
 
 
 def same_mtime(bronze: float, manifest: float) -> bool:

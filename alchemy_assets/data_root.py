@@ -22,7 +22,8 @@ from alchemy_assets.manifest_reader import (
     read_whole_manifest,
 )
 from alchemy_assets.object_layout import ObjectLayout, discover_object_datasets
-from alchemy_assets.object_store import StoreError, StoreRoot, is_store_url
+from alchemy_assets.object_store import StoreError, StoreMissingError, StoreRoot, is_store_url
+from alchemy_assets.options import OPTIONS_NAME, OptionsError, StagingOptions
 
 DataRoot = Path | StoreRoot
 Layout = DatasetLayout | ObjectLayout
@@ -88,3 +89,21 @@ def read_all(layout: Layout) -> Iterator[ReadBatch]:
 def manifest_location(layout: Layout) -> str:
     """The manifest's path or URL, as metadata and messages show it."""
     return str(layout.manifest)
+
+
+def load_options(base: StagingOptions, layout: Layout) -> StagingOptions:
+    """``base`` overridden by the dataset's ``alchemy.toml`` (a file, or an object)."""
+    if isinstance(layout, DatasetLayout):
+        return base.load(layout.root)
+    shown = layout.describe(OPTIONS_NAME)
+    try:
+        data = layout.store.get(layout.key(OPTIONS_NAME))
+    except StoreMissingError:
+        return base
+    except StoreError as err:
+        raise OptionsError(f"{shown}: cannot be read: {err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise OptionsError(f"{shown}: not valid TOML: not UTF-8 ({err})") from None
+    return base.loaded(text, shown)

@@ -201,6 +201,23 @@ def _consume(
     return min(pos, len(data))
 
 
+def read_segment(
+    layout: ObjectLayout, segment: Segment, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> ReadBatch:
+    """Every line of one segment (one GET); a segment gone meanwhile reads as empty."""
+    batch = ReadBatch()
+    try:
+        data = layout.store.get(segment.key)
+    except StoreMissingError:
+        batch.restarted = f"segment {segment.key} vanished while read"
+        return batch
+    end = _consume(data, 0, segment, layout, Path(layout.root), batch, 2**62, max_line_bytes)
+    batch.cursor = ManifestCursor(end, "", segment_name(segment.sequence))
+    batch.file_size = batch.bytes_consumed = end
+    batch.counted_backlog_lines = 0
+    return batch
+
+
 def read_whole_log(layout: ObjectLayout, *, max_lines: int = 200_000) -> Iterator[ReadBatch]:
     """Every line of the log from its first segment, in batches of at most ``max_lines``."""
     cursor = ManifestCursor()

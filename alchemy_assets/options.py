@@ -94,7 +94,11 @@ class StagingOptions:
     def load(self, root: Path) -> StagingOptions:
         """These options, overridden key by key by those in ``root/alchemy.toml`` (if any)."""
         path = root / OPTIONS_NAME
-        text = _read(path)
+        return self.loaded(_read(path), str(path))
+
+    def loaded(self, text: str | None, path: str) -> StagingOptions:
+        """These options, overridden by the ``alchemy.toml`` text ``text`` (None: there is
+        none) read from ``path`` (a file or an object's URL: what errors name)."""
         if text is None:
             return self
         try:

@@ -22,11 +22,11 @@ from typing import IO
 
 from alchemy_assets import confined
 from alchemy_assets.consistency import same_mtime
+from alchemy_assets.data_root import Layout, read_all
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.format_options import FormatOptions
 from alchemy_assets.formats.base import Contents
 from alchemy_assets.layout import DatasetLayout, LayoutError
-from alchemy_assets.manifest_reader import read_whole_manifest
 from alchemy_assets.sample_errors import REWRITTEN, RefusedError, SampleError
 from alchemy_assets.sampling import NotDataError, Sample, sample_open_file
 from alchemy_assets.staging import DueFile
@@ -75,13 +75,13 @@ class DeliveryOrder:
     """The position of each bronze file's line in the manifest, read once when first needed
     (only when two deliveries of one file meet), and again for a delivery it does not know."""
 
-    def __init__(self, layout: DatasetLayout) -> None:
+    def __init__(self, layout: Layout) -> None:
         self._layout = layout
         self._positions: dict[str, int] | None = None
 
     def _read(self) -> dict[str, int]:
         positions: dict[str, int] = {}
-        for batch in read_whole_manifest(self._layout.manifest, self._layout.root):
+        for batch in read_all(self._layout):
             if batch.restarted:
                 positions.clear()
             for entry in batch.entries:

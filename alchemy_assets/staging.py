@@ -12,15 +12,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from alchemy_assets.data_root import Layout, read_all
 from alchemy_assets.delivery import Delivery
 from alchemy_assets.format_options import FormatRule, fingerprint_for
-from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import ManifestEntry
-from alchemy_assets.manifest_reader import (
-    ManifestCursor,
-    ReadBatch,
-    read_whole_manifest,
-)
+from alchemy_assets.manifest_reader import ManifestCursor, ReadBatch
 from alchemy_assets.partition_keys import encode_key
 
 CURSOR_VERSION = 1
@@ -166,7 +162,7 @@ def batches(
 
 
 def due_on_demand(
-    layout: DatasetLayout, keys: Iterable[str], rules: Sequence[FormatRule] = ()
+    layout: Layout, keys: Iterable[str], rules: Sequence[FormatRule] = ()
 ) -> tuple[list[DueFile], list[str]]:
     """The latest manifest line of each key, as files due "on demand", and the keys with none.
 
@@ -175,7 +171,7 @@ def due_on_demand(
     """
     wanted = set(keys)
     latest: dict[str, ManifestEntry] = {}
-    for batch in read_whole_manifest(layout.manifest, layout.root):
+    for batch in read_all(layout):
         if batch.restarted:
             latest.clear()
         for key, entry in latest_by_key(batch.entries).items():

@@ -41,7 +41,9 @@ from typing import Any
 from alchemy_assets.delivery import Delivery
 from alchemy_assets.format_options import FormatRule, fingerprint_for
 from alchemy_assets.manifest_line import ManifestEntry
+from alchemy_assets.manifest_log import list_segments, read_segment
 from alchemy_assets.manifest_reader import ManifestCursor, fingerprint, read_whole_manifest
+from alchemy_assets.object_layout import ObjectLayout
 from alchemy_assets.staging import latest_by_key
 
 STATUS_VERSION = 1
@@ -65,21 +67,30 @@ class ManifestScan:
     """The manifest read once from the start: the latest delivery of each partition key (the
     last line wins), the byte offset of every complete line, and its bad lines."""
 
-    path: Path
+    path: Path | str
     latest: dict[str, Delivery] = field(default_factory=dict)
     line_starts: list[int] = field(default_factory=list)
     size: int = 0
     quarantined: int = 0
     last_quarantined: list[str] = field(default_factory=list)
+    # The segment log of a store: where each segment starts in the log's bytes taken as one
+    # (line_starts and size count those), by segment name.
+    segment_starts: dict[str, int] | None = None
 
     def backlog(self, cursor: ManifestCursor | None) -> Backlog:
         """What is left after ``cursor``; all of it when the reader would start over."""
-        offset = cursor.offset if cursor and self._still_valid(cursor) else 0
+        offset = self._position(cursor) if cursor else 0
         lines = len(self.line_starts) - bisect.bisect_left(self.line_starts, offset)
         return Backlog(lines, max(0, self.size - offset))
 
+    def _position(self, cursor: ManifestCursor) -> int:
+        if self.segment_starts is None:
+            return cursor.offset if self._still_valid(cursor) else 0
+        start = self.segment_starts.get(cursor.segment)
+        return 0 if start is None else start + cursor.offset
+
     def _still_valid(self, cursor: ManifestCursor) -> bool:
-        if cursor.offset > self.size:
+        if cursor.offset > self.size or not isinstance(self.path, Path):
             return False
         try:
             with open(self.path, "rb") as stream:
@@ -110,6 +121,28 @@ def scan_manifest(path: Path, root: Path, rules: Sequence[FormatRule] = ()) -> M
             -LAST_QUARANTINED:
         ]
         scan.size = batch.file_size
+    return scan
+
+
+def scan_log(layout: ObjectLayout, rules: Sequence[FormatRule] = ()) -> ManifestScan:
+    """:func:`scan_manifest` of a store's segment log: every segment GET once, in order."""
+    scan = ManifestScan(layout.manifest, segment_starts={})
+    starts: dict[str, int] = {}
+    for segment in list_segments(layout):
+        name = segment.key.rsplit("/", 1)[-1]
+        starts[name] = scan.size
+        batch = read_segment(layout, segment)
+        scan.latest.update(
+            (key, _delivery(entry, rules)) for key, entry in latest_by_key(batch.entries).items()
+        )
+        found = [e.offset for e in batch.entries] + [r.offset for r in batch.rejects]
+        scan.line_starts += [scan.size + offset for offset in sorted(found)]
+        scan.quarantined += len(batch.rejects)
+        scan.last_quarantined = (scan.last_quarantined + [str(r) for r in batch.rejects])[
+            -LAST_QUARANTINED:
+        ]
+        scan.size += segment.size
+    scan.segment_starts = starts
     return scan
 
 
@@ -234,7 +267,7 @@ def backlog_of(
     return each, smallest, name
 
 
-def status_document(root: Path, statuses: list[DatasetStatus]) -> dict[str, Any]:
+def status_document(root: Path | str, statuses: list[DatasetStatus]) -> dict[str, Any]:
     """The ``--json`` document: ``{"version": 1, "root": ..., "datasets": [...]}``."""
     return {
         "version": STATUS_VERSION,

@@ -266,3 +266,14 @@ def s3_root(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return f"s3://{s3_server.new_bucket()}/fp"
+
+
+@pytest.fixture(params=["disk", "s3"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> "Root":
+    """The data root of a core test, once on disk and once on the S3 API server (moto), with
+    the dataset ``sp/gics_cwiq_pipe/1.0`` in it (see alchemy_assets_tests/roots.py)."""
+    from alchemy_assets_tests.roots import Root, disk_root
+
+    if request.param == "disk":
+        return disk_root(tmp_path)
+    return Root.of("s3", request.getfixturevalue("s3_root"))

@@ -23,7 +23,7 @@ from alchemy_assets.dagster_adapters.metadata import (
     bounded,
 )
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.layout import DatasetLayout
+from alchemy_assets.data_root import Layout
 from alchemy_assets.metadata_bounds import MAX_TEXT_CHARS, cut_text
 from alchemy_assets.schema_drift import (
     MAX_LISTED,
@@ -281,7 +281,7 @@ class RunChecks:
         self,
         instance: dg.DagsterInstance,
         spec: DatasetSpec,
-        layout: DatasetLayout,
+        layout: Layout,
         staged: Sequence[StagedFile],
         failed: Mapping[str, tuple[DueFile | None, str]],
         attempt: str | None = None,
@@ -319,7 +319,7 @@ class RunChecks:
                 yield consistency_evaluation(spec, key, verdict, None, attempt)
 
 
-def _unsampled(layout: DatasetLayout, due: DueFile | None, reason: str) -> Consistency:
+def _unsampled(layout: Layout, due: DueFile | None, reason: str) -> Consistency:
     if due is None:
         return Consistency([reason], {})
     tried = SampledFile(due.bronze, due.mtime, due.size, due.sha256)
@@ -329,7 +329,7 @@ def _unsampled(layout: DatasetLayout, due: DueFile | None, reason: str) -> Consi
 def evaluate_recorded(
     instance: dg.DagsterInstance,
     spec: DatasetSpec,
-    layout: DatasetLayout,
+    layout: Layout,
     keys: Sequence[str],
     names: set[str],
 ) -> Iterator[dg.AssetCheckEvaluation]:

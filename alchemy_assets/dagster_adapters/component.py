@@ -20,8 +20,10 @@ from alchemy_assets.dagster_adapters.datasets import build_defs, discover
 from alchemy_assets.dagster_adapters.discovery import DagsterWebserver, build_discovery_sensor
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.sensors import build_broken_sensor
+from alchemy_assets.data_root import DataRoot, root_text
 from alchemy_assets.format_options import parse_rules
 from alchemy_assets.layout import MANIFEST_NAME, DatasetId, LayoutError
+from alchemy_assets.object_store import StoreError, StoreRoot, is_store_url
 from alchemy_assets.options import MAXIMUM, MINIMUM, StagingOptions
 
 ROOT_VARIABLE = "FP_PREFIX"
@@ -103,13 +105,18 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
         override = self.datasets.get(str(dataset_id))
         return override.over(options) if override else options
 
-    def root_path(self) -> Path:
-        """The data root, once it is known to be a folder."""
+    def root_path(self) -> DataRoot:
+        """The data root, once it is known to be a folder (or a store URL)."""
         if not self.root:
             raise RootError(
                 f"{ROOT_VARIABLE} is not set: set it to the data root, the folder holding "
                 "{vendor}/{dataset}/{version} dataset folders"
             )
+        if is_store_url(self.root):
+            try:
+                return StoreRoot.open(self.root)
+            except StoreError as err:
+                raise RootError(f"{ROOT_VARIABLE}={self.root}: {err}") from None
         path = Path(self.root)
         if not path.is_dir():
             problem = "does not exist" if not path.exists() else "is not a directory"
@@ -127,7 +134,7 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
             except LayoutError as err:
                 raise RootError(f"datasets: {name!r}: {err}") from None
         found = discover(root, self.options_of)
-        defs = build_defs(found.specs, AlchemyRoot(fp_prefix=str(root)), found.broken)
+        defs = build_defs(found.specs, AlchemyRoot(fp_prefix=root_text(root)), found.broken)
         built = [str(spec.dataset_id) for spec in found.specs]
         built += [str(i) for broken in found.broken for i in broken.dataset_ids]
         discovery = dg.Definitions(
@@ -147,7 +154,7 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
         )
 
 
-def project_component(root: Path | None = None) -> AlchemyDatasets:
+def project_component(root: Path | str | None = None) -> AlchemyDatasets:
     """The project's ``AlchemyDatasets`` component as its YAML declares it (``root`` replacing
     the declared root when given): what ``alchemy stage`` and ``alchemy status`` load."""
     tree = dg.ComponentTree.for_project(Path(alchemy_assets.__file__).parent)

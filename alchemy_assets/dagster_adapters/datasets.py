@@ -12,7 +12,9 @@ from alchemy_assets.dagster_adapters.assets import bronze_spec, build_sample_ass
 from alchemy_assets.dagster_adapters.resources import AlchemyRoot
 from alchemy_assets.dagster_adapters.sensors import build_broken_sensor, build_sensor
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
-from alchemy_assets.layout import DatasetId, DatasetLayout, discover_datasets
+from alchemy_assets.data_root import DataRoot, Layout, load_options, open_root
+from alchemy_assets.data_root import discover as discover_layouts
+from alchemy_assets.layout import DatasetId
 from alchemy_assets.options import OptionsError, StagingOptions
 
 
@@ -35,7 +37,7 @@ class Discovery:
 
 
 def discover(
-    fp_prefix: str | Path,
+    fp_prefix: str | Path | DataRoot,
     options_of: Callable[[DatasetId], StagingOptions] = lambda _: StagingOptions(),
 ) -> Discovery:
     """A spec per dataset with a manifest under ``fp_prefix``; its options are
@@ -46,8 +48,9 @@ def discover(
     and ``v1.0`` are both ``v1_0``) are all broken, none wins, since which one is meant
     cannot be told from the names.
     """
-    by_group: dict[str, list[DatasetLayout]] = {}
-    for layout in discover_datasets(fp_prefix):
+    root = fp_prefix if not isinstance(fp_prefix, str) else open_root(fp_prefix, must_exist=False)
+    by_group: dict[str, list[Layout]] = {}
+    for layout in discover_layouts(root):
         by_group.setdefault(DatasetSpec(layout.dataset_id).group_name, []).append(layout)
     found = Discovery()
     for group, layouts in by_group.items():
@@ -66,7 +69,8 @@ def discover(
             )
             continue
         try:
-            found.specs.append(DatasetSpec(ids[0], options_of(ids[0]).load(layouts[0].root)))
+            options = load_options(options_of(ids[0]), layouts[0])
+            found.specs.append(DatasetSpec(ids[0], options))
         except OptionsError as err:
             found.broken.append(BrokenDataset(ids, sensor_name, str(err)))
     return found

@@ -31,8 +31,9 @@ from dagster_graphql import (
 )
 
 from alchemy_assets.dagster_adapters.dagster_internals import code_location_name
+from alchemy_assets.data_root import DataRoot, discover
 from alchemy_assets.dataset_changes import ReloadRequest, compare, reload_due
-from alchemy_assets.layout import discover_datasets
+from alchemy_assets.object_store import StoreError
 
 DISCOVERY_SENSOR = "alchemy_assets__discovery_sensor"
 WEBSERVER_VARIABLE = "ALCHEMY_WEBSERVER_URL"
@@ -93,7 +94,7 @@ def _failure(err: DagsterGraphQLClientError) -> str:
 
 
 def build_discovery_sensor(
-    root: Path, built: Iterable[str], interval_seconds: int
+    root: DataRoot, built: Iterable[str], interval_seconds: int
 ) -> dg.SensorDefinition:
     """The sensor that gets the code location reloaded when the datasets under ``root``
     differ from ``built``, those it was built with (``VENDOR/DATASET/VERSION``)."""
@@ -111,12 +112,17 @@ def build_discovery_sensor(
     def discovery_sensor(
         context: dg.SensorEvaluationContext, dagster_webserver: DagsterWebserver
     ) -> dg.SensorResult:
-        if not root.is_dir():
+        if isinstance(root, Path) and not root.is_dir():
             raise DiscoveryError(
                 f"the data root {root} is not a folder now; not reloading the code location "
                 "(it would fail to load)"
             )
-        now = [str(layout.dataset_id) for layout in discover_datasets(root)]
+        try:
+            now = [str(layout.dataset_id) for layout in discover(root)]
+        except StoreError as err:
+            raise DiscoveryError(
+                f"the data root cannot be listed now ({err}); not reloading the code location"
+            ) from None
         changes = compare(built_ids, now)
         if not changes:
             return dg.SensorResult(skip_reason=f"{len(now)} dataset(s), as loaded")

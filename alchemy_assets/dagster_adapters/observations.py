@@ -12,7 +12,9 @@ from alchemy_assets.dagster_adapters.tick import TickPlan
 from alchemy_assets.metadata_bounds import cut_text
 
 
-def manifest_observation(spec: DatasetSpec, plan: TickPlan, manifest: Path) -> dg.AssetObservation:
+def manifest_observation(
+    spec: DatasetSpec, plan: TickPlan, manifest: Path | str
+) -> dg.AssetObservation:
     """The manifest after a tick: size, lines consumed, backlog and quarantined lines.
 
     ``last_quarantined`` lists the last few bad lines the cursor has seen in this manifest

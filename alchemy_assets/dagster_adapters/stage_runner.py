@@ -33,8 +33,8 @@ from alchemy_assets.dagster_adapters.tick import (
     run_config,
     run_tags,
 )
+from alchemy_assets.data_root import Layout
 from alchemy_assets.delivery import not_data_kind
-from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_line import Rejection
 from alchemy_assets.run_owner import RunOwner, Verdict, judge
 from alchemy_assets.staging import DueFile
@@ -204,7 +204,7 @@ def stage_dataset(
     instance: dg.DagsterInstance,
     job: dg.JobDefinition,
     spec: DatasetSpec,
-    layout: DatasetLayout,
+    layout: Layout,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> StageReport:
     """Stage ``spec`` until its manifest is drained; ``on_progress(done, due)`` after each run."""

@@ -23,8 +23,9 @@ from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.dagster_adapters.stage_runner import cursor_key, left_behind_runs
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.manifest_reader import ManifestCursor
+from alchemy_assets.object_layout import ObjectLayout
 from alchemy_assets.staging import StagingCursor
-from alchemy_assets.status import DatasetStatus, backlog_of, classify, scan_manifest
+from alchemy_assets.status import DatasetStatus, backlog_of, classify, scan_log, scan_manifest
 
 DAGSTER_MARKED_FAILED = "the run sampling it failed (Dagster's partition status)"
 
@@ -128,14 +129,18 @@ def failed_partitions(
 def dataset_status(
     instance: dg.DagsterInstance,
     spec: DatasetSpec,
-    layout: DatasetLayout,
+    layout: DatasetLayout | ObjectLayout,
     sensors: dict[str, str | None] | None = None,
 ) -> DatasetStatus:
     """Read the manifest once and the instance in batches; see :mod:`alchemy_assets.status`.
 
     ``sensors``: :func:`sensor_cursors`, when already read for several datasets.
     """
-    scan = scan_manifest(layout.manifest, layout.root, spec.options.formats)
+    scan = (
+        scan_log(layout, spec.options.formats)
+        if isinstance(layout, ObjectLayout)
+        else scan_manifest(layout.manifest, layout.root, spec.options.formats)
+    )
     partitions = instance.get_dynamic_partitions(spec.partitions_name)
     keys = sorted(set(scan.latest) | set(partitions))
     sampled = latest_sampled(instance, spec.sample_key, keys)

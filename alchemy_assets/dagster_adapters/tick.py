@@ -17,9 +17,9 @@ import dagster as dg
 from alchemy_assets.dagster_adapters.dagster_internals import RANGE_END_TAG, RANGE_START_TAG
 from alchemy_assets.dagster_adapters.lookup import chunks, latest_sampled_deliveries
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
+from alchemy_assets.data_root import Layout, read_batch
 from alchemy_assets.format_options import rules_fingerprint
-from alchemy_assets.layout import DatasetLayout
-from alchemy_assets.manifest_reader import ReadBatch, read_manifest
+from alchemy_assets.manifest_reader import ReadBatch
 from alchemy_assets.staging import DueFile, StagingCursor, batches, decide, latest_by_key
 
 DATASET_TAG = "alchemy_assets/dataset"
@@ -48,15 +48,13 @@ class TickPlan:
 
 
 def plan_tick(
-    instance: dg.DagsterInstance, spec: DatasetSpec, layout: DatasetLayout, cursor: str | None
+    instance: dg.DagsterInstance, spec: DatasetSpec, layout: Layout, cursor: str | None
 ) -> TickPlan:
     """Decide one cycle for ``spec`` from ``cursor``; touches the instance only to read."""
     previous, note = StagingCursor.decode(cursor)
     rules = spec.options.formats
     previous, changed = previous.for_formats(rules_fingerprint(rules))
-    batch = read_manifest(
-        layout.manifest, layout.root, previous.manifest, max_lines=spec.options.max_lines_per_tick
-    )
+    batch = read_batch(layout, previous.manifest, max_lines=spec.options.max_lines_per_tick)
     plan = TickPlan(batch=batch, staging_cursor=previous.advanced(batch))
     plan.notes += [n for n in (note, changed) if n]
     if batch.restarted:
