@@ -294,7 +294,7 @@ def _s3(store: StoreRoot) -> _S3 | str:
     if scheme not in ("s3", "s3a"):
         return f"only done on S3, not on {scheme}://"
     try:
-        import boto3  # type: ignore[import-untyped]
+        import boto3
     except ImportError:
         return "that needs boto3, which is not installed: pip install 'boto3>=1.35,<2'"
     bucket, _, prefix = rest.partition("/")
