@@ -71,6 +71,8 @@ class Copied:
     mtime: float
     size: int
     sha256: str | None = None
+    # The raw object's ETag (without quotes), on an object store.
+    etag: str | None = None
 
 
 @dataclass
