@@ -38,6 +38,7 @@ from alchemy_assets_tests.postgres import (
     storage_config,
 )
 from alchemy_assets_tests.processes import default_sigterm
+from alchemy_assets_tests.roots import Root, disk_root
 from alchemy_assets_tests.s3 import S3Server
 
 RawWriter = Callable[[str, bytes, float], Path]
@@ -269,11 +270,9 @@ def s3_root(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(params=["disk", "s3"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> "Root":
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Root:
     """The data root of a core test, once on disk and once on the S3 API server (moto), with
     the dataset ``sp/gics_cwiq_pipe/1.0`` in it (see alchemy_assets_tests/roots.py)."""
-    from alchemy_assets_tests.roots import Root, disk_root
-
     if request.param == "disk":
         return disk_root(tmp_path)
     return Root.of("s3", request.getfixturevalue("s3_root"))
