@@ -204,19 +204,19 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             finally:
                 conn.close()
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
+        def do_GET(self) -> None:  # http.server's method names
             self._forward()
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._forward()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._forward()
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._forward()
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._forward()
 
     return Handler
