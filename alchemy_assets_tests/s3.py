@@ -156,11 +156,19 @@ class FaultProxy:
             self.requests.append((method, path))
 
     def count(self, method: str, fragment: str = "") -> int:
-        """How many ``method`` requests had ``fragment`` in their (unquoted) path."""
+        """How many ``method`` requests had ``fragment`` in their (unquoted) path, the query
+        left out: the requests of the objects whose key holds it."""
         with self._lock:
             return sum(
-                1 for m, p in self.requests if m == method and fragment in urllib.parse.unquote(p)
+                1
+                for m, p in self.requests
+                if m == method and fragment in urllib.parse.unquote(p.partition("?")[0])
             )
+
+    def listings(self) -> int:
+        """How many list requests (pages of ListObjectsV2) were made."""
+        with self._lock:
+            return sum(1 for m, p in self.requests if m == "GET" and "list-type=2" in p)
 
     def env(self) -> dict[str, str]:
         """:meth:`S3Server.env` with the proxy as the endpoint."""

@@ -5,7 +5,6 @@ each one StoreError of one line naming the key."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -25,7 +24,6 @@ from alchemy_assets_tests.s3 import (
     FaultProxy,
     S3Server,
     closed_port,
-    fault_proxy,
     moto_process,
 )
 
@@ -40,16 +38,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two retries within two seconds: a fault test gives up quickly."""
     monkeypatch.setenv("ALCHEMY_STORE_RETRIES", "2")
     monkeypatch.setenv("ALCHEMY_STORE_RETRY_SECONDS", "2")
-
-
-@pytest.fixture
-def proxy(
-    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FaultProxy]:
-    """A fault proxy in front of the test's server, as the endpoint of the roots opened."""
-    with fault_proxy(s3_server) as running:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.endpoint)
-        yield running
 
 
 def one_line(err: BaseException) -> str:
@@ -170,7 +158,7 @@ def test_get_range_reads_only_the_bytes_asked(root: StoreRoot) -> None:
 
 
 def test_a_listing_of_more_than_a_page_returns_every_key_in_order(
-    s3_root: str, proxy: FaultProxy
+    s3_root: str, s3_proxy: FaultProxy
 ) -> None:
     root = StoreRoot.open(s3_root)
     keys = [f"many/{i:05d}" for i in range(1203)]
@@ -179,7 +167,7 @@ def test_a_listing_of_more_than_a_page_returns_every_key_in_order(
     listed = [info.key for info in root.objects("many/")]
     assert listed == keys
     # Two pages of 1,000 keys at most, the second asked after the first's last key.
-    assert proxy.count("GET", "list-type=2") == 2
+    assert s3_proxy.listings() == 2
     after = [info.key for info in root.objects("many/", start_after="many/01100")]
     assert after == keys[1101:]
 
@@ -210,30 +198,30 @@ def test_an_unreachable_store_fails_at_once_naming_the_key_and_reachability(
 
 
 def test_throttling_answers_are_retried_until_the_store_answers(
-    s3_root: str, proxy: FaultProxy, fast_retries: None
+    s3_root: str, s3_proxy: FaultProxy, fast_retries: None
 ) -> None:
     root = StoreRoot.open(s3_root)
-    proxy.fail_first = 2
+    s3_proxy.fail_first = 2
     root.put("k", b"v")
-    assert proxy.failed == 2 and proxy.count("PUT", "fp/k") == 3
-    proxy.fail_first = len(proxy.requests) + 2
+    assert s3_proxy.failed == 2 and s3_proxy.count("PUT", "fp/k") == 3
+    s3_proxy.fail_first = len(s3_proxy.requests) + 2
     assert root.get("k") == b"v"
-    assert proxy.failed == 4
+    assert s3_proxy.failed == 4
 
 
 def test_throttling_past_the_retries_gives_up_naming_the_key(
-    s3_root: str, proxy: FaultProxy, fast_retries: None
+    s3_root: str, s3_proxy: FaultProxy, fast_retries: None
 ) -> None:
     root = StoreRoot.open(s3_root)
     root.put("hot/k", b"v")
-    proxy.fail_key = "fp/hot/k"
+    s3_proxy.fail_key = "fp/hot/k"
     with pytest.raises(StoreError) as caught:
         root.get("hot/k")
     text = one_line(caught.value)
     assert f"{s3_root}/hot/k: GET failed" in text and "503" in text
     assert "after 2 retries" in text
-    assert proxy.count("GET", "fp/hot/k") == 3  # the first try and two retries
-    proxy.failing = False
+    assert s3_proxy.count("GET", "fp/hot/k") == 3  # the first try and two retries
+    s3_proxy.failing = False
     assert root.get("hot/k") == b"v"
 
 
