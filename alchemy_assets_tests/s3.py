@@ -15,11 +15,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -249,11 +250,14 @@ def fault_proxy(
         thread.join(timeout=10)
 
 
-def _wait_for_port(port: int, alive: Callable[[], bool], seconds: float) -> None:
+def _wait_for_port(port: int, child: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError("moto_server exited before it listened")
+        if child.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"moto_server exited with {child.returncode} before listening:\n{tail}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
@@ -266,23 +270,27 @@ def _wait_for_port(port: int, alive: Callable[[], bool], seconds: float) -> None
 def moto_process(env: dict[str, str] | None = None) -> Iterator[S3Server]:
     """moto's server as a child process (``moto_server -H 127.0.0.1 -p PORT``) with the extra
     variables ``env``: e.g. ``INITIAL_NO_AUTH_ACTION_COUNT=0``, with which moto checks each
-    request's access key and signature as S3 does. Its request log goes nowhere."""
+    request's access key and signature as S3 does. It needs no network (moto is a Python
+    package); its request log goes to a temporary file, shown only if it fails to start."""
     port = closed_port()
     command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    child = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, lambda: child.poll() is None, 60)
-        yield S3Server(f"http://127.0.0.1:{port}")
-    finally:
-        child.terminate()
+    with tempfile.TemporaryDirectory(prefix="moto-") as folder:
+        log = Path(folder) / "moto_server.log"
+        with log.open("wb") as sink:
+            child = subprocess.Popen(
+                command,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            _wait_for_port(port, child, log, 60)
+            yield S3Server(f"http://127.0.0.1:{port}")
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

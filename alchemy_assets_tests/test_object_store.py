@@ -252,8 +252,8 @@ def test_wrong_credentials_are_a_store_access_error_that_never_shows_the_secret(
         )
         iam.create_user(UserName="ingest")
         key = iam.create_access_key(UserName="ingest")["AccessKey"]
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}
-        policy["Statement"][0]["Resource"] = "*"
+        statement = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
         iam.put_user_policy(UserName="ingest", PolicyName="all", PolicyDocument=json.dumps(policy))
         s3 = boto3.client(
             "s3",
