@@ -29,7 +29,7 @@ from alchemy_assets.object_layout import ObjectLayout
 from alchemy_assets.object_store import StoreRoot
 
 DEMO_KEY = "demo-access-key"
-DEMO_SECRET = "demo-secret-key"  # noqa: S105 - moto accepts any credentials
+DEMO_SECRET = "demo-secret-key"  # moto accepts any credentials
 
 
 def store_env(endpoint: str, bucket: str) -> dict[str, str]:

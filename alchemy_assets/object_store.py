@@ -29,8 +29,12 @@ SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "azure")
 _URL = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<bucket>[^/]+)(?P<prefix>(?:/[^/]+)*)/?$")
 # A bronze copy above this size cannot be one UploadPartCopy (S3's 5 GiB part limit).
 SINGLE_COPY_LIMIT = 5 * 1024**3
-RETRIES = int(os.environ.get("ALCHEMY_STORE_RETRIES", "5"))
-RETRY_SECONDS = float(os.environ.get("ALCHEMY_STORE_RETRY_SECONDS", "60"))
+# Retries of a request that failed on the way (5xx, throttling, a connection refused): how
+# many, and the seconds after which no retry starts. Read when a root is opened, not at import.
+RETRIES_VARIABLE = "ALCHEMY_STORE_RETRIES"
+RETRY_SECONDS_VARIABLE = "ALCHEMY_STORE_RETRY_SECONDS"
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_SECONDS = 60.0
 _SECRET_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -40,9 +44,9 @@ _SECRET_VARIABLES = (
 )
 
 
-# obstore raises the builtin FileNotFoundError (not its own NotFoundError) for a key that is
-# not there, on HEAD, GET and COPY alike.
-_STORE_ERRORS = (store_errors.BaseError, FileNotFoundError)
+# What obstore raises: its own errors, and the built-in FileNotFoundError for a missing key
+# (its NotFoundError is deprecated and never raised).
+_ERRORS = (store_errors.BaseError, FileNotFoundError)
 
 
 class StoreError(OSError):
@@ -69,6 +73,29 @@ def is_store_url(text: str) -> bool:
     """Whether ``text`` names an object store location (``scheme://bucket[/prefix]``)."""
     scheme, sep, _ = text.partition("://")
     return bool(sep) and scheme.lower() in SCHEMES
+
+
+def retry_settings() -> tuple[int, float]:
+    """``ALCHEMY_STORE_RETRIES`` and ``ALCHEMY_STORE_RETRY_SECONDS`` as they are now (their
+    defaults when unset); raises :class:`StoreError` naming a variable that is not a
+    non-negative number."""
+    retries_text = os.environ.get(RETRIES_VARIABLE, "").strip() or str(DEFAULT_RETRIES)
+    seconds_text = os.environ.get(RETRY_SECONDS_VARIABLE, "").strip() or str(DEFAULT_RETRY_SECONDS)
+    try:
+        retries = int(retries_text)
+    except ValueError:
+        retries = -1
+    if retries < 0:
+        raise StoreError(f"{RETRIES_VARIABLE}={retries_text!r}: expected a whole number >= 0")
+    try:
+        seconds = float(seconds_text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise StoreError(
+            f"{RETRY_SECONDS_VARIABLE}={seconds_text!r}: expected a number of seconds >= 0"
+        )
+    return retries, seconds
 
 
 @dataclass(frozen=True)
@@ -144,9 +171,10 @@ class StoreRoot:
             # S3 refuses CopyObject with If-None-Match; a multipart copy whose completion is
             # conditional is how object_store makes a copy put-if-absent there.
             config["copy_if_not_exists"] = "multipart"
+        retries, retry_seconds = retry_settings()
         retry = {
-            "max_retries": RETRIES,
-            "retry_timeout": datetime.timedelta(seconds=RETRY_SECONDS),
+            "max_retries": retries,
+            "retry_timeout": datetime.timedelta(seconds=retry_seconds),
             "backoff": {
                 "init_backoff": datetime.timedelta(milliseconds=100),
                 "max_backoff": datetime.timedelta(seconds=15),
@@ -154,8 +182,10 @@ class StoreRoot:
             },
         }
         kwargs: dict[str, Any] = {"config": config, "retry_config": retry}
-        if match["scheme"] in ("s3", "s3a") and os.environ.get("AWS_PROFILE"):
-            kwargs["credential_provider"] = _profile_credentials()
+        if match["scheme"] in ("s3", "s3a"):
+            _check_s3_credentials(clean)
+            if os.environ.get("AWS_PROFILE"):
+                kwargs["credential_provider"] = _profile_credentials()
         try:
             store = from_url(clean, **kwargs)
         except (store_errors.BaseError, ValueError, TypeError) as err:
@@ -172,8 +202,19 @@ class StoreRoot:
     def _fail(self, op: str, key: str, err: BaseException) -> StoreError:
         reason = _reason(err)
         shown = f"{self.location(key)}: {op} failed: {reason}{_hint(err, reason)}"
-        if isinstance(err, store_errors.NotFoundError | FileNotFoundError):
+        if isinstance(err, FileNotFoundError | store_errors.NotFoundError):
             return StoreMissingError(shown)
+        if "NoSuchBucket" in reason:
+            # A LIST of a missing bucket is a generic error to obstore; it is a missing thing.
+            return StoreMissingError(shown)
+        if any(path in reason for path in _METADATA_PATHS):
+            # The chain fell through to the instance metadata endpoint (no credential variable
+            # set) and got nothing: say what to set rather than show the endpoint's answer.
+            return StoreAccessError(
+                f"{self.location(key)}: {op} failed: no credentials: none of "
+                f"{_CREDENTIAL_HINT} is set and the instance metadata endpoint gave no "
+                f"instance role ({reason})"
+            )
         if isinstance(err, store_errors.AlreadyExistsError):
             return StoreExistsError(shown)
         if isinstance(err, store_errors.PreconditionError):
@@ -189,7 +230,7 @@ class StoreRoot:
     def head(self, key: str) -> ObjectInfo:
         try:
             return _info(obstore.head(self.store, key))
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("HEAD", key, err) from None
 
     def exists(self, key: str) -> bool:
@@ -207,14 +248,14 @@ class StoreRoot:
             for page in pages:
                 for meta in page:
                     yield _info(meta)
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("LIST", prefix, err) from None
 
     def folders(self, prefix: str) -> list[str]:
         """The names of the "folders" directly under ``prefix`` (common prefixes)."""
         try:
             found = obstore.list_with_delimiter(self.store, prefix or None)
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("LIST", prefix, err) from None
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
 
@@ -224,7 +265,7 @@ class StoreRoot:
         options: Any = {"if_match": etag} if etag else {}
         try:
             return bytes(obstore.get(self.store, key, options=options).bytes())
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("GET", key, err) from None
 
     def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
@@ -234,7 +275,7 @@ class StoreRoot:
             options["if_match"] = etag
         try:
             return bytes(obstore.get(self.store, key, options=options).bytes())
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail(f"GET bytes {start}-{end}", key, err) from None
 
     def put(
@@ -247,27 +288,69 @@ class StoreRoot:
         if if_absent:
             mode = "create"
         elif etag:
-            mode = {"e_tag": etag, "version": None}
+            # obstore refuses a None version (its UpdateVersion takes only strings).
+            mode = {"e_tag": etag}
         try:
             return str(obstore.put(self.store, key, data, mode=mode)["e_tag"] or "")
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("PUT", key, err) from None
 
     def copy_if_absent(self, source: str, target: str) -> None:
         """Server-side copy of ``source`` to ``target``, refused if ``target`` exists."""
         try:
             obstore.copy(self.store, source, target, overwrite=False)
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail(f"COPY from {source}", target, err) from None
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a key that is not there is no error (S3's DELETE is idempotent)."""
         try:
             obstore.delete(self.store, key)
-        except (store_errors.NotFoundError, FileNotFoundError):
+        except FileNotFoundError:
             return
-        except _STORE_ERRORS as err:
+        except _ERRORS as err:
             raise self._fail("DELETE", key, err) from None
+
+
+# Where the credential chain asks the instance metadata endpoint (IMDSv2 token, IMDSv1 role).
+_METADATA_PATHS = ("/latest/api/token", "/latest/meta-data/iam/security-credentials")
+_CREDENTIAL_HINT = (
+    "AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+    "AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, "
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+)
+
+
+def _true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_s3_credentials(url: str) -> None:
+    """Refuse, before any request, an S3 root whose credentials cannot be found.
+
+    object_store's chain is the variables below, then the instance metadata endpoint (an
+    EC2 instance role). Half a key pair is a mistake to say at once; with no variable set
+    and ``AWS_EC2_METADATA_DISABLED`` true (AWS's own switch, which object_store does not
+    read) nothing is left, and asking the endpoint anyway would only wait on it.
+    """
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if bool(key) != bool(secret):
+        missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
+        present = "AWS_ACCESS_KEY_ID" if key else "AWS_SECRET_ACCESS_KEY"
+        raise StoreAccessError(f"data root {url}: {present} is set but {missing} is not")
+    configured = (
+        key
+        or os.environ.get("AWS_PROFILE")
+        or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+        or os.environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        or os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        or _true("AWS_SKIP_SIGNATURE")
+    )
+    if not configured and _true("AWS_EC2_METADATA_DISABLED"):
+        raise StoreAccessError(
+            f"data root {url}: no credentials: set one of {_CREDENTIAL_HINT} "
+            "(AWS_EC2_METADATA_DISABLED rules out an instance role)"
+        )
 
 
 def _profile_credentials() -> Any:

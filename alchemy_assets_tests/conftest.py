@@ -39,7 +39,7 @@ from alchemy_assets_tests.postgres import (
 )
 from alchemy_assets_tests.processes import default_sigterm
 from alchemy_assets_tests.roots import Root, disk_root
-from alchemy_assets_tests.s3 import S3Server
+from alchemy_assets_tests.s3 import FaultProxy, S3Server
 
 RawWriter = Callable[[str, bytes, float], Path]
 PROJECT = Path(__file__).resolve().parent.parent
@@ -276,3 +276,16 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Root:
     if request.param == "disk":
         return disk_root(tmp_path)
     return Root.of("s3", request.getfixturevalue("s3_root"))
+
+
+@pytest.fixture
+def s3_proxy(
+    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test's S3 server (it records each request and
+    answers 503 SlowDown when told to), as ``AWS_ENDPOINT_URL`` of the roots opened after."""
+    from alchemy_assets_tests.s3 import fault_proxy
+
+    with fault_proxy(s3_server) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        yield proxy

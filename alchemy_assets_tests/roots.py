@@ -81,7 +81,9 @@ class Root:
             keys = [layout.relative(o.key) for o in layout.store.objects(layout.key(folder) + "/")]
         else:
             base = self.layout.root
-            keys = [p.relative_to(base).as_posix() for p in (base / folder).rglob("*") if p.is_file()]
+            keys = [
+                p.relative_to(base).as_posix() for p in (base / folder).rglob("*") if p.is_file()
+            ]
         return sorted(k for k in keys if not any(part.startswith(".") for part in k.split("/")))
 
     def ingest(self) -> IngestReport:
