@@ -242,7 +242,7 @@ class StoreRoot:
         if if_absent:
             mode = "create"
         elif etag:
-            mode = {"e_tag": etag, "version": None}
+            mode = {"e_tag": etag}
         try:
             return str(obstore.put(self.store, key, data, mode=mode)["e_tag"] or "")
         except store_errors.BaseError as err:
