@@ -40,6 +40,10 @@ _SECRET_VARIABLES = (
 )
 
 
+# obstore raises a missing object as Python's own FileNotFoundError, not as its NotFoundError.
+_STORE_ERRORS = (store_errors.BaseError, FileNotFoundError)
+
+
 class StoreError(OSError):
     """An object store operation that failed; the message names the key and the reason."""
 
@@ -167,7 +171,7 @@ class StoreRoot:
     def _fail(self, op: str, key: str, err: BaseException) -> StoreError:
         reason = _reason(err)
         shown = f"{self.location(key)}: {op} failed: {reason}{_hint(err, reason)}"
-        if isinstance(err, store_errors.NotFoundError):
+        if isinstance(err, store_errors.NotFoundError | FileNotFoundError):
             return StoreMissingError(shown)
         if isinstance(err, store_errors.AlreadyExistsError):
             return StoreExistsError(shown)
@@ -184,7 +188,7 @@ class StoreRoot:
     def head(self, key: str) -> ObjectInfo:
         try:
             return _info(obstore.head(self.store, key))
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("HEAD", key, err) from None
 
     def exists(self, key: str) -> bool:
@@ -202,14 +206,14 @@ class StoreRoot:
             for page in pages:
                 for meta in page:
                     yield _info(meta)
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("LIST", prefix, err) from None
 
     def folders(self, prefix: str) -> list[str]:
         """The names of the "folders" directly under ``prefix`` (common prefixes)."""
         try:
             found = obstore.list_with_delimiter(self.store, prefix or None)
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("LIST", prefix, err) from None
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
 
@@ -219,7 +223,7 @@ class StoreRoot:
         options: Any = {"if_match": etag} if etag else {}
         try:
             return bytes(obstore.get(self.store, key, options=options).bytes())
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("GET", key, err) from None
 
     def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
@@ -229,7 +233,7 @@ class StoreRoot:
             options["if_match"] = etag
         try:
             return bytes(obstore.get(self.store, key, options=options).bytes())
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail(f"GET bytes {start}-{end}", key, err) from None
 
     def put(
@@ -245,23 +249,23 @@ class StoreRoot:
             mode = {"e_tag": etag}
         try:
             return str(obstore.put(self.store, key, data, mode=mode)["e_tag"] or "")
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("PUT", key, err) from None
 
     def copy_if_absent(self, source: str, target: str) -> None:
         """Server-side copy of ``source`` to ``target``, refused if ``target`` exists."""
         try:
             obstore.copy(self.store, source, target, overwrite=False)
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail(f"COPY from {source}", target, err) from None
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a key that is not there is no error (S3's DELETE is idempotent)."""
         try:
             obstore.delete(self.store, key)
-        except store_errors.NotFoundError:
+        except (store_errors.NotFoundError, FileNotFoundError):
             return
-        except store_errors.BaseError as err:
+        except _STORE_ERRORS as err:
             raise self._fail("DELETE", key, err) from None
 
 
