@@ -41,7 +41,7 @@ class S3Server:
 
     def client(self) -> Any:
         """A boto3 client of the server (the tests' independent view of a bucket)."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         return boto3.client(
             "s3",
