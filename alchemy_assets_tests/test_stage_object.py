@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ class WatchedStore(StoreRoot):
         return data
 
     def get(self, key: str, *, etag: str | None = None) -> bytes:
-        self.whole_gets.append(key)
+        with self.lock:
+            self.whole_gets.append(key)
         return super().get(key, etag=etag)
 
     def put(
@@ -218,6 +220,10 @@ def test_two_runs_staging_one_delivery_at_once_take_one_sample(s3_root: str) -> 
     recorded: set[tuple[str, float]] = set()
     start = threading.Barrier(2)
     outcomes: dict[str, str] = {}
+    provenance = layout.key("samples/env0/.data_sample.csv.source.json")
+
+    def others_reads() -> int:
+        return _store(layout).whole_gets.count(provenance)
 
     def run(run_id: str) -> None:
         start.wait()
@@ -229,7 +235,12 @@ def test_two_runs_staging_one_delivery_at_once_take_one_sample(s3_root: str) -> 
                 run_id=run_id,
                 recorded=lambda d: (d.bronze, d.mtime) in recorded,
             ):
-                # What the caller records while the claim is held.
+                # Recording takes until the other run has read the claim twice (at most 10 s):
+                # it meets the claim, whatever the threads' timing.
+                seen = others_reads()
+                deadline = time.monotonic() + 10
+                while others_reads() < seen + 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 recorded.add((due.bronze, due.mtime))
             outcomes[run_id] = "sampled"
         except AlreadySampledError as err:
