@@ -93,6 +93,8 @@ _FIRST_POLL = 0.05
 _MAX_POLL = 1.0
 # Sample PUTs met by a slow former claimer's: it makes at most one, so two suffice.
 _SAMPLE_PUT_TRIES = 3
+# Reads of the provenance object that may each meet a newer version before one gives up.
+_READ_TRIES = 20
 
 
 class Order(Protocol):
@@ -333,7 +335,7 @@ def _head_bronze(store: StoreRoot, key: str, due: DueFile) -> tuple[int, str]:
 def _read_version(store: StoreRoot, key: str) -> _Version:
     """The provenance object and the version read (HEAD, then a GET pinned to its ETag,
     again if it changed in between)."""
-    while True:
+    for _ in range(_READ_TRIES):
         try:
             info = store.head(key)
         except StoreMissingError:
@@ -343,6 +345,7 @@ def _read_version(store: StoreRoot, key: str) -> _Version:
         except (StorePreconditionError, StoreMissingError):
             continue
         return _Version(ObjectProvenance.decode(data), info.etag, info.mtime)
+    raise StoreError(f"{store.location(key)}: changed on each of {_READ_TRIES} reads")
 
 
 def _claim(
