@@ -5,8 +5,11 @@ requests (``Range: bytes=a-b``) pinned to the object's ETag (``If-Match``), so a
 replaced while it is sampled fails the next request instead of mixing two versions. Reads
 are served from a window that starts at 64 KiB and doubles while reading goes on forward (a
 file read front to back costs few requests, a footer lookup costs one small one), up to
-8 MiB. ``requests`` and ``bytes_fetched`` say what it cost; ``limit`` refuses, before it is
-made, a request that would fetch past that many bytes in total.
+8 MiB. A read returns every byte asked for up to the end of the object (crossing windows
+as needed), as a disk file does. ``requests`` and ``bytes_fetched`` say what it cost;
+``limit`` refuses, before it is made, a request that would fetch past that many bytes in
+total; ``failure`` keeps the first failed request (a format reader may report it as
+something else).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class RangedReader(io.RawIOBase):
         self._window_start = 0
         self._window = b""
         self._next_window = FIRST_WINDOW
+        self.failure: StoreError | None = None
 
     def readable(self) -> bool:
         return True
@@ -69,19 +73,28 @@ class RangedReader(io.RawIOBase):
         return target
 
     def readinto(self, buffer: Any) -> int:
+        if self.closed:
+            raise ValueError(f"{self.store.location(self.key)}: read of a closed reader")
         view = memoryview(buffer).cast("B")
         wanted = min(len(view), max(0, self.size - self._pos))
-        if wanted == 0:
-            return 0
-        window_end = self._window_start + len(self._window)
-        if not (self._window_start <= self._pos < window_end):
-            self._fetch(wanted)
+        done = 0
+        # A read that runs past the window goes on in the next one: readers may take a short
+        # read before the end for the end of the file.
+        while done < wanted:
             window_end = self._window_start + len(self._window)
-        start = self._pos - self._window_start
-        count = min(wanted, window_end - self._pos)
-        view[:count] = self._window[start : start + count]
-        self._pos += count
-        return count
+            if not (self._window_start <= self._pos < window_end):
+                self._fetch(wanted - done)
+                window_end = self._window_start + len(self._window)
+            start = self._pos - self._window_start
+            count = min(wanted - done, window_end - self._pos)
+            view[done : done + count] = self._window[start : start + count]
+            self._pos += count
+            done += count
+        return done
+
+    def close(self) -> None:
+        self._window = b""
+        super().close()
 
     def _fetch(self, wanted: int) -> None:
         sequential = self._pos == self._window_start + len(self._window) and self._window
@@ -92,16 +105,28 @@ class RangedReader(io.RawIOBase):
         if self.limit is not None and self.bytes_fetched + (end - self._pos) > self.limit:
             end = min(self.size, self._pos + max(wanted, self.limit - self.bytes_fetched))
             if self.bytes_fetched + (end - self._pos) > self.limit:
-                raise FetchLimitError(
-                    f"{self.store.location(self.key)}: reading bytes {self._pos}-{end} would "
-                    f"fetch more than the {self.limit} bytes a sample may read"
+                raise self._failed(
+                    FetchLimitError(
+                        f"{self.store.location(self.key)}: reading bytes {self._pos}-{end} "
+                        f"would fetch more than the {self.limit} bytes a sample may read"
+                    )
                 )
-        data = self.store.get_range(self.key, self._pos, end, etag=self.etag)
         self.requests += 1
+        try:
+            data = self.store.get_range(self.key, self._pos, end, etag=self.etag)
+        except StoreError as err:
+            raise self._failed(err) from None
         self.bytes_fetched += len(data)
         self._window_start, self._window = self._pos, data
         self._next_window = min(MAX_WINDOW, self._next_window * 2)
         if not data:
-            raise StoreError(
-                f"{self.store.location(self.key)}: empty answer for bytes {self._pos}-{end}"
+            raise self._failed(
+                StoreError(
+                    f"{self.store.location(self.key)}: empty answer for bytes {self._pos}-{end}"
+                )
             )
+
+    def _failed(self, err: StoreError) -> StoreError:
+        if self.failure is None:
+            self.failure = err
+        return err

@@ -40,12 +40,13 @@ Recorded = Callable[[DueFile], bool]
 class StagedFile:
     """A bronze file that was sampled: where both files are and what the sample holds; or,
     with ``not_data``, a file that is not data, recorded as not sampled (no sample written,
-    ``sample`` empty)."""
+    ``sample`` empty). On an object store (:mod:`alchemy_assets.stage_object`) both paths are
+    the objects' URLs."""
 
     due: DueFile
-    bronze_path: Path
+    bronze_path: Path | str
     bronze_size: int
-    sample_path: Path
+    sample_path: Path | str
     sample_relpath: str
     sample: Sample
     not_data: NotDataError | None = None

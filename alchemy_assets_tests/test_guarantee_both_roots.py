@@ -98,7 +98,7 @@ def test_stage_samples_everything_due_once_and_status_agrees(
     spec = _spec(root)
     job = _defs(root, spec).resolve_job_def(spec.job_name)
     report = stage_dataset(instance, job, spec, root.layout)
-    assert (report.new_partitions, report.sampled, report.not_data) == (4, 3, 1)
+    assert (report.new_partitions, report.sampled, report.not_data) == (4, 2, 1)
     assert list(report.failed) == ["env0/bad.csv"]
     assert "unterminated quote" in report.failed["env0/bad.csv"]
     assert root.files("samples") == [

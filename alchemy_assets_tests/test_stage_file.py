@@ -114,8 +114,8 @@ def test_a_raw_name_of_255_bytes_is_sampled(layout: DatasetLayout, write_raw: Ra
     (copied,) = ingest(layout).copied
     due = DueFile(f"env0/{name}", copied.raw, copied.bronze, copied.mtime, "new file")
     staged = stage_file(layout, due, 10)
-    assert staged.sample_path.read_bytes() == b"v\n1\n"
-    assert all(len(p.name.encode()) <= 255 for p in staged.sample_path.parent.iterdir())
+    assert Path(staged.sample_path).read_bytes() == b"v\n1\n"
+    assert all(len(p.name.encode()) <= 255 for p in Path(staged.sample_path).parent.iterdir())
 
 
 def test_samples_as_a_link_to_raw_is_refused_and_raw_is_untouched(
@@ -140,7 +140,7 @@ def test_samples_get_the_mode_of_a_new_file_under_the_umask(
         staged = stage_file(layout, due, 10)
     finally:
         os.umask(old)
-    assert staged.sample_path.stat().st_mode & 0o777 == 0o644
+    assert Path(staged.sample_path).stat().st_mode & 0o777 == 0o644
 
 
 def test_configured_format_options_reach_the_reader_and_beat_detection(
@@ -180,7 +180,7 @@ def test_a_raw_folder_named_like_a_files_sample_is_sampled_beside_that_file(
     assert staged["raw/env0/x_sample.csv/y.csv"].sample_relpath == (
         "samples/env0/x_sample~.csv/y_sample.csv"
     )
-    assert [s.sample_path.read_bytes() for _, s in sorted(staged.items())] == [
+    assert [Path(s.sample_path).read_bytes() for _, s in sorted(staged.items())] == [
         b"a\n1\n",
         b"b\n2\n",
     ]
@@ -198,5 +198,5 @@ def test_a_raw_folder_named_like_a_samples_lock_file_is_sampled_beside_that_samp
         DueFile("env0/x.csv", x.raw, x.bronze, x.mtime, "new file"),
         DueFile(hidden[4:], hidden, y.bronze, y.mtime, "new file"),
     ):
-        assert stage_file(layout, due, 10).sample_path.read_bytes() in (b"a\n1\n", b"b\n2\n")
+        assert Path(stage_file(layout, due, 10).sample_path).read_bytes() in (b"a\n1\n", b"b\n2\n")
     assert (layout.samples / "env0/.x_sample~.csv.lock/y_sample.csv").read_bytes() == b"b\n2\n"

@@ -39,8 +39,8 @@ from alchemy_assets.stage_file import (
     Recorded,
     StagedFile,
     SupersededError,
-    staging,
 )
+from alchemy_assets.stage_object import staging_on
 from alchemy_assets.staging import DueFile, due_on_demand
 
 # The sample step's dg.Failure metadata entry: failed partition key → reason.
@@ -210,7 +210,7 @@ def _sample_asset(spec: DatasetSpec, rows: int) -> dg.AssetsDefinition:
             with contextlib.ExitStack() as held:
                 try:
                     staged = held.enter_context(
-                        staging(
+                        staging_on(
                             layout,
                             due,
                             rows,
