@@ -39,8 +39,11 @@ typecheck: $(STAMP)
 
 ## The tests CI runs: lint, type check, then every test not marked slow, with the real
 ## services they need (Chromium, a PostgreSQL cluster on loopback) set up by scripts/services.sh.
+## Two worker processes (pytest-xdist), each running one test file at a time: a file's
+## module fixtures (a dagster dev server, a corpus) are built once, in one worker. Much of the
+## run waits on Dagster's subprocesses and sensor intervals, which the other worker fills.
 test: lint typecheck
-	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m "not slow" --durations=30
+	url=$$(scripts/services.sh) && ALCHEMY_TEST_POSTGRES=$$url $(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=30
 
 ## Everything, including the long stateful and fault-injection runs.
 test-all: lint typecheck

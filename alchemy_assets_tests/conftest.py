@@ -52,6 +52,23 @@ FIGURES: Counter[str] = Counter()
 REPORTS: dict[str, list[str]] = {}
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker (make test runs two) sends what its tests found to the controller,
+    # whose terminal summary prints it.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["alchemy_figures"] = dict(FIGURES)
+        workeroutput["alchemy_reports"] = REPORTS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """An xdist worker's figures and reports, added to the controller's."""
+    output = getattr(node, "workeroutput", {})
+    FIGURES.update(output.get("alchemy_figures", {}))
+    REPORTS.update(output.get("alchemy_reports", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
         terminalreporter.write_sep("-", "guarantee figures")

@@ -125,3 +125,31 @@ def test_servers_started_from_a_run_with_sigint_ignored_get_sigint_and_sigterm_a
         with stop_signals_at_default():
             assert _started(sleep) & {signal.SIGINT, signal.SIGTERM} == set()
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+FINDS = """\
+from alchemy_assets_tests.conftest import FIGURES, REPORTS
+
+
+def test_one() -> None:
+    FIGURES["paths tried"] += 1
+    REPORTS["corpus by kind"] = ["csv: 3 files"]
+
+
+def test_two() -> None:
+    FIGURES["paths tried"] += 2
+"""
+
+
+def test_what_the_tests_find_is_summed_over_the_xdist_workers_and_printed_at_the_end(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_finds.py").write_text(FINDS)
+    # --dist each: both workers run both tests, so each worker's share must arrive.
+    args = ["-p", "alchemy_assets_tests.conftest", "-n", "2", "--dist", "each"]
+    done, _ = _pytest([*args, str(tmp_path / "test_finds.py")], tmp_path, 240)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "4 passed" in done.stdout
+    figures = done.stdout.split(" guarantee figures ", 1)[-1]
+    assert "\npaths tried: 6\n" in figures, done.stdout[-3000:]
+    assert "\ncsv: 3 files\n" in figures.split(" corpus by kind ", 1)[-1], done.stdout[-3000:]
