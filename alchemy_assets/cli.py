@@ -90,7 +90,10 @@ def _datasets_with_raw(root: DataRoot) -> list[DatasetId]:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     root = _root(args)
     layouts = [layout_of(root, i) for i in _dataset_ids(args.datasets)]
-    with_raw = _datasets_with_raw(root) if isinstance(root, StoreRoot) else None
+    try:
+        with_raw = _datasets_with_raw(root) if isinstance(root, StoreRoot) else None
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     for layout in layouts:  # every name checked before anything is copied
         missing = (
             layout.dataset_id not in with_raw
@@ -464,7 +467,8 @@ def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         metavar="PATH",
-        help="data root holding {vendor}/{dataset}/{version}; overrides FP_PREFIX",
+        help="data root holding {vendor}/{dataset}/{version}: a folder or "
+        "s3://bucket/prefix (gs://, az://); overrides FP_PREFIX",
     )
 
 
@@ -476,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except UsageError as err:
         parser.exit(EXIT_USAGE, f"alchemy {args.command}: error: {err}\n")
+    except StoreError as err:  # the store failed mid-work (unreachable, credentials, bucket)
+        print(f"alchemy {args.command}: FAILED: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

@@ -762,3 +762,29 @@ def test_a_killed_stages_run_is_listed_by_status_and_failed_by_the_next_stage_fr
     ]
     assert main(["status", "--json", *root]) == 0
     assert json.loads(capsys.readouterr().out)["datasets"][0]["left_behind"] == []
+
+
+@pytest.mark.parametrize("command", [["ingest", "sp/x/1"], ["stage"], ["status"]])
+def test_a_store_root_that_cannot_be_reached_is_one_line_naming_it_without_the_secret(
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from alchemy_assets_tests.s3 import closed_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "never-shown-secret")
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("ALCHEMY_STORE_RETRIES", "1")
+    monkeypatch.setenv("ALCHEMY_STORE_RETRY_SECONDS", "2")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--root", "s3://lake/fp"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"alchemy {command[0]}: error: s3://lake/fp: LIST failed")
+    assert "is the store reachable?" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "never-shown-secret" not in err
