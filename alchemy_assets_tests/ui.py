@@ -315,7 +315,7 @@ class DagsterDev:
     @contextmanager
     def start(
         cls,
-        fp_prefix: Path,
+        fp_prefix: Path | str,
         dagster_home: Path,
         timeout: float = 180.0,
         extra_env: dict[str, str] | None = None,
