@@ -19,7 +19,8 @@ from alchemy_assets.formats.registry import supported
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.options import StagingOptions
-from alchemy_assets.stage_file import StagedFile, staging
+from alchemy_assets.stage_file import StagedFile
+from alchemy_assets.stage_object import staging_on
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -213,10 +214,10 @@ def test_each_file_fails_alone_under_its_own_reason_and_odd_files_are_sampled_wi
     ) -> Iterator[StagedFile]:
         if due.key == "env0/c_surprise.csv":
             raise KeyError("a bug in our code")  # what no reader is expected to raise
-        with staging(layout, due, rows, **options) as staged:
+        with staging_on(layout, due, rows, **options) as staged:
             yield staged
 
-    monkeypatch.setattr("alchemy_assets.dagster_adapters.assets.staging", stage_or_fail)
+    monkeypatch.setattr("alchemy_assets.dagster_adapters.assets.staging_on", stage_or_fail)
     run = [
         DueFile(k, c.raw, c.bronze, c.mtime, "new file")
         for k, c in zip(keys, report.copied, strict=True)

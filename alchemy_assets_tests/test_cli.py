@@ -161,7 +161,10 @@ def test_the_help_states_the_exit_status_rule(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["ingest", "sp/gics"], "alchemy ingest: error: no data root: pass --root PATH or set"),
+        (
+            ["ingest", "sp/gics"],
+            "alchemy ingest: error: no data root: pass --root PATH (or s3://bucket/prefix) or set",
+        ),
         (
             ["ingest", "sp/gics", "--root", "."],
             "alchemy ingest: error: dataset 'sp/gics': expected VENDOR/DATASET/VERSION",

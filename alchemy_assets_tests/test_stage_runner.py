@@ -25,7 +25,8 @@ from alchemy_assets.dagster_adapters.status_lookup import failed_partitions
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
 from alchemy_assets.run_owner import RunOwner
-from alchemy_assets.stage_file import StagedFile, staging
+from alchemy_assets.stage_file import StagedFile
+from alchemy_assets.stage_object import staging_on
 from alchemy_assets.staging import DueFile
 from alchemy_assets_tests.conftest import RawWriter
 
@@ -124,11 +125,11 @@ def test_an_unexpected_error_fails_the_files_not_yet_sampled_and_keeps_its_trace
     ) -> Iterator[StagedFile]:
         if due.key == "env0/a.csv":
             raise ZeroDivisionError("injected")
-        with staging(layout, due, rows, **options) as staged:
+        with staging_on(layout, due, rows, **options) as staged:
             yield staged
 
     with monkeypatch.context() as patch:
-        patch.setattr(assets_module, "staging", broken)
+        patch.setattr(assets_module, "staging_on", broken)
         report = stage_dataset(instance, job, spec, layout)
     assert report.sampled == 1 and report.errors == []
     (reason,) = report.failed.values()
