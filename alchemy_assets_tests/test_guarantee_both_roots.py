@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import dagster as dg
@@ -19,7 +20,13 @@ from alchemy_assets.dagster_adapters.stage_runner import cursor_key, stage_datas
 from alchemy_assets.dagster_adapters.status_lookup import dataset_status
 from alchemy_assets.file_formats import sample_relpath
 from alchemy_assets.options import StagingOptions
-from alchemy_assets_tests.conftest import FIGURES, apply_partition_adds, run_requests, tick
+from alchemy_assets_tests.conftest import (
+    FIGURES,
+    apply_partition_adds,
+    daemon_tick,
+    run_requests,
+    tick,
+)
 from alchemy_assets_tests.roots import Root
 
 CSV_A = b"id,name\n1,alpha\n2,beta\n3,gamma\n"
@@ -155,6 +162,17 @@ def _stage(root: Root) -> subprocess.Popen[str]:
     )
 
 
+def _sampled_once(root: Root, instance: dg.DagsterInstance) -> Counter[object]:
+    """Each (partition, mtime) the sample asset has recorded, and how many times."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=_spec(root).sample_key), limit=1000
+    ).records
+    return Counter(
+        (r.partition_key, r.asset_materialization.metadata["mtime"].value)  # type: ignore[union-attr]
+        for r in records
+    )
+
+
 def test_two_stages_at_once_sample_and_record_each_delivery_once(
     root: Root, instance: dg.DagsterInstance
 ) -> None:
@@ -168,16 +186,36 @@ def test_two_stages_at_once_sample_and_record_each_delivery_once(
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
     sampled = [int(m.group(1)) for out, _ in outputs if (m := re.search(r"(\d+) sampled", out))]
     assert sum(sampled) == files, outputs
-    spec = _spec(root)
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=spec.sample_key), limit=1000
-    ).records
-    pairs = Counter(
-        (r.partition_key, r.asset_materialization.metadata["mtime"].value)  # type: ignore[union-attr]
-        for r in records
-    )
+    pairs = _sampled_once(root, instance)
     assert len(pairs) == files and set(pairs.values()) == {1}, pairs
     FIGURES[f"concurrent stages on {root.kind}, duplicate materializations"] += (
+        sum(pairs.values()) - files
+    )
+
+
+def test_a_stage_beside_the_sensors_runs_samples_each_delivery_once(
+    root: Root, instance: dg.DagsterInstance
+) -> None:
+    """`alchemy stage` in its own process while the sensor ticks and its runs are launched
+    here, as the daemon would, over the same deliveries: each is sampled and recorded once."""
+    files = 12
+    root.write("alchemy.toml", b"partitions_per_run = 3\n")
+    for i in range(files):
+        root.write_raw(f"env0/f{i:02d}.csv", b"v\n%d\n" % i, 1000.0 + i)
+    root.ingest()
+    spec = _spec(root)
+    defs = _defs(root, spec)
+    stage = _stage(root)
+    cursor, ticks, deadline = None, 0, time.monotonic() + 240
+    while (stage.poll() is None or ticks < 2) and time.monotonic() < deadline:
+        cursor = daemon_tick(defs, spec, instance, cursor)
+        ticks += 1
+    out, err = stage.communicate(timeout=300)
+    assert stage.returncode == 0, (out, err)
+    pairs = _sampled_once(root, instance)
+    assert len(pairs) == files and set(pairs.values()) == {1}, (pairs, out)
+    assert root.files("samples") == [f"samples/env0/f{i:02d}_sample.csv" for i in range(files)]
+    FIGURES[f"stage beside the sensor on {root.kind}, duplicate materializations"] += (
         sum(pairs.values()) - files
     )
 
