@@ -9,7 +9,8 @@ step over; listing is strongly consistent (S3 since 2020, GCS, Azure). The same 
 ``manifests/processed_YYYY-MM-DD/<sequence>.jsonl`` beside it (the day of ingest, UTC).
 
 A reader's cursor is (segment, bytes of it consumed): it lists the segments from its own on
-(``start-after``, paginated), GETs only those it has not consumed, and never re-reads one.
+(``start-after``, paginated), and fetches with ranged GETs only the bytes it has not
+consumed: a segment is never read again, a large one is read over several ticks.
 Lines are validated as on disk (:func:`~alchemy_assets.manifest_line.parse_line`); a bad one
 is a rejection naming the segment's URL and byte offset, never an exception.
 """
@@ -29,6 +30,10 @@ from alchemy_assets.object_store import ObjectInfo, StoreExistsError, StoreMissi
 _SEGMENT_NAME = re.compile(rf"^(\d{{{SEQUENCE_DIGITS}}})\.jsonl$")
 # How many numbers a writer tries past the last it saw before it lists again.
 _CLAIM_TRIES = 1000
+# A reader fetches a segment in ranged GETs from 64 KiB (a tick's 10,000 lines are ~2.5 MiB),
+# doubling up to 16 MiB: about 2x what a tick consumes at most, in a few requests.
+_FIRST_CHUNK = 64 * 1024
+_LAST_CHUNK = 16 * 1024 * 1024
 
 
 class SegmentClaimError(OSError):
@@ -149,15 +154,16 @@ def read_log(
             position = ManifestCursor(segment.size, "", segment_name(segment.sequence))
             continue
         try:
-            data = layout.store.get(segment.key)
+            end = _read_from(
+                layout, segment, start, root, batch, max_lines, max_bytes - consumed, max_line_bytes
+            )
         except StoreMissingError:
             batch.restarted = batch.restarted or f"segment {segment.key} vanished while read"
             continue
-        end = _consume(data, start, segment, layout, root, batch, max_lines, max_line_bytes)
         consumed += end - start
         position = ManifestCursor(end, "", segment_name(segment.sequence))
-        if end < len(data):
-            remaining += len(data) - end
+        if end < segment.size:
+            remaining += segment.size - end
             batch.at_end = False
     batch.cursor = position
     batch.bytes_consumed = consumed
@@ -167,9 +173,60 @@ def read_log(
     return batch
 
 
+def _read_from(
+    layout: ObjectLayout,
+    segment: Segment,
+    start: int,
+    root: Path,
+    batch: ReadBatch,
+    max_lines: int,
+    max_bytes: int,
+    max_line_bytes: int,
+) -> int:
+    """Parse the lines of one segment from byte ``start`` on, fetched in ranged GETs of
+    growing size (a segment never changes once written), until ``max_lines`` lines are read,
+    about ``max_bytes`` consumed or the segment ends; return where consuming stopped. A tick
+    that stops inside a large segment has fetched little past its stop, and the next starts
+    there: each byte of the log is fetched about once."""
+    pos, chunk = start, _FIRST_CHUNK
+    while pos < segment.size and batch.lines_read < max_lines and pos - start < max_bytes:
+        end = min(segment.size, pos + chunk)
+        data = layout.store.get_range(segment.key, pos, end)
+        if len(data) != end - pos:  # an object shorter than listed: it was replaced
+            raise StoreMissingError(f"segment {segment.key} changed while read")
+        stopped = _consume(data, pos, segment, layout, root, batch, max_lines, max_line_bytes)
+        if stopped == pos and end - pos > max_line_bytes:
+            # Not one whole line in a window longer than a line may be: one too long, whose
+            # end is found in the windows after. (A shorter window without a whole line is
+            # read again twice as long.)
+            batch.rejects.append(
+                Rejection(
+                    layout.store.location(segment.key),
+                    pos,
+                    f"line of more than {end - pos} bytes exceeds {max_line_bytes} bytes",
+                )
+            )
+            stopped = _skip_line(layout, segment, end)
+        pos = stopped
+        chunk = min(chunk * 2, max(_LAST_CHUNK, max_line_bytes + 1))
+    return pos
+
+
+def _skip_line(layout: ObjectLayout, segment: Segment, start: int) -> int:
+    """Where the line that runs past ``start`` ends (after its newline, or the segment's end)."""
+    pos = start
+    while pos < segment.size:
+        end = min(segment.size, pos + _LAST_CHUNK)
+        newline = layout.store.get_range(segment.key, pos, end).find(b"\n")
+        if newline >= 0:
+            return pos + newline + 1
+        pos = end
+    return segment.size
+
+
 def _consume(
     data: bytes,
-    start: int,
+    base: int,
     segment: Segment,
     layout: ObjectLayout,
     root: Path,
@@ -177,28 +234,35 @@ def _consume(
     max_lines: int,
     max_line_bytes: int,
 ) -> int:
-    """Parse the lines of one segment from byte ``start``; return where consuming stopped."""
+    """Parse the whole lines of ``data``, bytes of the segment from offset ``base``; return the
+    segment offset where consuming stopped. Its last line without a newline counts only where
+    ``data`` reaches the segment's end (a segment is written whole, so such a line is complete
+    there)."""
     shown = layout.store.location(segment.key)
-    pos = start
+    at_end = base + len(data) >= segment.size
+    pos = 0
     while pos < len(data):
         if batch.lines_read >= max_lines:
-            return pos
+            break
         end = data.find(b"\n", pos)
         if end < 0:
-            # A segment is written whole, so a last line without its newline is complete.
+            if not at_end:
+                break
             end = len(data)
         line = data[pos:end]
         if len(line) > max_line_bytes:
             batch.rejects.append(
-                Rejection(shown, pos, f"line of {len(line)} bytes exceeds {max_line_bytes} bytes")
+                Rejection(
+                    shown, base + pos, f"line of {len(line)} bytes exceeds {max_line_bytes} bytes"
+                )
             )
         else:
             try:
-                batch.entries.append(parse_line(line, root, pos))
+                batch.entries.append(parse_line(line, root, base + pos))
             except LineError as err:
-                batch.rejects.append(Rejection(shown, pos, str(err)))
+                batch.rejects.append(Rejection(shown, base + pos, str(err)))
         pos = end + 1
-    return min(pos, len(data))
+    return base + min(pos, len(data))
 
 
 def read_segment(

@@ -129,7 +129,8 @@ class FaultProxy:
     response (503 SlowDown) instead of forwarding: to the first ``fail_first`` requests, and
     to every request whose path holds ``fail_key`` (while ``failing`` is true).
 
-    ``requests`` records each request as (method, path with query), failed or forwarded.
+    ``requests`` records each request as (method, path with query), failed or forwarded;
+    ``answered`` each forwarded request's path and the bytes of its answer's body.
     """
 
     upstream: str
@@ -137,6 +138,7 @@ class FaultProxy:
     fail_key: str | None = None
     failing: bool = True
     requests: list[tuple[str, str]] = field(default_factory=list)
+    answered: list[tuple[str, int]] = field(default_factory=list)
     failed: int = 0
     endpoint: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -164,6 +166,16 @@ class FaultProxy:
                 1
                 for m, p in self.requests
                 if m == method and fragment in urllib.parse.unquote(p.partition("?")[0])
+            )
+
+    def bytes_of(self, fragment: str) -> int:
+        """The bytes answered to requests whose (unquoted) path, the query left out, holds
+        ``fragment``: what a client fetched of those objects."""
+        with self._lock:
+            return sum(
+                size
+                for p, size in self.answered
+                if fragment in urllib.parse.unquote(p.partition("?")[0])
             )
 
     def listings(self) -> int:
@@ -209,6 +221,8 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 answer = conn.getresponse()
                 data = answer.read()
+                with proxy._lock:
+                    proxy.answered.append((self.path, len(data)))
                 self._answer(answer.status, answer.getheaders(), data)
             finally:
                 conn.close()

@@ -126,6 +126,49 @@ def test_a_partly_read_segment_resumes_at_its_offset(layout: ObjectLayout) -> No
     assert second.at_end and second.restarted is None
 
 
+def test_a_large_segment_read_over_many_ticks_is_fetched_about_once(
+    s3_root: str, s3_proxy: FaultProxy
+) -> None:
+    """One ingest run of 30,000 lines (one segment of ~3 MiB) drained 2,000 lines a tick: every
+    line once, in order, and the segment's bytes fetched about once (ranged GETs from the
+    cursor on), not once a tick."""
+    layout = ObjectLayout(GICS, StoreRoot.open(s3_root))
+    lines = [
+        encode_line(f"raw/env0/{i:05d}.csv", f"bronze/{i:05d}.csv", 1.0, i) for i in range(30_000)
+    ]
+    write_segment(layout, lines, after=None, day_lines={})
+    size = len(b"".join(lines))
+    cursor, raws, ticks = None, [], 0
+    while True:
+        batch = read_log(layout, cursor, max_lines=2_000)
+        raws += [e.raw for e in batch.entries]
+        assert batch.rejects == []
+        cursor, ticks = batch.cursor, ticks + 1
+        if batch.at_end:
+            break
+    assert raws == [f"raw/env0/{i:05d}.csv" for i in range(30_000)] and ticks == 15
+    fetched = s3_proxy.bytes_of(SEGMENT_GETS)
+    assert size <= fetched <= size + ticks * 1024 * 1024, (fetched, size)
+    assert fetched < 3 * size, (fetched, size)  # whole-segment GETs a tick: 15x
+
+
+def test_lines_too_long_are_rejected_and_the_next_read(layout: ObjectLayout) -> None:
+    """A line too long inside one ranged GET, and one longer than the GETs (3 MiB): each
+    rejected at its offset, the lines after them read."""
+    lines = [
+        _line("a"),
+        b'{"raw": "' + b"x" * 3000 + b'"}\n',
+        b'{"raw": "' + b"y" * 3 * 1024 * 1024 + b'"}\n',
+        _line("b"),
+    ]
+    write_segment(layout, lines, after=None, day_lines={})
+    batch = read_log(layout, max_line_bytes=1000)
+    assert [e.raw for e in batch.entries] == ["raw/env0/a", "raw/env0/b"]
+    assert [r.offset for r in batch.rejects] == [len(lines[0]), len(lines[0] + lines[1])]
+    assert all("exceeds 1000 bytes" in r.reason for r in batch.rejects), batch.rejects
+    assert batch.at_end and batch.cursor.offset == len(b"".join(lines))
+
+
 def test_max_lines_holds_across_segments(layout: ObjectLayout) -> None:
     after = None
     for name in "abc":
