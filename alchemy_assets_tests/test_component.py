@@ -17,6 +17,8 @@ from alchemy_assets.dagster_adapters.sensors import BrokenDatasetError
 from alchemy_assets.format_options import FormatOptions, options_for
 from alchemy_assets.layout import DatasetId, DatasetLayout
 from alchemy_assets.options import StagingOptions
+from alchemy_assets_tests.roots import Root
+from alchemy_assets_tests.s3 import SECRET_KEY, closed_port
 
 
 def _dataset(fp_prefix: Path, name: str, options: str = "") -> DatasetLayout:
@@ -193,3 +195,27 @@ def test_the_projects_webserver_url_is_alchemy_webserver_url_or_the_local_defaul
     assert project_component().discovery_interval_seconds == 15
     monkeypatch.setenv("ALCHEMY_WEBSERVER_URL", "http://dagster.internal:8080/prefix")
     assert project_component().webserver_url == "http://dagster.internal:8080/prefix"
+
+
+def test_a_store_root_builds_the_datasets_found_under_its_prefix(s3_root: str) -> None:
+    """``root: s3://bucket/prefix`` (FP_PREFIX in the project's defs.yaml): the datasets are
+    discovered under the prefix and each gets its assets and sensor."""
+    root = Root.of("s3", s3_root)
+    root.write_raw("env0/a.csv", b"v\n1\n")
+    root.ingest()
+    defs = dg.component_defs(component=AlchemyDatasets(root=s3_root))
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {f"sp/gics_cwiq_pipe/v1_0/{name}" for name in ("manifest", "bronze", "sample")}
+    assert "sp__gics_cwiq_pipe__v1_0__manifest_sensor" in _sensor_intervals(defs)
+
+
+def test_a_store_root_that_cannot_be_reached_fails_the_load_in_one_line(
+    s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("ALCHEMY_STORE_RETRIES", "0")
+    with pytest.raises(RootError) as err:
+        dg.component_defs(component=AlchemyDatasets(root=s3_root))
+    message = str(err.value)
+    assert message.startswith(f"FP_PREFIX={s3_root}: ") and "reachable" in message, message
+    assert "\n" not in message and SECRET_KEY not in message, message

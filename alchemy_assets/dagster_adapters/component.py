@@ -133,7 +133,10 @@ class AlchemyDatasets(dg.Component, dg.Model, dg.Resolvable):
                 DatasetId.parse(name)
             except LayoutError as err:
                 raise RootError(f"datasets: {name!r}: {err}") from None
-        found = discover(root, self.options_of)
+        try:
+            found = discover(root, self.options_of)
+        except StoreError as err:  # the store cannot be listed: the load fails in one line
+            raise RootError(f"{ROOT_VARIABLE}={self.root}: {err}") from None
         defs = build_defs(found.specs, AlchemyRoot(fp_prefix=root_text(root)), found.broken)
         built = [str(spec.dataset_id) for spec in found.specs]
         built += [str(i) for broken in found.broken for i in broken.dataset_ids]
