@@ -19,8 +19,8 @@ from alchemy_assets.layout import DatasetLayout
 from alchemy_assets_tests.conftest import FIGURES, RawWriter
 from alchemy_assets_tests.ui import DagsterDev, sensor_ticks, wait_for
 
-FILES = 30
-REDELIVERED = 10
+FILES = 16
+REDELIVERED = 6
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -102,7 +102,7 @@ def test_stages_beside_the_sensors_runs_sample_each_delivery_once(
 ) -> None:
     home = Path(instance.root_directory)
     (layout.root / "alchemy.toml").write_text(
-        "sensor_interval_seconds = 1\npartitions_per_run = 5\n"
+        "sensor_interval_seconds = 1\npartitions_per_run = 4\n"
     )
     for i in range(FILES):
         write_raw(f"env0/f{i:02d}.csv", b"v\n%d\n" % i, 1000.0 + i)
