@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from alchemy_assets.stage_object import FETCH_LIMIT
 
 PROJECT = Path(__file__).resolve().parent.parent
+# The most one benchmark may take at smoke size (pytest's timeout is 300 s).
+SMOKE_SECONDS = 270
 
 
 def _smoke(tmp_path: Path, name: str) -> str:
@@ -22,16 +25,24 @@ def _smoke(tmp_path: Path, name: str) -> str:
         "BENCH_OUTPUT": str(output),
         "BENCH_DIR": str(tmp_path),
     }
-    result = subprocess.run(
+    # A session of its own: on a timeout the benchmark's children (moto's server among them)
+    # are killed with it. Below pytest's own timeout, so a hang fails this test alone.
+    with subprocess.Popen(
         [sys.executable, "-m", "benchmarks.run_all", name],
         cwd=PROJECT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+        start_new_session=True,
+    ) as bench:
+        try:
+            _, stderr = bench.communicate(timeout=SMOKE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.communicate()
+            raise
+    assert bench.returncode == 0, stderr[-3000:]
     text = output.read_text()
     assert text.startswith("# Benchmark results") and f"## {name} " in text
     assert "| --- |" not in text and "|---|" in text

@@ -51,7 +51,7 @@ STAGE_ROUNDS = int(os.environ.get("BENCH_P8_STAGE_ROUNDS", 1))
 INGEST_OBJECTS = int(os.environ.get("BENCH_P8_INGEST_OBJECTS", 20 if SMOKE else 10_000))
 INGEST_ROUNDS = int(os.environ.get("BENCH_P8_INGEST_ROUNDS", 1))
 # Seconds after which a child is killed (the benchmark fails rather than hangs).
-TIMEOUT = 300 if SMOKE else 1_800
+TIMEOUT = 120 if SMOKE else 1_800
 # What the uploads of the small objects run in (boto3's pool holds 10 connections).
 UPLOAD_THREADS = 10
 DATASET = "bench/store/1"
