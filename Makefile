@@ -88,7 +88,7 @@ demo-s3: $(STAMP)
 		$(BIN)/python -m alchemy_assets.supervise -- \
 		$(BIN)/dg dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
-## Benchmarks P1-P7 against their baselines; writes benchmarks/RESULTS.md (about an hour).
+## Benchmarks P1-P8 against their baselines; writes benchmarks/RESULTS.md (about an hour).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH)
 

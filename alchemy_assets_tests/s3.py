@@ -34,9 +34,11 @@ REGION = "us-east-1"
 
 @dataclass(frozen=True)
 class S3Server:
-    """A running moto server: its endpoint URL."""
+    """A running moto server: its endpoint URL, and for :func:`moto_process` the file its
+    request log goes to (one line per request: what a benchmark counts requests from)."""
 
     endpoint: str
+    log: Path | None = None
 
     def env(self) -> dict[str, str]:
         """The variables a client needs to reach it (obstore, boto3, child processes)."""
@@ -285,7 +287,8 @@ def moto_process(env: dict[str, str] | None = None) -> Iterator[S3Server]:
     """moto's server as a child process (``moto_server -H 127.0.0.1 -p PORT``) with the extra
     variables ``env``: e.g. ``INITIAL_NO_AUTH_ACTION_COUNT=0``, with which moto checks each
     request's access key and signature as S3 does. It needs no network (moto is a Python
-    package); its request log goes to a temporary file, shown only if it fails to start."""
+    package); its request log goes to a temporary file (:attr:`S3Server.log`, deleted when
+    it stops), shown only if it fails to start."""
     port = closed_port()
     command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     with tempfile.TemporaryDirectory(prefix="moto-") as folder:
@@ -300,7 +303,7 @@ def moto_process(env: dict[str, str] | None = None) -> Iterator[S3Server]:
             )
         try:
             _wait_for_port(port, child, log, 60)
-            yield S3Server(f"http://127.0.0.1:{port}")
+            yield S3Server(f"http://127.0.0.1:{port}", log)
         finally:
             child.terminate()
             try:

@@ -7,7 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +26,24 @@ class Measure:
     bytes_read: float = 0
 
 
-def child(code: str, *args: str) -> dict[str, float]:
-    """Run ``code`` in a fresh Python; it must print one JSON object as its last line."""
+def child(
+    code: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> dict[str, float]:
+    """Run ``code`` in a fresh Python; it must print one JSON object as its last line.
+
+    ``env``: variables added to this process's; ``timeout``: seconds after which the child
+    is killed and :class:`subprocess.TimeoutExpired` raised."""
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
+        env={**os.environ, **env} if env else None,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise RuntimeError(f"benchmark child failed: {result.stderr[-3000:]}")

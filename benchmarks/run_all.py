@@ -22,6 +22,7 @@ from benchmarks import (
     bench_many_datasets,
     bench_sampling,
     bench_sensor,
+    bench_store,
 )
 from benchmarks.common import ROOT, SMOKE
 
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "P5": bench_many_datasets.run,
     "P6": bench_jobs.run,
     "P7": bench_dialect.run,
+    "P8": bench_store.run,
 }
 
 
