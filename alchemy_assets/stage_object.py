@@ -35,7 +35,10 @@ has instead of a file system:
      lock on disk); then release the claim (a last conditional PUT).
 
   A run that crashed leaves its claim behind. The claim's age is the provenance object's
-  last-modified time (the store's clock, refreshed by each PUT of step 5); a claim older than
+  last-modified time (the store's clock, refreshed by each PUT of step 5) against now: this
+  machine's clock first, and where that says the lease is over, the store's (a probe
+  object's last-modified time), so a machine whose clock runs ahead waits like the others;
+  a claim older than
   ``lease`` (:data:`CLAIM_LEASE_SECONDS`, far above the time one sample takes: reads are
   capped) is taken over, and so is a claim of this very run (``run_id`` not empty: a retry of
   the run, whose earlier attempt is over). A run that was only slow past its lease cannot
@@ -350,6 +353,23 @@ def _read_version(store: StoreRoot, key: str) -> _Version:
     raise StoreError(f"{store.location(key)}: changed on each of {_READ_TRIES} reads")
 
 
+def local_clock() -> float:
+    """This machine's time (seconds since the epoch): a first judge of a claim's age."""
+    return time.time()
+
+
+def _store_age(store: StoreRoot, keys: _Keys, modified: float) -> float:
+    """Seconds from ``modified`` (a last-modified time) to now on the store's own clock: the
+    last-modified time of a probe object PUT beside the provenance, then deleted (two
+    requests, only when a claim looks stale). S3 keeps whole seconds: within a second."""
+    probe = keys.provenance + ".clock"
+    store.put(probe, b"")
+    try:
+        return store.head(probe).mtime - modified
+    finally:
+        store.delete(probe)
+
+
 def _claim(
     store: StoreRoot,
     keys: _Keys,
@@ -372,8 +392,13 @@ def _claim(
                 f"{shown} already holds this delivery ({due.bronze} at mtime {due.mtime!r}), "
                 f"sampled and recorded by run {held.run_id or '(unknown)'}: not sampled again"
             )
-        age = time.time() - (version.modified or 0.0)
-        if claim is not None and age < lease and not (run_id and claim.run_id == run_id):
+        age = local_clock() - (version.modified or 0.0)
+        foreign = claim is not None and not (run_id and claim.run_id == run_id)
+        if foreign and age >= lease:
+            # Past its lease by this machine's clock: confirmed by the store's own before the
+            # claim is taken over, so a clock running ahead never takes a live claim.
+            age = _store_age(store, keys, version.modified or 0.0)
+        if claim is not None and foreign and age < lease:
             if time.monotonic() >= deadline:
                 raise SampleError(
                     f"{shown}: being staged by run {claim.run_id or '(unknown)'} "

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from alchemy_assets import stage_object as stage_object_module
 from alchemy_assets.layout import DatasetId, LayoutError
 from alchemy_assets.manifest_line import encode_line
 from alchemy_assets.manifest_log import write_segment
@@ -357,6 +358,24 @@ def test_a_fresh_claim_of_another_run_is_waited_for_then_fails_retryably(s3_root
     with pytest.raises(SampleError, match=r"being staged by run crashed .*taken over after 600 s"):
         stage_object_with(layout, due, run_id="run-2", wait=0.3)
     assert _sample_bytes(layout) is None
+
+
+def test_a_machine_whose_clock_runs_an_hour_ahead_waits_for_a_fresh_claim(
+    s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own clock says the claim is past its 600 s lease; the store's says it is seconds
+    old: the claim is waited for, not taken over, and the probe that asked leaves nothing."""
+    layout = _layout(s3_root)
+    due = _deliver(layout, CSV)
+    _leave_claim(layout, due, "live")
+    monkeypatch.setattr(stage_object_module, "local_clock", lambda: time.time() + 3600)
+    with pytest.raises(SampleError, match=r"being staged by run live\b.*claimed [0-9] s ago"):
+        stage_object_with(layout, due, run_id="run-2", wait=0.3)
+    assert _sample_bytes(layout) is None
+    provenance = read_object_provenance(layout, SAMPLE)
+    assert provenance is not None and provenance.claim is not None
+    assert provenance.claim.run_id == "live"
+    assert [k for k in _keys_under(layout, "samples") if k.endswith(".clock")] == []
 
 
 def test_a_claim_past_its_lease_or_of_the_same_run_is_taken_over(s3_root: str) -> None:
