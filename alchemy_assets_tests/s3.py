@@ -128,8 +128,10 @@ _HOP_HEADERS = frozenset(
 @dataclass
 class FaultProxy:
     """An HTTP proxy on loopback in front of an S3 server that answers S3's throttling
-    response (503 SlowDown) instead of forwarding: to the first ``fail_first`` requests, and
-    to every request whose path holds ``fail_key`` (while ``failing`` is true).
+    response (503 SlowDown) instead of forwarding: to the first ``fail_first`` requests, to
+    every request from the ``fail_after``-th on, and to every request whose path holds
+    ``fail_key`` (while ``failing`` is true); with ``drop``, it closes the connection
+    unanswered instead, as a server that stopped.
 
     ``requests`` records each request as (method, path with query), failed or forwarded;
     ``answered`` each forwarded request's path and the bytes of its answer's body.
@@ -138,6 +140,8 @@ class FaultProxy:
     upstream: str
     fail_first: int = 0
     fail_key: str | None = None
+    fail_after: int | None = None
+    drop: bool = False
     failing: bool = True
     requests: list[tuple[str, str]] = field(default_factory=list)
     answered: list[tuple[str, int]] = field(default_factory=list)
@@ -151,6 +155,7 @@ class FaultProxy:
             index = len(self.requests)
             fail = self.failing and (
                 index < self.fail_first
+                or (self.fail_after is not None and index >= self.fail_after)
                 or (self.fail_key is not None and self.fail_key in urllib.parse.unquote(path))
             )
             self.failed += fail
@@ -214,6 +219,9 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             fail = proxy.should_fail(self.path)
             proxy.record(self.command, self.path)
+            if fail and proxy.drop:  # a server that stopped: the connection closes, unanswered
+                self.close_connection = True
+                return
             if fail:
                 self._answer(503, [("Content-Type", "application/xml")], SLOW_DOWN)
                 return

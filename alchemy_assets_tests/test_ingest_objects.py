@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from alchemy_assets.manifest_line import ManifestEntry
 from alchemy_assets.manifest_log import list_segments, read_whole_log
 from alchemy_assets.object_layout import ObjectLayout
 from alchemy_assets.object_store import StoreRoot
-from alchemy_assets_tests.s3 import S3Server
+from alchemy_assets_tests.s3 import SECRET_KEY, FaultProxy, S3Server
 
 WHEN = datetime(2026, 1, 18, 14, 30, 0, tzinfo=UTC)
 
@@ -300,6 +301,35 @@ def test_a_run_killed_before_its_segment_is_recovered_and_recopied_by_recover_al
     # The orphan took attempt 0; recovery removed it before the listing, so the copy again
     # takes the same name, now with its line.
     assert [c.bronze for c in report.copied] == ["bronze/2026/01/18/143000--f.csv"]
+    assert bronze_keys(layout) == {line.bronze for line in lines(layout)}
+    assert pending(layout) == []
+
+
+def test_a_server_that_stops_mid_run_loses_no_line_and_the_next_run_completes(
+    s3_root: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops answering (connections closed) after a third of an ingest's copies:
+    the run fails in one clear line; once it is back, the next ingest (after the journal's
+    lease) records every object once and leaves no bronze object without its line."""
+    monkeypatch.setenv("ALCHEMY_STORE_RETRIES", "0")
+    layout = ObjectLayout(DatasetId.parse("sp/gics/1.0"), StoreRoot.open(s3_root))
+    for n in range(30):
+        put_raw(layout, f"raw/env0/f{n:02d}.csv", f"{n}\n".encode())
+    s3_proxy.drop, s3_proxy.fail_after = True, len(s3_proxy.requests) + 60
+    first = ingest_objects(layout, clock=clock)
+    # Every object is reported, each in one line; none is recorded as copied.
+    assert first.copied == []
+    assert sorted(raw for raw, _ in first.failed) == [f"raw/env0/f{n:02d}.csv" for n in range(30)]
+    for _, reason in first.failed:
+        assert "is the store reachable?" in reason and "\n" not in reason, reason
+        assert SECRET_KEY not in reason, reason
+    s3_proxy.fail_after = None  # the server is back
+    # Some copies were made before it stopped; none has a line (the segment is written after
+    # the copies, and could not be).
+    assert bronze_keys(layout) and lines(layout) == []
+    ingest_objects(layout, clock=clock, lease=timedelta(0))
+    recorded = Counter(line.raw for line in lines(layout))
+    assert recorded == Counter(f"raw/env0/f{n:02d}.csv" for n in range(30)), recorded
     assert bronze_keys(layout) == {line.bronze for line in lines(layout)}
     assert pending(layout) == []
 
