@@ -206,10 +206,12 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
             self.send_response(status)
+            head = self.command == "HEAD"  # its Content-Length is the object's: kept
             for name, value in headers:
-                if name.lower() not in _HOP_HEADERS and name.lower() != "content-length":
+                if name.lower() not in _HOP_HEADERS and (head or name.lower() != "content-length"):
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            if not head:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
