@@ -360,8 +360,9 @@ def local_clock() -> float:
 
 def _store_age(store: StoreRoot, keys: _Keys, modified: float) -> float:
     """Seconds from ``modified`` (a last-modified time) to now on the store's own clock: the
-    last-modified time of a probe object PUT beside the provenance, then deleted (two
-    requests, only when a claim looks stale). S3 keeps whole seconds: within a second."""
+    last-modified time of a probe object PUT beside the provenance, then deleted (a PUT, a
+    HEAD and a DELETE, only when a claim looks stale). S3 keeps whole seconds: within a
+    second."""
     probe = keys.provenance + ".clock"
     store.put(probe, b"")
     try:
