@@ -169,21 +169,13 @@ class FaultProxy:
         """How many ``method`` requests had ``fragment`` in their (unquoted) path, the query
         left out: the requests of the objects whose key holds it."""
         with self._lock:
-            return sum(
-                1
-                for m, p in self.requests
-                if m == method and fragment in urllib.parse.unquote(p.partition("?")[0])
-            )
+            return sum(1 for m, p in self.requests if m == method and _path_holds(p, fragment))
 
     def bytes_of(self, fragment: str) -> int:
         """The bytes answered to requests whose (unquoted) path, the query left out, holds
         ``fragment``: what a client fetched of those objects."""
         with self._lock:
-            return sum(
-                size
-                for p, size in self.answered
-                if fragment in urllib.parse.unquote(p.partition("?")[0])
-            )
+            return sum(size for p, size in self.answered if _path_holds(p, fragment))
 
     def listings(self) -> int:
         """How many list requests (pages of ListObjectsV2) were made."""
@@ -193,6 +185,11 @@ class FaultProxy:
     def env(self) -> dict[str, str]:
         """:meth:`S3Server.env` with the proxy as the endpoint."""
         return {**S3Server(self.upstream).env(), "AWS_ENDPOINT_URL": self.endpoint}
+
+
+def _path_holds(path: str, fragment: str) -> bool:
+    """Whether a request's path, unquoted and without its query, holds ``fragment``."""
+    return fragment in urllib.parse.unquote(path.partition("?")[0])
 
 
 def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
@@ -213,7 +210,7 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if not head:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if self.command != "HEAD":
+            if not head:
                 self.wfile.write(body)
 
         def _forward(self) -> None:
