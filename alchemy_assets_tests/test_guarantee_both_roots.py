@@ -25,6 +25,7 @@ from alchemy_assets_tests.conftest import (
     apply_partition_adds,
     daemon_tick,
     run_requests,
+    sampled_mtimes,
     tick,
 )
 from alchemy_assets_tests.roots import Root
@@ -162,17 +163,6 @@ def _stage(root: Root) -> subprocess.Popen[str]:
     )
 
 
-def _sampled_once(root: Root, instance: dg.DagsterInstance) -> Counter[object]:
-    """Each (partition, mtime) the sample asset has recorded, and how many times."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=_spec(root).sample_key), limit=1000
-    ).records
-    return Counter(
-        (r.partition_key, r.asset_materialization.metadata["mtime"].value)  # type: ignore[union-attr]
-        for r in records
-    )
-
-
 def test_two_stages_at_once_sample_and_record_each_delivery_once(
     root: Root, instance: dg.DagsterInstance
 ) -> None:
@@ -186,7 +176,7 @@ def test_two_stages_at_once_sample_and_record_each_delivery_once(
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
     sampled = [int(m.group(1)) for out, _ in outputs if (m := re.search(r"(\d+) sampled", out))]
     assert sum(sampled) == files, outputs
-    pairs = _sampled_once(root, instance)
+    pairs = Counter(sampled_mtimes(instance, _spec(root)))
     assert len(pairs) == files and set(pairs.values()) == {1}, pairs
     FIGURES[f"concurrent stages on {root.kind}, duplicate materializations"] += (
         sum(pairs.values()) - files
@@ -212,7 +202,7 @@ def test_a_stage_beside_the_sensors_runs_samples_each_delivery_once(
         ticks += 1
     out, err = stage.communicate(timeout=300)
     assert stage.returncode == 0, (out, err)
-    pairs = _sampled_once(root, instance)
+    pairs = Counter(sampled_mtimes(instance, _spec(root)))
     assert len(pairs) == files and set(pairs.values()) == {1}, (pairs, out)
     assert root.files("samples") == [f"samples/env0/f{i:02d}_sample.csv" for i in range(files)]
     FIGURES[f"stage beside the sensor on {root.kind}, duplicate materializations"] += (

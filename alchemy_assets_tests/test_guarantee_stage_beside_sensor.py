@@ -16,7 +16,7 @@ import pytest
 from alchemy_assets.dagster_adapters.spec import DatasetSpec
 from alchemy_assets.ingest import ingest
 from alchemy_assets.layout import DatasetLayout
-from alchemy_assets_tests.conftest import FIGURES, RawWriter
+from alchemy_assets_tests.conftest import FIGURES, RawWriter, sampled_mtimes
 from alchemy_assets_tests.ui import DagsterDev, sensor_ticks, wait_for
 
 FILES = 16
@@ -45,16 +45,6 @@ def _stages(fp_prefix: Path, home: Path) -> list[str]:
     return outputs
 
 
-def _samples(instance: dg.DagsterInstance, spec: DatasetSpec) -> Counter[tuple[str, float]]:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=spec.sample_key), limit=10_000
-    ).records
-    return Counter(
-        (r.partition_key or "", float(r.asset_materialization.metadata["mtime"].value))  # type: ignore[union-attr, arg-type]
-        for r in records
-    )
-
-
 def _settle(
     instance: dg.DagsterInstance, spec: DatasetSpec, expected: int, dev: DagsterDev
 ) -> None:
@@ -63,7 +53,7 @@ def _settle(
     whole manifest in one tick: any run it would still ask for, it asks for in those ticks)."""
 
     def sampled() -> bool:
-        return len(_samples(instance, spec)) >= expected
+        return len(Counter(sampled_mtimes(instance, spec))) >= expected
 
     wait_for(sampled, 240, f"{expected} deliveries sampled", dev.log_tail)
     quiet_since: float | None = None
@@ -115,7 +105,7 @@ def test_stages_beside_the_sensors_runs_sample_each_delivery_once(
         ingest(layout)
         outputs += _stages(fp_prefix, home)
         _settle(instance, spec, FILES + REDELIVERED, dev)
-    samples = _samples(instance, spec)
+    samples = Counter(sampled_mtimes(instance, spec))
     duplicates = {pair: n for pair, n in samples.items() if n > 1}
     assert duplicates == {}, (duplicates, outputs)
     assert len(samples) == FILES + REDELIVERED
