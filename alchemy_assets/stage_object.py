@@ -275,7 +275,8 @@ def staging_object(
     claim = Delivery.of(due, run_id)
     sample_written = False
     try:
-        sample, content, not_data = _take(store, keys, size, bronze_etag, rows, format_options)
+        taken = sample_object(store, keys.bronze, size, bronze_etag, rows, format_options)
+        sample, content, not_data = taken.sample, taken.content, taken.not_data
         if not_data is None:
             sample_etag: str | None = _put_sample(store, keys, content, claimed, claim_etag)
         else:
@@ -439,17 +440,29 @@ def _claim(
         return etag, claimed
 
 
-def _take(
+@dataclass(frozen=True)
+class ObjectSample:
+    """The sample of one object version: its description and bytes (``not_data`` set, and no
+    bytes, for a file that is not data), and how many bytes of the object were fetched."""
+
+    sample: Sample
+    content: bytes
+    not_data: NotDataError | None
+    bytes_fetched: int
+
+
+def sample_object(
     store: StoreRoot,
-    keys: _Keys,
+    key: str,
     size: int,
     etag: str,
     rows: int,
-    format_options: FormatOptions | None,
-) -> tuple[Sample, bytes, NotDataError | None]:
-    """The sample of the bronze object at version ``etag``, read by ranged GETs only."""
-    shown = store.location(keys.bronze)
-    reader = RangedReader(store, keys.bronze, size, etag, limit=FETCH_LIMIT)
+    format_options: FormatOptions | None = None,
+) -> ObjectSample:
+    """The sample of ``key`` at version ``etag`` (``size`` bytes), read by ranged GETs only,
+    at most :data:`FETCH_LIMIT` bytes: what staging writes, and what P8 measures."""
+    shown = store.location(key)
+    reader = RangedReader(store, key, size, etag, limit=FETCH_LIMIT)
     not_data: NotDataError | None = None
     content = b""
     with io.BufferedReader(reader, buffer_size=FIRST_WINDOW) as source:
@@ -463,7 +476,7 @@ def _take(
             raise
         # A reader that took a failed read for the end of the file: no sample of it.
         _refuse_on_failure(reader, shown, etag)
-    return sample, content, not_data
+    return ObjectSample(sample, content, not_data, reader.bytes_fetched)
 
 
 def _refuse_on_failure(reader: RangedReader, shown: str, etag: str) -> None:

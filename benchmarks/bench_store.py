@@ -6,8 +6,8 @@ requests each one makes are counted from the server's request log. Three loads:
 
 - **Sampling** (P1 on the store): a 100-row sample of a ~1 MB and a ~1 GB CSV and Parquet
   object (P1's files; the large ones uploaded with boto3's multipart ``upload_file``), read
-  as staging reads a bronze object: one HEAD, then ranged GETs pinned to its ETag through
-  ``RangedReader`` (at most ``FETCH_LIMIT`` bytes); beside ``read_sample`` of the same file
+  as staging reads a bronze object: one HEAD, then staging's own ``sample_object`` (ranged
+  GETs pinned to its ETag through ``RangedReader``, at most ``FETCH_LIMIT`` bytes); beside ``read_sample`` of the same file
   on disk (evicted from the page cache first), and beside the server's own time for one
   ranged GET of the object's first 64 KiB (boto3, a warm client: the median of 5). The two
   samples must be the same bytes.
@@ -61,20 +61,16 @@ FLOOR_RUNS = 5
 STORE_SAMPLE = (
     REPORT
     + """
-import hashlib, io, sys
+import hashlib, sys
 from alchemy_assets.object_store import StoreRoot
-from alchemy_assets.ranged_reader import FIRST_WINDOW, RangedReader
-from alchemy_assets.sampling import sample_open_file
-from alchemy_assets.stage_object import FETCH_LIMIT
+from alchemy_assets.stage_object import sample_object
 store, key = StoreRoot.open(sys.argv[1]), sys.argv[2]
 started = time.perf_counter()
 info = store.head(key)
-reader = RangedReader(store, key, info.size, info.etag, limit=FETCH_LIMIT)
-with io.BufferedReader(reader, buffer_size=FIRST_WINDOW) as source:
-    sample, content = sample_open_file(source, store.location(key), 100)
+taken = sample_object(store, key, info.size, info.etag, 100)
 seconds = time.perf_counter() - started
-digest = int(hashlib.sha256(content).hexdigest()[:12], 16)
-report(seconds, rows=sample.rows, bytes_read=reader.bytes_fetched, digest=digest)
+digest = int(hashlib.sha256(taken.content).hexdigest()[:12], 16)
+report(seconds, rows=taken.sample.rows, bytes_read=taken.bytes_fetched, digest=digest)
 """
 )
 
