@@ -7,10 +7,10 @@ requests each one makes are counted from the server's request log. Three loads:
 - **Sampling** (P1 on the store): a 100-row sample of a ~1 MB and a ~1 GB CSV and Parquet
   object (P1's files; the large ones uploaded with boto3's multipart ``upload_file``), read
   as staging reads a bronze object: one HEAD, then staging's own ``sample_object`` (ranged
-  GETs pinned to its ETag through ``RangedReader``, at most ``FETCH_LIMIT`` bytes); beside ``read_sample`` of the same file
-  on disk (evicted from the page cache first), and beside the server's own time for one
-  ranged GET of the object's first 64 KiB (boto3, a warm client: the median of 5). The two
-  samples must be the same bytes.
+  GETs pinned to its ETag through ``RangedReader``, at most ``FETCH_LIMIT`` bytes); beside
+  ``read_sample`` of the same file on disk (evicted from the page cache first), and beside
+  the server's own time for one ranged GET of the object's first 64 KiB (boto3, a warm
+  client: the median of 5). The two samples must be the same bytes.
 - **Staging** (P3 on the store): ingest, then ``alchemy stage`` of the same small files on
   the store and on disk, each on a fresh ``DAGSTER_HOME`` holding
   ``deploy/local.yaml`` (pooled SQLite event log) and checked afterwards: each partition's
